@@ -1,0 +1,130 @@
+"""Command line of a worker and the one pjsua2 ``Endpoint`` it owns.
+
+Everything here runs on the main thread: pjsua2 is configured with
+``threadCnt = 0`` and ``mainThreadOnly = True`` and polled by the worker loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pjsua2 as pj
+
+from softphone.legs import CallSink, PhoneAccount
+from softphone.sipmsg import SourcePolicy
+
+MAX_CALLS = 4
+"""PJSUA_MAX_CALLS compiled into the wheel: ``maxCalls`` above it is clamped."""
+CLOCK_RATE = 8000
+CODEC_PRIORITY = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}
+
+
+@dataclass(frozen=True)
+class Trunk:
+    user: str
+    password: str
+    registrar: str
+    """``sip:host:port`` of the registrar."""
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    name: str
+    sip_host: str
+    sip_port: int
+    rtp_port: int
+    sources: SourcePolicy
+    trunk: Trunk | None
+    log_level: int
+
+
+def parse_args(argv: Sequence[str] | None = None) -> WorkerConfig:
+    parser = argparse.ArgumentParser(prog="python -m softphone.worker")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--sip-host", default="127.0.0.1")
+    parser.add_argument("--sip-port", type=int, required=True, help="0 picks a free port")
+    parser.add_argument("--rtp-port", type=int, default=40000)
+    parser.add_argument("--allow", action="append", default=[], metavar="CIDR",
+                        help="sources allowed to send INVITEs (default: all)")
+    parser.add_argument("--trunk-user")
+    parser.add_argument("--trunk-password-env", metavar="VAR")
+    parser.add_argument("--trunk-registrar", metavar="URI")
+    parser.add_argument("--log-level", type=int, default=1, help="pjsip console log level")
+    args = parser.parse_args(argv)
+    try:
+        sources = SourcePolicy.from_cidrs(args.allow)
+    except ValueError as exc:
+        parser.error(f"--allow: {exc}")
+    trunk = None
+    if args.trunk_registrar:
+        if not args.trunk_user:
+            parser.error("--trunk-registrar needs --trunk-user")
+        password = os.environ.get(args.trunk_password_env or "", "")
+        if args.trunk_password_env and not password:
+            parser.error(f"environment variable {args.trunk_password_env} is empty or unset")
+        trunk = Trunk(args.trunk_user, password, args.trunk_registrar)
+    return WorkerConfig(args.name, args.sip_host, args.sip_port, args.rtp_port, sources,
+                        trunk, args.log_level)
+
+
+def start_endpoint(config: WorkerConfig) -> tuple[pj.Endpoint, int]:
+    """Create, configure and start the Endpoint; returns it and the bound SIP port."""
+    ep = pj.Endpoint()
+    ep.libCreate()
+    ep_config = pj.EpConfig()
+    ep_config.uaConfig.threadCnt = 0
+    ep_config.uaConfig.mainThreadOnly = True
+    ep_config.uaConfig.maxCalls = MAX_CALLS
+    ep_config.uaConfig.userAgent = f"antifraud-softphone/{config.name}"
+    ep_config.logConfig.level = config.log_level
+    ep_config.logConfig.consoleLevel = config.log_level
+    ep_config.medConfig.clockRate = CLOCK_RATE
+    ep_config.medConfig.sndClockRate = CLOCK_RATE
+    ep_config.medConfig.noVad = True
+    ep_config.medConfig.ecTailLen = 0
+    ep.libInit(ep_config)
+    ep.audDevManager().setNullDev()
+    transport = pj.TransportConfig()
+    transport.port = config.sip_port
+    transport.boundAddress = config.sip_host
+    transport_id = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
+    ep.libStart()
+    for codec in ep.codecEnum2():
+        ep.codecSetPriority(codec.codecId, CODEC_PRIORITY.get(codec.codecId, 0))
+    bound = ep.transportGetInfo(transport_id).localName
+    return ep, int(bound.rsplit(":", 1)[1])
+
+
+def create_accounts(
+    config: WorkerConfig, sip_port: int, sink: CallSink
+) -> tuple[PhoneAccount, PhoneAccount | None]:
+    """The local account (no registration) and, if configured, the trunk account."""
+    local = PhoneAccount(sink)
+    local.create(_account_config(config, f"sip:{config.name}@{config.sip_host}:{sip_port}"))
+    if config.trunk is None:
+        return local, None
+    trunk_cfg = _account_config(config, _trunk_id_uri(config.trunk))
+    trunk_cfg.regConfig.registrarUri = config.trunk.registrar
+    trunk_cfg.regConfig.timeoutSec = 300
+    trunk_cfg.sipConfig.authCreds.append(
+        pj.AuthCredInfo("digest", "*", config.trunk.user, 0, config.trunk.password)
+    )
+    trunk = PhoneAccount(sink)
+    trunk.create(trunk_cfg)
+    return local, trunk
+
+
+def _trunk_id_uri(trunk: Trunk) -> str:
+    host = trunk.registrar.split(":", 1)[1] if ":" in trunk.registrar else trunk.registrar
+    return f"sip:{trunk.user}@{host.split(';', 1)[0]}"
+
+
+def _account_config(config: WorkerConfig, id_uri: str) -> pj.AccountConfig:
+    acc = pj.AccountConfig()
+    acc.idUri = id_uri
+    acc.mediaConfig.transportConfig.port = config.rtp_port
+    acc.mediaConfig.transportConfig.boundAddress = config.sip_host
+    return acc

@@ -1,0 +1,393 @@
+"""The worker's calls: engine commands in, pjsua2 callbacks in, protocol events out.
+
+Runs on the main thread only. Callbacks that pjsua2 may run on the media
+thread (DTMF, end of file, speech) arrive as notices on :attr:`Exchange.inbox`
+and are handled by :meth:`Exchange.drain`, which the main loop calls after
+every ``libHandleEvents``. Every pjsua2 object of a call stays in
+:attr:`Exchange.legs` until the call is DISCONNECTED and the callback that
+said so has returned (it is then reaped from the main loop).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pjsua2 as pj
+
+from softphone import protocol as p
+from softphone.digits import CollectResult, DigitCollector
+from softphone.legs import CallLeg, CallSnapshot, PhoneAccount, PhoneCall
+from softphone.media import Prompt, PromptEnded, SpeechNotice, SpeechPort
+from softphone.outcome import outbound_outcome
+from softphone.sipmsg import SourcePolicy, caller_of, header, request_uri, user_part
+from softphone.speech import SpeechStart
+
+log = logging.getLogger(__name__)
+
+from softphone.endpoint import MAX_CALLS
+
+
+class CommandRejected(Exception):
+    """A command that does not fit the call's state; becomes an ``error`` event."""
+
+
+@dataclass(frozen=True)
+class DigitNotice:
+    call: str
+    digit: str
+    method: p.DtmfMethod
+
+
+@dataclass(frozen=True)
+class Reap:
+    call: str
+
+
+class Exchange:
+    def __init__(self, name: str, sources: SourcePolicy, emit: Callable[[p.Event], None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.sources = sources
+        self.emit = emit
+        self.clock = clock
+        self.legs: dict[str, CallLeg] = {}
+        self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.local: PhoneAccount | None = None
+        self.trunk: PhoneAccount | None = None
+        self._inbound = itertools.count(1)
+        self._refused = itertools.count(1)
+        self._handlers: dict[type, Callable[[p.Command], None]] = {
+            p.Dial: self._dial, p.Answer: self._answer, p.Ring: self._ring,  # type: ignore
+            p.Reject: self._reject, p.Redirect: self._redirect, p.Play: self._play,  # type: ignore
+            p.Stop: self._stop, p.Record: self._record, p.Collect: self._collect,  # type: ignore
+            p.Transfer: self._transfer, p.Hangup: self._hangup,  # type: ignore
+            p.Stats: self._stats,  # type: ignore
+        }
+
+    # ------------------------------------------------------------ commands
+
+    def handle(self, command: p.Command) -> None:
+        call = getattr(command, "call", None)
+        try:
+            self._handlers[type(command)](command)
+        except CommandRejected as exc:
+            self.emit(p.Error(f"{command.TYPE}: {exc}", call))
+        except pj.Error as exc:
+            self.emit(p.Error(f"{command.TYPE}: {exc.reason or exc.title} ({exc.status})", call))
+
+    def _dial(self, cmd: p.Dial) -> None:
+        if cmd.call in self.legs:
+            raise CommandRejected(f"call id {cmd.call} is in use")
+        if len(self.legs) >= MAX_CALLS:
+            self._dial_failed(cmd.call, 503, "worker full")
+            return
+        account = self.trunk or self.local
+        assert account is not None
+        leg = CallLeg(cmd.call, "out", PhoneCall(account, self, cmd.call), self.clock())
+        leg.ring_deadline = leg.started_at + cmd.ring_timeout_s
+        prm = pj.CallOpParam(True)
+        prm.opt.audioCount = 1
+        prm.opt.videoCount = 0
+        from_uri = self._from_uri(account, cmd.caller_id)
+        if from_uri:
+            prm.txOption.localUri = from_uri
+        for name, value in cmd.headers.items():
+            prm.txOption.headers.append(_sip_header(name, value))
+        self.legs[cmd.call] = leg
+        try:
+            leg.phone.makeCall(cmd.uri, prm)
+        except pj.Error as exc:
+            if not leg.ended:
+                del self.legs[cmd.call]
+                self._dial_failed(cmd.call, 400, f"{exc.reason or exc.title}")
+
+    def _dial_failed(self, call: str, status: int, reason: str) -> None:
+        self.emit(p.Failed(call, status, reason))
+        self.emit(p.HungUp(call, "local", status, 0.0))
+
+    def _from_uri(self, account: PhoneAccount, caller_id: str) -> str:
+        if not caller_id or caller_id.startswith(("sip:", "sips:", "tel:")) or "<" in caller_id:
+            return caller_id
+        domain = account.getInfo().uri.split("@", 1)[-1].rstrip(">")
+        return f"sip:{caller_id}@{domain}"
+
+    def _answer(self, cmd: p.Answer) -> None:
+        self._respond(self._inbound_leg(cmd.call), 200)
+
+    def _ring(self, cmd: p.Ring) -> None:
+        self._respond(self._inbound_leg(cmd.call), 180)
+
+    def _reject(self, cmd: p.Reject) -> None:
+        if not 300 <= cmd.status <= 699:
+            raise CommandRejected(f"status {cmd.status} is not a final non-2xx")
+        leg = self._inbound_leg(cmd.call)
+        leg.local_hangup = True
+        self._respond(leg, cmd.status)
+
+    def _redirect(self, cmd: p.Redirect) -> None:
+        leg = self._inbound_leg(cmd.call)
+        leg.local_hangup = True
+        self._respond(leg, 302, _sip_header("Contact", f"<{cmd.uri}>"))
+
+    def _respond(self, leg: CallLeg, status: int, extra: pj.SipHeader | None = None) -> None:
+        prm = pj.CallOpParam(True)
+        prm.statusCode = status
+        if extra is not None:
+            prm.txOption.headers.append(extra)
+        leg.phone.answer(prm)
+
+    def _play(self, cmd: p.Play) -> None:
+        leg = self._live_leg(cmd.call)
+        self._end_prompt(leg, "stopped")
+        prompt = Prompt(cmd.call, cmd.file, cmd.loop, cmd.interrupt_on_digit, self.inbox.put)
+        leg.prompt = prompt
+        if leg.audio is not None:
+            prompt.startTransmit(leg.audio)
+
+    def _stop(self, cmd: p.Stop) -> None:
+        self._end_prompt(self._live_leg(cmd.call), "stopped")
+
+    def _record(self, cmd: p.Record) -> None:
+        leg = self._live_leg(cmd.call)
+        recorder = pj.AudioMediaRecorder()
+        recorder.createRecorder(cmd.file)
+        leg.recorder = recorder  # drops (and finalises) a previous recording
+        if leg.audio is not None:
+            leg.audio.startTransmit(recorder)
+
+    def _collect(self, cmd: p.Collect) -> None:
+        leg = self._live_leg(cmd.call)
+        if cmd.max_digits < 1 or cmd.timeout_s <= 0:
+            raise CommandRejected("max_digits must be >= 1 and timeout_s > 0")
+        leg.collector = DigitCollector(cmd.max_digits, cmd.timeout_s, cmd.terminator,
+                                       self.clock())
+
+    def _transfer(self, cmd: p.Transfer) -> None:
+        leg = self._live_leg(cmd.call)
+        if not leg.connected:
+            raise CommandRejected("call is not answered")
+        leg.phone.xfer(cmd.uri, pj.CallOpParam(True))
+
+    def _hangup(self, cmd: p.Hangup) -> None:
+        leg = self._live_leg(cmd.call)
+        self._hang_up(leg, cmd.status)
+
+    def _hang_up(self, leg: CallLeg, status: int | None = None) -> None:
+        leg.local_hangup = True
+        leg.outcome_sent = True  # the engine (or the worker) chose to end it
+        prm = pj.CallOpParam(True)
+        if status:
+            prm.statusCode = status
+        leg.phone.hangup(prm)
+
+    def _stats(self, cmd: p.Stats) -> None:
+        self.emit(p.WorkerStats(self.name, len(self.legs), MAX_CALLS))
+
+    def _live_leg(self, call: str) -> CallLeg:
+        leg = self.legs.get(call)
+        if leg is None or leg.ended or leg.silent:
+            raise CommandRejected(f"no call {call}")
+        return leg
+
+    def _inbound_leg(self, call: str) -> CallLeg:
+        leg = self._live_leg(call)
+        if leg.direction != "in":
+            raise CommandRejected(f"call {call} is outbound")
+        if leg.connected:
+            raise CommandRejected(f"call {call} is already answered")
+        return leg
+
+    # ------------------------------------------------ pjsua2 callbacks (main thread)
+
+    def call_state(self, leg_id: str, snapshot: CallSnapshot) -> None:
+        leg = self.legs.get(leg_id)
+        if leg is None or leg.ended:
+            return
+        if snapshot.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self._finish(leg, snapshot)
+        elif leg.silent:
+            return
+        elif snapshot.state == pj.PJSIP_INV_STATE_CONFIRMED and not leg.connected:
+            leg.connected = True
+            leg.ring_deadline = None
+            self.emit(p.Answered(leg.id))
+        elif (snapshot.state == pj.PJSIP_INV_STATE_EARLY and leg.direction == "out"
+              and snapshot.status in (180, 183) and snapshot.status != leg.last_ringing):
+            leg.last_ringing = snapshot.status
+            self.emit(p.Ringing(leg.id, snapshot.status))
+
+    def _finish(self, leg: CallLeg, snapshot: CallSnapshot) -> None:
+        if not leg.silent:
+            self.drain()  # digits/speech queued before the end are reported first
+        leg.ended = True
+        self.inbox.put(Reap(leg.id))
+        if leg.silent:
+            return
+        if leg.direction == "out" and not leg.connected and not leg.outcome_sent:
+            self._emit_outcome(leg.id, snapshot)
+        speech = leg.speech
+        if speech is not None and speech.detector.speaking:
+            end = speech.detector.flush()
+            if end is not None:
+                self.emit(p.SpeechEnded(leg.id, end.duration_s))
+        by: p.HangupSide = "local" if leg.local_hangup else "remote"
+        duration = round(snapshot.connect_s, 3) if leg.connected else 0.0
+        self.emit(p.HungUp(leg.id, by, snapshot.status, duration))
+
+    def _emit_outcome(self, call: str, snapshot: CallSnapshot) -> None:
+        outcome = outbound_outcome(snapshot.status)
+        if outcome == "busy":
+            self.emit(p.Busy(call, snapshot.status))
+        elif outcome == "no_answer":
+            self.emit(p.NoAnswer(call, snapshot.status))
+        else:
+            self.emit(p.Failed(call, snapshot.status, snapshot.reason))
+
+    def call_media(self, leg_id: str) -> None:
+        leg = self.legs.get(leg_id)
+        if leg is None or leg.ended or leg.silent:
+            return
+        for index, media in enumerate(leg.phone.getInfo().media):
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status in (
+                pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
+            ):
+                leg.audio = leg.phone.getAudioMedia(index)
+                self._connect(leg, leg.audio)
+                return
+
+    def _connect(self, leg: CallLeg, audio: pj.AudioMedia) -> None:
+        if leg.speech is None:
+            leg.speech = SpeechPort(leg.id, self.inbox.put)
+        audio.startTransmit(leg.speech)
+        if leg.prompt is not None:
+            leg.prompt.startTransmit(audio)
+        if leg.recorder is not None:
+            audio.startTransmit(leg.recorder)
+
+    def digit(self, leg_id: str, digit: str, method: p.DtmfMethod) -> None:
+        self.inbox.put(DigitNotice(leg_id, digit, method))  # any thread
+
+    def transfer_status(self, leg_id: str, status: int) -> None:
+        leg = self.legs.get(leg_id)
+        if leg is not None and not leg.ended:
+            self.emit(p.Transferred(leg_id, status))
+
+    def incoming(self, account: PhoneAccount, prm: pj.OnIncomingCallParam) -> None:
+        source = prm.rdata.srcAddress
+        message = prm.rdata.wholeMsg
+        caller, display = caller_of(message)
+        if not self.sources.allows(source):
+            leg_id = f"{self.name}-refused-{next(self._refused)}"
+            leg = CallLeg(leg_id, "in", PhoneCall(account, self, leg_id, prm.callId),
+                          self.clock(), silent=True)
+            self.legs[leg_id] = leg
+            self.emit(p.Refused(source, caller))
+            self._respond(leg, 403)
+            return
+        leg_id = f"{self.name}-in-{next(self._inbound)}"
+        self.legs[leg_id] = CallLeg(
+            leg_id, "in", PhoneCall(account, self, leg_id, prm.callId), self.clock()
+        )
+        callee = user_part(request_uri(message)) or user_part(header(message, "To") or "")
+        self.emit(p.Incoming(leg_id, caller, callee, source,
+                             header(message, "Call-ID") or "", display))
+
+    def registration(self, status: int, reason: str, expires: int) -> None:
+        self.emit(p.Registration(status, reason, expires))
+
+    # ------------------------------------------------------- main-loop work
+
+    def drain(self) -> None:
+        """Handle every queued notice."""
+        while True:
+            try:
+                notice = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                self._on_notice(notice)
+            except Exception:  # noqa: BLE001 - one bad notice must not stop the loop
+                log.exception("notice %r", notice)
+
+    def _on_notice(self, notice: object) -> None:
+        if isinstance(notice, Reap):
+            self._reap(notice.call)
+            return
+        leg = self.legs.get(getattr(notice, "call", ""))
+        if leg is None or leg.ended:
+            return
+        if isinstance(notice, DigitNotice):
+            self._on_digit(leg, notice)
+        elif isinstance(notice, PromptEnded):
+            if notice.prompt is leg.prompt:
+                self._end_prompt(leg, "done")
+        elif isinstance(notice, SpeechNotice):
+            if isinstance(notice.change, SpeechStart):
+                self.emit(p.SpeechStarted(leg.id))
+            else:
+                self.emit(p.SpeechEnded(leg.id, notice.change.duration_s))
+
+    def _on_digit(self, leg: CallLeg, notice: DigitNotice) -> None:
+        self.emit(p.Dtmf(leg.id, notice.digit, notice.method))
+        if leg.prompt is not None and leg.prompt.interrupt_on_digit:
+            self._end_prompt(leg, "interrupted")
+        if leg.collector is not None:
+            self._collected(leg, leg.collector.feed(notice.digit, self.clock()))
+
+    def _collected(self, leg: CallLeg, result: CollectResult | None) -> None:
+        if result is not None:
+            leg.collector = None
+            self.emit(p.Digits(leg.id, result.digits, result.reason))
+
+    def _end_prompt(self, leg: CallLeg, reason: p.PlaybackEndReason) -> None:
+        prompt, leg.prompt = leg.prompt, None
+        if prompt is None:
+            return
+        if leg.audio is not None:
+            try:
+                prompt.stopTransmit(leg.audio)
+            except pj.Error:
+                pass
+        self.emit(p.PlaybackEnded(leg.id, reason, prompt.file))
+
+    def check_timers(self) -> None:
+        now = self.clock()
+        for leg in list(self.legs.values()):
+            if leg.ended or leg.silent:
+                continue
+            if leg.ring_deadline is not None and now >= leg.ring_deadline:
+                leg.ring_deadline = None
+                self.emit(p.NoAnswer(leg.id, 408))
+                self._hang_up(leg)
+            elif leg.collector is not None:
+                self._collected(leg, leg.collector.expire(now))
+
+    def _reap(self, call: str) -> None:
+        leg = self.legs.pop(call, None)
+        if leg is None:
+            return
+        leg.collector = None
+        leg.prompt = None
+        leg.recorder = None
+        leg.speech = None
+        leg.audio = None
+
+    def hang_up_all(self) -> None:
+        for leg in list(self.legs.values()):
+            if not leg.ended:
+                try:
+                    self._hang_up(leg)
+                except pj.Error as exc:
+                    log.warning("hangup of %s at shutdown: %s", leg.id, exc.reason)
+
+
+def _sip_header(name: str, value: str) -> pj.SipHeader:
+    h = pj.SipHeader()
+    h.hName = name
+    h.hValue = value
+    return h

@@ -1,0 +1,127 @@
+"""One call as the worker sees it: its pjsua2 ``Call`` and everything it holds.
+
+:class:`PhoneCall` and :class:`PhoneAccount` turn pjsua2 callbacks into calls
+on a :class:`CallSink` (the exchange). SIP callbacks run on the main thread
+inside ``libHandleEvents``; DTMF may arrive on the media thread, so the sink
+must accept :meth:`CallSink.digit` from any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import pjsua2 as pj
+
+from softphone.digits import DigitCollector
+from softphone.media import Prompt, SpeechPort
+from softphone.protocol import DtmfMethod
+
+log = logging.getLogger(__name__)
+
+Direction = Literal["in", "out"]
+
+
+@dataclass(frozen=True)
+class CallSnapshot:
+    """What ``getInfo()`` said inside ``onCallState`` (the id dies after DISCONNECTED)."""
+
+    state: int
+    status: int
+    reason: str
+    connect_s: float
+
+
+class CallSink(Protocol):
+    def call_state(self, leg_id: str, snapshot: CallSnapshot) -> None: ...
+    def call_media(self, leg_id: str) -> None: ...
+    def digit(self, leg_id: str, digit: str, method: DtmfMethod) -> None: ...
+    def transfer_status(self, leg_id: str, status: int) -> None: ...
+    def incoming(self, account: PhoneAccount, prm: pj.OnIncomingCallParam) -> None: ...
+    def registration(self, status: int, reason: str, expires: int) -> None: ...
+
+
+@dataclass
+class CallLeg:
+    """Registry entry: keeps every pjsua2 object of a call alive until DISCONNECTED."""
+
+    id: str
+    direction: Direction
+    phone: PhoneCall
+    started_at: float
+    silent: bool = False
+    """A refused call: no events at all (it never had an id the engine saw)."""
+    ring_deadline: float | None = None
+    connected: bool = False
+    outcome_sent: bool = False
+    local_hangup: bool = False
+    ended: bool = False
+    last_ringing: int = 0
+    audio: pj.AudioMedia | None = None
+    prompt: Prompt | None = None
+    recorder: pj.AudioMediaRecorder | None = None
+    speech: SpeechPort | None = None
+    collector: DigitCollector | None = None
+    retired_prompts: list[Prompt] = field(default_factory=list)
+
+
+class PhoneCall(pj.Call):  # type: ignore[misc]
+    def __init__(self, account: pj.Account, sink: CallSink, leg_id: str,
+                 call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        super().__init__(account, call_id)
+        self.sink = sink
+        self.leg_id = leg_id
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        try:
+            info = self.getInfo()
+            snapshot = CallSnapshot(
+                state=info.state, status=info.lastStatusCode, reason=info.lastReason,
+                connect_s=info.connectDuration.sec + info.connectDuration.msec / 1000,
+            )
+            self.sink.call_state(self.leg_id, snapshot)
+        except Exception:  # noqa: BLE001 - never let an exception into pjsua2
+            log.exception("onCallState of %s", self.leg_id)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        try:
+            self.sink.call_media(self.leg_id)
+        except Exception:  # noqa: BLE001
+            log.exception("onCallMediaState of %s", self.leg_id)
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        # onDtmfEvent fires too for RFC 2833: only this one is handled.
+        try:
+            method: DtmfMethod = (
+                "info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc2833"
+            )
+            self.sink.digit(self.leg_id, str(prm.digit).upper(), method)
+        except Exception:  # noqa: BLE001
+            log.exception("onDtmfDigit of %s", self.leg_id)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        try:
+            if prm.finalNotify:
+                prm.cont = False
+                self.sink.transfer_status(self.leg_id, prm.statusCode)
+        except Exception:  # noqa: BLE001
+            log.exception("onCallTransferStatus of %s", self.leg_id)
+
+
+class PhoneAccount(pj.Account):  # type: ignore[misc]
+    def __init__(self, sink: CallSink) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        try:
+            self.sink.incoming(self, prm)
+        except Exception:  # noqa: BLE001
+            log.exception("onIncomingCall")
+
+    def onRegState(self, prm: pj.OnRegStateParam) -> None:
+        try:
+            self.sink.registration(prm.code, prm.reason, prm.expiration)
+        except Exception:  # noqa: BLE001
+            log.exception("onRegState")

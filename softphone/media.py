@@ -1,0 +1,99 @@
+"""pjsua2 media objects of one call: prompt player and speech detector port.
+
+Both have callbacks that pjsua2 may run outside the main thread (the media
+clock thread): they only compute and hand a notice to ``notify``, which puts
+it on the worker's thread-safe inbox. Nothing here creates or destroys pjsua2
+objects from a callback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pjsua2 as pj
+import webrtcvad
+
+from softphone.frames import vector_bytes
+from softphone.speech import SpeechChange, SpeechDetector
+
+log = logging.getLogger(__name__)
+
+VAD_CLOCK_RATE = 8000
+VAD_FRAME_MS = 20
+VAD_AGGRESSIVENESS = 2
+
+
+@dataclass(frozen=True)
+class PromptEnded:
+    call: str
+    prompt: Prompt
+
+
+@dataclass(frozen=True)
+class SpeechNotice:
+    call: str
+    change: SpeechChange
+
+
+class Prompt(pj.AudioMediaPlayer):  # type: ignore[misc]
+    """A WAV file played to the peer; reports end of file once."""
+
+    def __init__(
+        self, call: str, file: str, loop: bool, interrupt_on_digit: bool,
+        notify: Callable[[PromptEnded], None],
+    ) -> None:
+        super().__init__()
+        self.call = call
+        self.file = file
+        self.loop = loop
+        self.interrupt_on_digit = interrupt_on_digit
+        self._notify = notify
+        self._ended = False
+        self.createPlayer(file, 0 if loop else pj.PJMEDIA_FILE_NO_LOOP)
+
+    def onEof2(self) -> None:
+        try:
+            if not self.loop and not self._ended:
+                self._ended = True
+                self._notify(PromptEnded(self.call, self))
+        except Exception:  # noqa: BLE001 - never let an exception into pjsua2
+            log.exception("onEof2 of %s", self.call)
+
+
+class SpeechPort(pj.AudioMediaPort):  # type: ignore[misc]
+    """Receives the peer's audio, runs webrtcvad per 20 ms frame, reports changes.
+
+    ``onFrameReceived`` runs on the media clock shared by every call of the
+    process: per frame it costs one ~2.5 us copy and ~2 us of webrtcvad.
+    """
+
+    def __init__(self, call: str, notify: Callable[[SpeechNotice], None]) -> None:
+        super().__init__()
+        self.call = call
+        self._notify = notify
+        self._vad = webrtcvad.Vad(VAD_AGGRESSIVENESS)
+        self._frame_bytes = VAD_CLOCK_RATE * VAD_FRAME_MS // 1000 * 2
+        self.detector = SpeechDetector(frame_s=VAD_FRAME_MS / 1000)
+        fmt = pj.MediaFormatAudio()
+        fmt.type = pj.PJMEDIA_TYPE_AUDIO
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, VAD_CLOCK_RATE, 1, VAD_FRAME_MS * 1000, 16)
+        self.createPort(f"vad-{call}", fmt)
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
+        try:
+            if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or frame.size != self._frame_bytes:
+                return
+            voiced = self._vad.is_speech(vector_bytes(frame.buf), VAD_CLOCK_RATE)
+            change = self.detector.feed(voiced)
+            if change is not None:
+                self._notify(SpeechNotice(self.call, change))
+        except Exception:  # noqa: BLE001
+            log.exception("onFrameReceived of %s", self.call)
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:
+        try:
+            frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
+        except Exception:  # noqa: BLE001
+            log.exception("onFrameRequested of %s", self.call)

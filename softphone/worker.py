@@ -1,0 +1,155 @@
+"""Softphone worker process: ``python -m softphone.worker --name w1 --sip-port 5080 ...``.
+
+Commands arrive as JSON lines on stdin, events leave as JSON lines on stdout
+(see :mod:`softphone.protocol`). Before pjsua2 is loaded, the original stdout
+is duplicated for the protocol and fd 1 is pointed at stderr, so whatever
+native pjsip prints never corrupts the protocol stream.
+
+The main thread owns the Endpoint and every pjsua2 object; it loops on
+``libHandleEvents(10)``, then commands, then queued media notices, then
+timers. A reader thread only moves stdin lines into a queue.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+import pjsua2 as pj
+
+from softphone import protocol as p
+from softphone.endpoint import (
+    MAX_CALLS, WorkerConfig, create_accounts, parse_args, start_endpoint,
+)
+from softphone.exchange import Exchange
+
+log = logging.getLogger("softphone.worker")
+
+POLL_MS = 10
+SHUTDOWN_GRACE_S = 2.0
+EOF_MARK = None
+
+
+class EventWriter:
+    """Writes one event per line on the protocol fd, flushed."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def __call__(self, event: p.Event) -> None:
+        line = p.encode(event) + "\n"
+        with self.lock:
+            try:
+                self.stream.write(line)
+                self.stream.flush()
+            except (BrokenPipeError, ValueError):
+                pass  # the engine is gone; shutdown follows from stdin EOF
+
+
+def take_protocol_stdout() -> TextIO:
+    """Duplicate fd 1 for the protocol, then send fd 1 (and sys.stdout) to stderr."""
+    sys.stdout.flush()
+    protocol_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return io.TextIOWrapper(os.fdopen(protocol_fd, "wb"), encoding="utf-8",
+                            line_buffering=True)
+
+
+def read_commands(lines: queue.SimpleQueue[str | None]) -> None:
+    """Reader thread: stdin lines into the queue, ``None`` at EOF. Never touches pjsua2."""
+    try:
+        for line in sys.stdin:
+            lines.put(line)
+    finally:
+        lines.put(EOF_MARK)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    out = take_protocol_stdout()
+    config = parse_args(argv)
+    emit = EventWriter(out)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+    threading.Thread(target=read_commands, args=(lines,), name="stdin", daemon=True).start()
+    return run(config, emit, lines, stop)
+
+
+def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | None],
+        stop: threading.Event) -> int:
+    try:
+        ep, sip_port = start_endpoint(config)
+    except pj.Error as exc:
+        emit(p.Error(f"cannot start SIP endpoint: {exc.reason or exc.title}"))
+        return 2
+    exchange = Exchange(config.name, config.sources, emit)
+    exchange.local, exchange.trunk = create_accounts(config, sip_port, exchange)
+    emit(p.Ready(config.name, sip_port, MAX_CALLS))
+    while not stop.is_set():
+        ep.libHandleEvents(POLL_MS)
+        if not take_commands(lines, exchange, emit):
+            break
+        exchange.drain()
+        exchange.check_timers()
+    shut_down(ep, exchange)
+    return 0
+
+
+def take_commands(lines: queue.SimpleQueue[str | None], exchange: Exchange,
+                  emit: EventWriter) -> bool:
+    """Handle every waiting command; False on ``shutdown`` or stdin EOF."""
+    while True:
+        try:
+            line = lines.get_nowait()
+        except queue.Empty:
+            return True
+        if line is EOF_MARK:
+            return False
+        if not line.strip():
+            continue
+        try:
+            command = p.decode_command(line)
+        except p.ProtocolError as exc:
+            emit(p.Error(f"malformed command: {exc}"))
+            continue
+        if isinstance(command, p.Shutdown):
+            return False
+        try:
+            exchange.handle(command)
+        except Exception as exc:  # noqa: BLE001 - a command never kills the worker
+            log.exception("command %s", command)
+            emit(p.Error(f"{command.TYPE}: internal error: {exc}", getattr(command, "call", None)))
+
+
+def shut_down(ep: pj.Endpoint, exchange: Exchange) -> None:
+    """Hang up, wait (bounded) for every call to end, drop references, destroy."""
+    exchange.hang_up_all()
+    deadline = time.monotonic() + SHUTDOWN_GRACE_S
+    while exchange.legs and time.monotonic() < deadline:
+        ep.libHandleEvents(POLL_MS)
+        exchange.drain()
+    if exchange.legs:
+        log.warning("%d call(s) still up at shutdown", len(exchange.legs))
+    exchange.legs.clear()
+    exchange.local = exchange.trunk = None
+    exchange.drain()
+    gc.collect()
+    ep.libDestroy()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

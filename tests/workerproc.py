@@ -1,0 +1,223 @@
+"""Test-side handle on real softphone worker processes and SIPp peers.
+
+The test process never creates a pjsua2 Endpoint: each worker is a
+subprocess speaking the JSON-lines protocol, and each SIPp run is another.
+Everything waits with a bound.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # plain `pytest` without the project installed
+    sys.path.insert(0, str(ROOT))
+
+from softphone import protocol as p  # noqa: E402
+SIPP_DIR = Path(__file__).resolve().parent / "sipp"
+PCAP_DIR = Path("/usr/share/sip-tester")
+PYTHON = sys.executable
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_rtp_base() -> int:
+    """An even UDP port with the next 15 ports free right now (RTP+RTCP of 4 calls)."""
+    for _ in range(50):
+        base = free_udp_port() & ~1
+        if base > 65000:
+            continue
+        socks = []
+        try:
+            for port in range(base, base + 16):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free RTP port range")
+
+
+class WorkerProcess:
+    """``python -m softphone.worker`` in a subprocess; events collected by a thread."""
+
+    def __init__(self, name: str, log_dir: Path, extra: Sequence[str] = (),
+                 env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.log_path = log_dir / f"worker-{name}.log"
+        self._log = open(self.log_path, "wb")
+        args = [PYTHON, "-m", "softphone.worker", "--name", name, "--sip-host", "127.0.0.1",
+                "--sip-port", "0", "--rtp-port", str(free_rtp_base()), *extra]
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+            env={**os.environ, **(env or {})},
+        )
+        self.events: list[Any] = []
+        self._seen: set[int] = set()
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        ready = self.wait_for("ready", timeout=10)
+        self.sip_port: int = ready.sip_port
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace")
+            try:
+                event: Any = p.decode_event(line)
+            except p.ProtocolError as exc:
+                event = ("garbage", line, str(exc))
+            self._queue.put(event)
+        self._queue.put(None)
+
+    def send(self, command: p.Command | str) -> None:
+        line = command if isinstance(command, str) else p.encode(command)
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+
+    def wait_for(self, kind: str, call: str | None = None, timeout: float = 10.0,
+                 where: Callable[[Any], bool] | None = None) -> Any:
+        """The first not yet seen event of type ``kind`` (for ``call``), or AssertionError."""
+        deadline = time.monotonic() + timeout
+        for event in self.events:
+            if self._matches(event, kind, call, where) and id(event) not in self._seen:
+                self._seen.add(id(event))
+                return event
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{self.name}: no {kind} for {call} in {timeout}s; "
+                                     f"got {self.events}; log {self.log_path}")
+            try:
+                event = self._queue.get(timeout=left)
+            except queue.Empty:
+                continue
+            if event is None:
+                raise AssertionError(f"{self.name}: exited waiting for {kind}; "
+                                     f"got {self.events}; log {self.log_path}")
+            if isinstance(event, tuple):
+                raise AssertionError(f"{self.name}: garbage on protocol stdout: {event}")
+            self.events.append(event)
+            if self._matches(event, kind, call, where):
+                self._seen.add(id(event))
+                return event
+
+    @staticmethod
+    def _matches(event: Any, kind: str, call: str | None,
+                 where: Callable[[Any], bool] | None) -> bool:
+        return (getattr(event, "TYPE", None) == kind
+                and (call is None or getattr(event, "call", None) == call)
+                and (where is None or where(event)))
+
+    def settle(self, seconds: float) -> list[Any]:
+        """Collect events for ``seconds`` (no event expected); returns all events so far."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if event is None:
+                break
+            self.events.append(event)
+        return self.events
+
+    def of_call(self, call: str) -> list[Any]:
+        return [e for e in self.events if getattr(e, "call", None) == call]
+
+    def shutdown(self, timeout: float = 8.0) -> int:
+        """Send ``shutdown`` and return the exit code (killing on timeout)."""
+        if self.proc.poll() is None:
+            try:
+                self.send(p.Shutdown())
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            raise AssertionError(f"{self.name}: did not exit in {timeout}s; log {self.log_path}")
+        finally:
+            self._reader.join(2)
+            self.settle(0.0)
+            self._log.close()
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(5)
+        if not self._log.closed:
+            self._log.close()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+class Sipp:
+    """One SIPp run on 127.0.0.1 with a scenario from ``tests/sipp``."""
+
+    def __init__(self, scenario: str, work_dir: Path, *args: str,
+                 remote: str | None = None, calls: int = 1, timeout_s: int = 15) -> None:
+        self.port = free_udp_port()
+        self.scenario = SIPP_DIR / scenario
+        cmd = ["sipp", "-sf", str(self.scenario), "-i", "127.0.0.1", "-p", str(self.port),
+               "-m", str(calls), "-nostdin", "-trace_err", "-timeout", f"{timeout_s}s",
+               "-timeout_error", "-mp", str(free_rtp_base()), *args]
+        if remote:
+            cmd.append(remote)
+        self.out_path = work_dir / f"sipp-{self.scenario.stem}-{self.port}.out"
+        self._out = open(self.out_path, "wb")
+        self.proc = subprocess.Popen(cmd, cwd=work_dir, stdin=subprocess.DEVNULL,
+                                     stdout=self._out, stderr=subprocess.STDOUT)
+        self.work_dir = work_dir
+        self.timeout_s = timeout_s
+
+    @property
+    def uri_host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def wait(self) -> int:
+        try:
+            return self.proc.wait(self.timeout_s + 5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(5)
+        finally:
+            self._out.close()
+
+    def report(self) -> str:
+        errors = "".join(
+            f.read_text(errors="replace")[-3000:] for f in self.work_dir.glob("*_errors.log")
+        )
+        return f"sipp exit {self.proc.returncode}\n{errors}"
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        if not self._out.closed:
+            self._out.close()
