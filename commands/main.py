@@ -1,0 +1,68 @@
+"""Argument parsing and the one rule of the command line: errors are one plain
+sentence on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sip_config import DEFAULT_CONFIG, ConfigError, LoadedConfig, load_config
+
+from . import lists, run
+from .errors import CommandError
+
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG,
+                        help=f"configuration file (default {DEFAULT_CONFIG})")
+    parser = argparse.ArgumentParser(
+        prog="run_dialer.py", parents=[common],
+        description="Anti-fraud call screening, warning dialer and after-hours hotline.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run.add_parser(sub, common)
+    sub.add_parser("check-config", parents=[common], help="validate the configuration file")
+    lists.add_parsers(sub, common)
+    return parser
+
+
+def load(args: argparse.Namespace) -> LoadedConfig:
+    return load_config(args.config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command = args.command or "run"
+    try:
+        if command == "check-config":
+            loaded = load(args)
+            print(f"{loaded.path}: valid")
+            return EXIT_OK
+        handler = args.handler if args.command else run.run_engine
+        return int(handler(args, load(args)) or EXIT_OK)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    except (CommandError, KeyError) as exc:
+        message = exc.args[0] if exc.args else str(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        print(f"error: {exc.strerror or exc} ({exc.filename})" if exc.filename else f"error: {exc}",
+              file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last line of defence: one sentence, no traceback
+        if os.environ.get("ANTIFRAUD_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} "
+              "(set ANTIFRAUD_DEBUG=1 for the details)", file=sys.stderr)
+        return EXIT_ERROR

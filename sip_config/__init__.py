@@ -1,0 +1,6 @@
+"""Operator configuration: ``dialer.yaml`` read once into frozen, validated objects."""
+
+from .load import DEFAULT_CONFIG, ConfigError, LoadedConfig, Problem, load_config
+from .schema import Config, Hours
+
+__all__ = ["Config", "ConfigError", "DEFAULT_CONFIG", "Hours", "LoadedConfig", "Problem", "load_config"]

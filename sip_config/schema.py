@@ -1,0 +1,252 @@
+"""The configuration schema: every section of ``dialer.yaml`` as frozen, typed objects.
+
+Each field's docstring is what an operator reads in ``dialer.yaml``; the YAML
+file is the commented example. Checks that need more than one field, or the
+file system, live in :mod:`sip_config.load`.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from datetime import time
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+__all__ = [
+    "Config",
+    "EngineConfig",
+    "SipConfig",
+    "ListenConfig",
+    "TrunkConfig",
+    "ScreeningConfig",
+    "ListConfig",
+    "PrefixConfig",
+    "VerdictConfig",
+    "RateConfig",
+    "DialerConfig",
+    "RetryConfig",
+    "HotlineConfig",
+    "MqttConfig",
+    "Hours",
+    "parse_hours",
+]
+
+_URI = re.compile(
+    r"^sips?:(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/%]+@)?"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?(?:;[^\s]*)?$"
+)
+_HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _sip_uri(value: str) -> str:
+    match = _URI.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a SIP URI like sip:127.0.0.1:5070 or sip:user@host")
+    port = match.group("port")
+    if port is not None and not 0 < int(port) < 65536:
+        raise ValueError(f"port {port} in {value!r} is outside 1-65535")
+    return value
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise ValueError(f"{value!r} is not an environment variable name")
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (write e.g. Asia/Shanghai)") from None
+    return value
+
+
+def _digits(value: str) -> str:
+    if not value.isdigit():
+        raise ValueError(f"{value!r} must be digits only")
+    return value
+
+
+SipUri = Annotated[str, AfterValidator(_sip_uri)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+Digits = Annotated[str, AfterValidator(_digits)]
+Seconds = Annotated[float, Field(gt=0)]
+Port = Annotated[int, Field(gt=0, lt=65536)]
+SipStatus = Annotated[int, Field(ge=400, le=699)]
+ActionName = Literal["reject", "warn", "tag", "allow"]
+
+
+class Hours(BaseModel):
+    """A daily time window; ``start > end`` wraps past midnight."""
+
+    model_config = ConfigDict(frozen=True)
+    start: time
+    end: time
+
+    def contains(self, moment: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def parse_hours(value: object) -> object:
+    if isinstance(value, Hours) or not isinstance(value, str):
+        return value
+    match = _HOURS.match(value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a time window like 08:00-22:00")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    for hour, minute in ((h1, m1), (h2, m2)):
+        if hour > 23 or minute > 59:
+            raise ValueError(f"{hour:02d}:{minute:02d} in {value!r} is not a time of day")
+    if (h1, m1) == (h2, m2):
+        raise ValueError(f"{value!r} starts and ends at the same time")
+    return Hours(start=time(h1, m1), end=time(h2, m2))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EngineConfig(_Section):
+    data_dir: str = "var"
+    """Where tasks, list snapshots and recordings are kept (relative to this file)."""
+    timezone: Annotated[str, AfterValidator(_timezone)] = "Asia/Shanghai"
+    """The time zone of operator hours and of timestamps people read."""
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    """Softphone worker processes; each carries at most 4 calls."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class ListenConfig(_Section):
+    host: str = "127.0.0.1"
+    """Address the SIP workers listen on."""
+    port: Port = 5060
+    """SIP port of the first worker; worker N listens on port + N - 1."""
+    rtp_port: Port = 40000
+    """First RTP port; each worker gets its own range of 100 ports from here."""
+
+
+class TrunkConfig(_Section):
+    uri: SipUri = "sip:127.0.0.1:5070"
+    """Where warning calls go: the INVITE is sent to sip:<number>@<host:port of this URI>."""
+    caller_id: str = "96110"
+    """The number warning calls show."""
+    username: str | None = None
+    """Digest user name when the trunk asks for authentication."""
+    password_env: EnvName | None = None
+    """Name of the environment variable holding the trunk password (never the password)."""
+    registrar: SipUri | None = None
+    """Register there (needs username and password_env); leave out for no registration."""
+    max_channels: Annotated[int, Field(ge=1)] = 30
+    """Calls at once the trunk accepts."""
+    max_cps: Annotated[float, Field(gt=0)] = 10
+    """New calls per second the trunk accepts."""
+
+
+class SipConfig(_Section):
+    listen: ListenConfig = ListenConfig()
+    trunk: TrunkConfig = TrunkConfig()
+    allowed_sources: tuple[str, ...] = ("127.0.0.1/32",)
+    """Addresses (CIDR) that may send INVITEs; others get 403."""
+
+    def networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(ip_network(n, strict=False) for n in self.allowed_sources)
+
+
+class ListConfig(_Section):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]+$")]
+    """The list's name: it names the list in decisions and its directory in data_dir."""
+    file: str | None = None
+    """A text/CSV file of numbers, imported when it changes (relative to this file)."""
+    action: ActionName = "reject"
+    status: SipStatus | None = None
+    """Final response of a reject (default 603 Decline)."""
+    reason: str = ""
+
+
+class PrefixConfig(_Section):
+    prefix: Annotated[str, Field(pattern=r"^\+?[0-9]+$")]
+    """"+86170" matches E.164 numbers; plain digits match short and local numbers."""
+    action: ActionName = "tag"
+    status: SipStatus | None = None
+    reason: str = ""
+
+
+class VerdictConfig(_Section):
+    action: ActionName
+    status: SipStatus | None = None
+    reason: str = ""
+
+
+class RateConfig(_Section):
+    max_calls: Annotated[int, Field(ge=1)] = 5
+    window_s: Seconds = 60
+    block_s: Seconds = 600
+    action: ActionName = "reject"
+    status: SipStatus | None = 486
+
+
+class ScreeningConfig(_Section):
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "CN"
+    """Home country (ISO code) for numbers written without a country code."""
+    lists: tuple[ListConfig, ...] = ()
+    prefixes: tuple[PrefixConfig, ...] = ()
+    official_numbers: tuple[Digits, ...] = ()
+    """Official short numbers; a foreign caller id that is one of them is a spoof."""
+    spoof: VerdictConfig = VerdictConfig(action="reject", reason="foreign number posing as an official one")
+    overseas: VerdictConfig | None = None
+    anonymous: VerdictConfig = VerdictConfig(action="tag", reason="caller id withheld")
+    invalid: VerdictConfig = VerdictConfig(action="tag", reason="caller id is not a phone number")
+    rate: RateConfig | None = None
+    warn_targets: bool = False
+    """Queue a warning call to the person a blocked fraud call was trying to reach."""
+
+
+class RetryConfig(_Section):
+    busy_s: Seconds = 30
+    """Wait after busy (486/600) before calling again: the person may be on the phone with the scammer."""
+    no_answer_s: Seconds = 60
+    """Wait after no answer (ring timeout, 408/480/487)."""
+
+
+class DialerConfig(_Section):
+    ring_timeout_s: Seconds = 40
+    retry: RetryConfig = RetryConfig()
+    max_attempts: Annotated[int, Field(ge=1)] = 20
+    escalate_after_attempts: Annotated[int, Field(ge=1)] = 3
+    ack_digit: Annotated[str, Field(pattern=r"^[0-9*#]$")] = "1"
+
+
+class HotlineConfig(_Section):
+    number: Digits = "961108"
+    operator_hours: Annotated[Hours, BeforeValidator(parse_hours)] = Hours(start=time(8), end=time(22))
+    """Operators answer inside this window; the IVR answers outside it."""
+    operator_uri: SipUri = "sip:operator@127.0.0.1:5090"
+
+
+class MqttConfig(_Section):
+    url: Annotated[str, Field(pattern=r"^mqtts?://[^\s/:]+(:[0-9]{1,5})?/?$")]
+    """Broker, e.g. mqtt://127.0.0.1:1883. Leave the whole mqtt section out for no MQTT."""
+    topic_prefix: Annotated[str, Field(pattern=r"^[^#+\s]+$")] = "antifraud"
+    username: str | None = None
+    password_env: EnvName | None = None
+    client_id: str = "antifraud-engine"
+
+
+class Config(_Section):
+    engine: EngineConfig = EngineConfig()
+    sip: SipConfig = SipConfig()
+    screening: ScreeningConfig = ScreeningConfig()
+    dialer: DialerConfig = DialerConfig()
+    hotline: HotlineConfig = HotlineConfig()
+    mqtt: MqttConfig | None = None
