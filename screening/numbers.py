@@ -153,9 +153,10 @@ def normalize(raw: str, region: str = "CN") -> Number:
         if len(digits) > 17:
             return Number(NumberKind.INVALID, "", None, raw=raw)
         slow = _parse_slow(candidate, region, raw)
-        if slow.kind is NumberKind.INVALID:
+        international = plus or digits.startswith("00")
+        if slow.kind is not NumberKind.E164 and international:
             # Keep the digits of a "+110"-style number: spoof rules look at them.
-            return Number(NumberKind.INVALID, digits, None, raw=raw)
+            return Number(NumberKind.INVALID, digits.removeprefix("00"), None, raw=raw)
         return slow
     return _parse_slow(candidate, region, raw)
 

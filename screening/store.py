@@ -207,13 +207,11 @@ class NumberStore:
         return changed
 
     def _drop_torn_tail(self, fd: int) -> None:
-        """A crash mid-write can leave half a line; never glue a record onto it."""
+        """A crash mid-write can leave half a record: cut it off (readers never read it)."""
         size = os.fstat(fd).st_size
-        if size == 0:
-            return
-        last = os.pread(fd, 1, size - 1)
-        if last != b"\n":
-            os.write(fd, b"\n")
+        tail = os.pread(fd, min(size, 64), max(0, size - 64))
+        if tail and not tail.endswith(b"\n"):
+            os.ftruncate(fd, size - len(tail) + tail.rfind(b"\n") + 1)
 
     def _current_keys(self) -> np.ndarray:
         keys = np.asarray(self._snapshot)
