@@ -252,7 +252,9 @@ class Exchange:
         leg = self.legs.get(leg_id)
         if leg is None or leg.ended or leg.silent:
             return
-        for index, media in enumerate(leg.phone.getInfo().media):
+        info = leg.phone.getInfo()  # keep alive: info.media items point into it
+        medias = info.media
+        for index, media in enumerate(medias):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status in (
                 pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
             ):

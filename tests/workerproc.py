@@ -221,3 +221,23 @@ class Sipp:
             self.proc.wait(5)
         if not self._out.closed:
             self._out.close()
+
+
+def make_tone(path: Path, seconds: float, freq: int = 440) -> Path:
+    """An 8 kHz mono 16-bit WAV sine tone made with sox."""
+    subprocess.run(["sox", "-n", "-r", "8000", "-c", "1", "-b", "16", str(path),
+                    "synth", str(seconds), "sine", str(freq), "vol", "0.5"],
+                   check=True, timeout=20)
+    return path
+
+
+def wav_rms(path: Path) -> float:
+    """Root mean square of a 16-bit mono WAV's samples (0 for an empty file)."""
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(path), "rb") as w:
+        assert w.getsampwidth() == 2
+        samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
+    return float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
