@@ -241,3 +241,28 @@ def wav_rms(path: Path) -> float:
         assert w.getsampwidth() == 2
         samples = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(float)
     return float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+
+
+class RtpSink:
+    """A UDP socket standing in for a peer's RTP port; counts what arrives."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = int(self.sock.getsockname()[1])
+
+    def count_packets(self, seconds: float) -> int:
+        count = 0
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                data = self.sock.recv(2048)
+            except TimeoutError:
+                continue
+            if len(data) >= 12 and data[0] >> 6 == 2:  # RTP version 2
+                count += 1
+        return count
+
+    def close(self) -> None:
+        self.sock.close()
