@@ -1,12 +1,13 @@
 """Fast copy of a pjsua2 ``ByteVector`` (``MediaFrame.buf``) into ``bytes``.
 
 ``bytes(frame.buf)`` goes through SWIG's per-element iterator: measured
-~150 us for a 320-byte frame (pjsua2-python 2.15.1, CPython 3.11, this
-2-core machine), i.e. 0.75 % of a core per call just to copy 20 ms of audio.
+150-167 us for a 320-byte frame (pjsua2-python 2.15.1, CPython 3.11, the
+2-core project machine), i.e. ~0.8 % of a core per call just to copy 20 ms.
 The proxy wraps a ``std::vector<unsigned char>*`` whose libstdc++ layout is
 three pointers ``(begin, end, end_of_storage)``; reading ``begin``/``end``
 with ctypes and ``ctypes.string_at`` copies the frame in one memcpy:
-measured ~2.5 us per frame (60x faster). ``frame.buf[:]`` is just as fast
+measured 1.9-2.5 us per frame (~70x faster); the whole VAD callback body
+(copy + webrtcvad + hangover) costs ~4.6 us per frame. ``frame.buf[:]`` is just as fast
 but returns another ``ByteVector``, not bytes. ``bench/vad_frame_copy.py``
 reproduces the numbers.
 
