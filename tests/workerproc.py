@@ -266,3 +266,13 @@ class RtpSink:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def make_speech(path: Path, text: str, voice: str = "en") -> Path:
+    """Speech WAV (8 kHz mono 16-bit) from espeak-ng, converted by sox."""
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text],
+                   check=True, timeout=30)
+    subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(path)],
+                   check=True, timeout=30)
+    return path
