@@ -4,8 +4,8 @@ Runs on the main thread only. Callbacks that pjsua2 may run on the media
 thread (DTMF, end of file, speech) arrive as notices on :attr:`Exchange.inbox`
 and are handled by :meth:`Exchange.drain`, which the main loop calls after
 every ``libHandleEvents``. Every pjsua2 object of a call stays in
-:attr:`Exchange.legs` until the call is DISCONNECTED and the callback that
-said so has returned (it is then reaped from the main loop).
+:attr:`Exchange.legs` until the call is DISCONNECTED; it is released inside
+that callback (see :meth:`Exchange._release`).
 """
 
 from __future__ import annotations
@@ -41,11 +41,6 @@ class DigitNotice:
     call: str
     digit: str
     method: p.DtmfMethod
-
-
-@dataclass(frozen=True)
-class Reap:
-    call: str
 
 
 class Exchange:
@@ -225,9 +220,13 @@ class Exchange:
         if not leg.silent:
             self.drain()  # digits/speech queued before the end are reported first
         leg.ended = True
-        self.inbox.put(Reap(leg.id))
-        if leg.silent:
-            return
+        try:
+            if not leg.silent:
+                self._report_end(leg, snapshot)
+        finally:
+            self._release(leg.id)
+
+    def _report_end(self, leg: CallLeg, snapshot: CallSnapshot) -> None:
         if leg.direction == "out" and not leg.connected and not leg.outcome_sent:
             self._emit_outcome(leg.id, snapshot)
         speech = leg.speech
@@ -317,9 +316,6 @@ class Exchange:
                 log.exception("notice %r", notice)
 
     def _on_notice(self, notice: object) -> None:
-        if isinstance(notice, Reap):
-            self._reap(notice.call)
-            return
         leg = self.legs.get(getattr(notice, "call", ""))
         if leg is None or leg.ended:
             return
@@ -369,7 +365,17 @@ class Exchange:
             elif leg.collector is not None:
                 self._collected(leg, leg.collector.expire(now))
 
-    def _reap(self, call: str) -> None:
+    def _release(self, call: str) -> None:
+        """Drop every pjsua2 object of a call, from inside its DISCONNECTED callback.
+
+        A pjsua2 ``Call`` keeps its pjsua call id after DISCONNECTED, and its
+        destructor hangs up (and detaches the callbacks of) whatever call holds
+        that id *now*. pjsua frees and may reuse the id right after the callback
+        returns, so the object must die before that: the last reference goes
+        when ``PhoneCall.onCallState`` returns (pjsua2 allows deleting a Call in
+        its DISCONNECTED callback). Measured: destroying a stale Call later
+        killed the new call that had reused its id.
+        """
         leg = self.legs.pop(call, None)
         if leg is None:
             return
