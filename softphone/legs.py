@@ -109,6 +109,15 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             log.exception("onCallTransferStatus of %s", self.leg_id)
 
 
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        # A peer's REFER would make pjsua place a call the engine never asked
+        # for (and that no registry holds): decline it.
+        try:
+            prm.statusCode = 603
+        except Exception:  # noqa: BLE001
+            log.exception("onCallTransferRequest of %s", self.leg_id)
+
+
 class PhoneAccount(pj.Account):  # type: ignore[misc]
     def __init__(self, sink: CallSink) -> None:
         super().__init__()
