@@ -109,6 +109,7 @@ def create_accounts(
     trunk_cfg = _account_config(config, _trunk_id_uri(config.trunk))
     trunk_cfg.regConfig.registrarUri = config.trunk.registrar
     trunk_cfg.regConfig.timeoutSec = 300
+    trunk_cfg.regConfig.unregWaitMsec = 1000
     trunk_cfg.sipConfig.authCreds.append(
         pj.AuthCredInfo("digest", "*", config.trunk.user, 0, config.trunk.password)
     )
