@@ -21,10 +21,10 @@ import timeit
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import pjsua2 as pj  # noqa: E402
-import webrtcvad  # noqa: E402
+import pjsua2 as pj
+import webrtcvad
 
-from softphone.frames import FAST_COPY, vector_bytes_fast  # noqa: E402
+from softphone.frames import FAST_COPY, vector_bytes_fast
 
 FRAME_BYTES = 320
 RUNS = 3000
@@ -72,10 +72,10 @@ def main() -> None:
     ep.libInit(config)
     from softphone.media import SpeechPort
 
-    port = SpeechPort("bench", lambda notice: None)
-    cost = per_call_us(lambda: port.onFrameReceived(frame))
+    ports = [SpeechPort("bench", lambda notice: None)]
+    cost = per_call_us(lambda: ports[0].onFrameReceived(frame))
     print(f"{'SpeechPort.onFrameReceived body':34s} {cost:8.2f} us/frame")
-    del port
+    ports.clear()
     ep.libDestroy()
 
 

@@ -312,7 +312,7 @@ class Exchange:
                 return
             try:
                 self._on_notice(notice)
-            except Exception:  # noqa: BLE001 - one bad notice must not stop the loop
+            except Exception:
                 log.exception("notice %r", notice)
 
     def _on_notice(self, notice: object) -> None:

@@ -81,13 +81,13 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
                 connect_s=info.connectDuration.sec + info.connectDuration.msec / 1000,
             )
             self.sink.call_state(self.leg_id, snapshot)
-        except Exception:  # noqa: BLE001 - never let an exception into pjsua2
+        except Exception:
             log.exception("onCallState of %s", self.leg_id)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         try:
             self.sink.call_media(self.leg_id)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("onCallMediaState of %s", self.leg_id)
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
@@ -97,7 +97,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
                 "info" if prm.method == pj.PJSUA_DTMF_METHOD_SIP_INFO else "rfc2833"
             )
             self.sink.digit(self.leg_id, str(prm.digit).upper(), method)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("onDtmfDigit of %s", self.leg_id)
 
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
@@ -105,7 +105,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             if prm.finalNotify:
                 prm.cont = False
                 self.sink.transfer_status(self.leg_id, prm.statusCode)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("onCallTransferStatus of %s", self.leg_id)
 
 
@@ -114,7 +114,7 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
         # for (and that no registry holds): decline it.
         try:
             prm.statusCode = 603
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("onCallTransferRequest of %s", self.leg_id)
 
 
@@ -126,11 +126,11 @@ class PhoneAccount(pj.Account):  # type: ignore[misc]
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         try:
             self.sink.incoming(self, prm)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("onIncomingCall")
 
     def onRegState(self, prm: pj.OnRegStateParam) -> None:
         try:
             self.sink.registration(prm.code, prm.reason, prm.expiration)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("onRegState")

@@ -58,7 +58,7 @@ class Prompt(pj.AudioMediaPlayer):  # type: ignore[misc]
             if not self.loop and not self._ended:
                 self._ended = True
                 self._notify(PromptEnded(self.call, self))
-        except Exception:  # noqa: BLE001 - never let an exception into pjsua2
+        except Exception:
             log.exception("onEof2 of %s", self.call)
 
 
@@ -89,11 +89,11 @@ class SpeechPort(pj.AudioMediaPort):  # type: ignore[misc]
             change = self.detector.feed(voiced)
             if change is not None:
                 self._notify(SpeechNotice(self.call, change))
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("onFrameReceived of %s", self.call)
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         try:
             frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("onFrameRequested of %s", self.call)

@@ -18,12 +18,43 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Literal, Union
 
 __all__ = [
-    "Command", "Event", "ProtocolError", "decode_command", "decode_event", "encode",
-    "Dial", "Answer", "Ring", "Reject", "Redirect", "Play", "Stop", "Record", "Collect",
-    "Transfer", "Hangup", "Shutdown", "Stats",
-    "Ready", "Incoming", "Ringing", "Answered", "Busy", "NoAnswer", "Failed", "Dtmf",
-    "PlaybackEnded", "Digits", "SpeechStarted", "SpeechEnded", "HungUp", "Refused",
-    "Error", "Transferred", "Registration", "WorkerStats",
+    "Answer",
+    "Answered",
+    "Busy",
+    "Collect",
+    "Command",
+    "Dial",
+    "Digits",
+    "Dtmf",
+    "Error",
+    "Event",
+    "Failed",
+    "Hangup",
+    "HungUp",
+    "Incoming",
+    "NoAnswer",
+    "Play",
+    "PlaybackEnded",
+    "ProtocolError",
+    "Ready",
+    "Record",
+    "Redirect",
+    "Refused",
+    "Registration",
+    "Reject",
+    "Ring",
+    "Ringing",
+    "Shutdown",
+    "SpeechEnded",
+    "SpeechStarted",
+    "Stats",
+    "Stop",
+    "Transfer",
+    "Transferred",
+    "WorkerStats",
+    "decode_command",
+    "decode_event",
+    "encode",
 ]
 
 
@@ -152,10 +183,10 @@ class Stats:
     TYPE: ClassVar[str] = "stats"
 
 
-Command = Union[
-    Dial, Answer, Ring, Reject, Redirect, Play, Stop, Record, Collect, Transfer, Hangup,
-    Shutdown, Stats,
-]
+Command = (
+    Dial | Answer | Ring | Reject | Redirect | Play | Stop | Record | Collect | Transfer
+    | Hangup | Shutdown | Stats
+)
 
 # ----------------------------------------------------------------------- events
 
@@ -333,10 +364,11 @@ class WorkerStats:
     max_calls: int
 
 
-Event = Union[
-    Ready, Incoming, Ringing, Answered, Busy, NoAnswer, Failed, Dtmf, PlaybackEnded, Digits,
-    SpeechStarted, SpeechEnded, HungUp, Refused, Error, Transferred, Registration, WorkerStats,
-]
+Event = (
+    Ready | Incoming | Ringing | Answered | Busy | NoAnswer | Failed | Dtmf | PlaybackEnded
+    | Digits | SpeechStarted | SpeechEnded | HungUp | Refused | Error | Transferred
+    | Registration | WorkerStats
+)
 
 COMMANDS: dict[str, type] = {c.TYPE: c for c in typing.get_args(Command)}
 EVENTS: dict[str, type] = {e.TYPE: e for e in typing.get_args(Event)}

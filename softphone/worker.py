@@ -28,7 +28,11 @@ import pjsua2 as pj
 
 from softphone import protocol as p
 from softphone.endpoint import (
-    MAX_CALLS, WorkerConfig, create_accounts, parse_args, start_endpoint,
+    MAX_CALLS,
+    WorkerConfig,
+    create_accounts,
+    parse_args,
+    start_endpoint,
 )
 from softphone.exchange import Exchange
 
@@ -130,7 +134,7 @@ def take_commands(lines: queue.SimpleQueue[str | None], exchange: Exchange,
             return False
         try:
             exchange.handle(command)
-        except Exception as exc:  # noqa: BLE001 - a command never kills the worker
+        except Exception as exc:
             log.exception("command %s", command)
             emit(p.Error(f"{command.TYPE}: internal error: {exc}", getattr(command, "call", None)))
 

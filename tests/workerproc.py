@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # plain `pytest` without the project installed
     sys.path.insert(0, str(ROOT))
 
-from softphone import protocol as p  # noqa: E402
+from softphone import protocol as p
+
 SIPP_DIR = Path(__file__).resolve().parent / "sipp"
 PCAP_DIR = Path("/usr/share/sip-tester")
 PYTHON = sys.executable
@@ -63,7 +64,7 @@ class WorkerProcess:
                  env: dict[str, str] | None = None) -> None:
         self.name = name
         self.log_path = log_dir / f"worker-{name}.log"
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as the process
         args = [PYTHON, "-m", "softphone.worker", "--name", name, "--sip-host", "127.0.0.1",
                 "--sip-port", "0", "--rtp-port", str(free_rtp_base()), *extra]
         self.proc = subprocess.Popen(
@@ -116,7 +117,7 @@ class WorkerProcess:
                 raise AssertionError(f"{self.name}: exited waiting for {kind}; "
                                      f"got {self.events}; log {self.log_path}")
             if isinstance(event, tuple):
-                raise AssertionError(f"{self.name}: garbage on protocol stdout: {event}")
+                raise AssertionError(f"{self.name}: garbage on protocol stdout: {event}")  # noqa: TRY004
             self.events.append(event)
             if self._matches(event, kind, call, where):
                 self._seen.add(id(event))
@@ -190,7 +191,7 @@ class Sipp:
         if remote:
             cmd.append(remote)
         self.out_path = work_dir / f"sipp-{self.scenario.stem}-{self.port}.out"
-        self._out = open(self.out_path, "wb")
+        self._out = open(self.out_path, "wb")  # noqa: SIM115 - lives as long as SIPp
         self.proc = subprocess.Popen(cmd, cwd=work_dir, stdin=subprocess.DEVNULL,
                                      stdout=self._out, stderr=subprocess.STDOUT)
         self.work_dir = work_dir
