@@ -83,3 +83,17 @@ def test_malformed_command_gets_error_and_worker_keeps_working(tmp_path: Path) -
         assert worker.shutdown() == 0
     finally:
         worker.kill()
+
+
+def test_sigterm_and_stdin_eof_exit_cleanly(tmp_path: Path) -> None:
+    by_signal = WorkerProcess("w4", tmp_path)
+    by_eof = WorkerProcess("w5", tmp_path)
+    try:
+        by_signal.proc.terminate()
+        assert by_signal.proc.wait(8) == 0
+        assert by_eof.proc.stdin is not None
+        by_eof.proc.stdin.close()
+        assert by_eof.proc.wait(8) == 0
+    finally:
+        by_signal.kill()
+        by_eof.kill()
