@@ -254,6 +254,13 @@ def _semantic(loaded: LoadedConfig, name: str, lines: dict[Path_, int]) -> list[
             f"({dialer.max_attempts}): the task would fail before it escalates")
     if dialer.ack_digit == "0":
         add(("dialer", "ack_digit"), "0 reaches the duty officer; choose another digit")
+    balancer = config.sip.balancer
+    if balancer is not None:
+        first = config.sip.listen.port
+        last = first + config.engine.workers - 1
+        if balancer.host == config.sip.listen.host and first <= balancer.port <= last:
+            add(("sip", "balancer", "port"),
+                f"{balancer.port} is also a worker port (workers use {first}-{last}: sip.listen.port)")
     trunk = config.sip.trunk
     if trunk.registrar and not (trunk.username and trunk.password_env):
         add(("sip", "trunk", "registrar"), "registration needs sip.trunk.username and sip.trunk.password_env")

@@ -21,6 +21,7 @@ __all__ = [
     "SipConfig",
     "ListenConfig",
     "TrunkConfig",
+    "BalancerConfig",
     "ScreeningConfig",
     "ListConfig",
     "PrefixConfig",
@@ -153,9 +154,22 @@ class TrunkConfig(_Section):
     """New calls per second the trunk accepts."""
 
 
+class BalancerConfig(_Section):
+    """A Kamailio ``dispatcher`` in front of the workers (``run_dialer.py kamailio-config``)."""
+
+    host: str = "127.0.0.1"
+    """Address the balancer listens on: the address callers and the hotline trunk use."""
+    port: Port = 5060
+    """SIP port of the balancer; the workers then need other ports (sip.listen.port)."""
+    algorithm: Literal["round-robin", "call-load"] = "call-load"
+    """round-robin: workers in turn; call-load: the worker with the fewest calls."""
+
+
 class SipConfig(_Section):
     listen: ListenConfig = ListenConfig()
     trunk: TrunkConfig = TrunkConfig()
+    balancer: BalancerConfig | None = None
+    """Leave out when callers reach the workers directly."""
     allowed_sources: tuple[str, ...] = ("127.0.0.1/32",)
     """Addresses (CIDR) that may send INVITEs; others get 403."""
 
