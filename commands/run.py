@@ -1,10 +1,15 @@
-"""``run``: the engine."""
+"""``run``: the engine, until SIGINT or SIGTERM; and ``prompts build``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import signal
+import sys
 from typing import Any
 
+import audio
 from sip_config import LoadedConfig
 
 from .errors import CommandError
@@ -13,7 +18,49 @@ from .errors import CommandError
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     run = sub.add_parser("run", parents=[common], help="run the engine (the default command)")
     run.set_defaults(handler=run_engine)
+    prompts = sub.add_parser("prompts", help="voice prompts")
+    ops = prompts.add_subparsers(dest="op", metavar="OP", required=True)
+    build = ops.add_parser("build", parents=[common], help="make every missing prompt WAV from its text")
+    build.add_argument("--force", action="store_true", help="make them all again")
+    build.set_defaults(handler=build_prompts)
 
 
 def run_engine(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    raise CommandError("the engine is not available in this build yet")
+    from engine import Engine  # the engine pulls in more than the other commands need
+
+    logging.basicConfig(level=loaded.config.engine.log_level.upper(), stream=sys.stdout,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def serve() -> None:
+        engine = Engine(loaded)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await engine.start()
+        except (RuntimeError, audio.PromptError) as exc:
+            await engine.stop()
+            raise CommandError(str(exc)) from None
+        listen = loaded.config.sip.listen
+        logging.getLogger("engine").info(
+            "engine running: %d workers from sip:%s:%d, hotline %s; Ctrl-C stops it",
+            len(engine.pool.workers), listen.host, listen.port, loaded.config.hotline.number)
+        await stop.wait()
+        logging.getLogger("engine").info("stopping")
+        await engine.stop()
+
+    asyncio.run(serve())
+    return 0
+
+
+def build_prompts(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    directory = loaded.data_dir / "prompts"
+    try:
+        written = audio.build(directory, force=args.force)
+    except audio.PromptError as exc:
+        raise CommandError(str(exc)) from None
+    for path in written:
+        print(f"made {path}")
+    print(f"{len(audio.PROMPTS)} prompts in {directory} ({len(written)} new)")
+    return 0

@@ -61,6 +61,7 @@ class Exchange:
             p.Reject: self._reject, p.Redirect: self._redirect, p.Play: self._play,  # type: ignore
             p.Stop: self._stop, p.Record: self._record, p.Collect: self._collect,  # type: ignore
             p.Transfer: self._transfer, p.Hangup: self._hangup,  # type: ignore
+            p.Bridge: self._bridge,  # type: ignore
             p.Stats: self._stats,  # type: ignore
         }
 
@@ -168,6 +169,21 @@ class Exchange:
             raise CommandRejected("call is not answered")
         leg.phone.xfer(cmd.uri, pj.CallOpParam(True))
 
+    def _bridge(self, cmd: p.Bridge) -> None:
+        if cmd.call == cmd.other:
+            raise CommandRejected("a call cannot be bridged to itself")
+        first, second = self._live_leg(cmd.call), self._live_leg(cmd.other)
+        first.bridged_to, second.bridged_to = second.id, first.id
+        self._join(first)
+
+    def _join(self, leg: CallLeg) -> None:
+        """Audio both ways between ``leg`` and its bridge partner, once both have media."""
+        other = self.legs.get(leg.bridged_to or "")
+        if other is None or other.ended or leg.audio is None or other.audio is None:
+            return
+        leg.audio.startTransmit(other.audio)
+        other.audio.startTransmit(leg.audio)
+
     def _hangup(self, cmd: p.Hangup) -> None:
         leg = self._live_leg(cmd.call)
         self._hang_up(leg, cmd.status)
@@ -269,6 +285,8 @@ class Exchange:
             leg.prompt.startTransmit(audio)
         if leg.recorder is not None:
             audio.startTransmit(leg.recorder)
+        if leg.bridged_to is not None:
+            self._join(leg)
 
     def digit(self, leg_id: str, digit: str, method: p.DtmfMethod) -> None:
         self.inbox.put(DigitNotice(leg_id, digit, method))  # any thread

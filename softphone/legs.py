@@ -64,6 +64,8 @@ class CallLeg:
     speech: SpeechPort | None = None
     collector: DigitCollector | None = None
     retired_prompts: list[Prompt] = field(default_factory=list)
+    bridged_to: str | None = None
+    """The call whose audio this one hears and feeds (``bridge``)."""
 
 
 class PhoneCall(pj.Call):  # type: ignore[misc]

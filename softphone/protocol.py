@@ -161,6 +161,18 @@ class Transfer:
 
 
 @dataclass(frozen=True)
+class Bridge:
+    """Connect the audio of two calls of this worker both ways (a B2BUA join).
+
+    Either call may still be waiting for media: the join happens when both
+    have audio. Prompts keep playing until stopped."""
+
+    TYPE: ClassVar[str] = "bridge"
+    call: str
+    other: str
+
+
+@dataclass(frozen=True)
 class Hangup:
     """BYE if connected, CANCEL if outbound and early, ``status`` if inbound unanswered."""
 
@@ -185,7 +197,7 @@ class Stats:
 
 Command = (
     Dial | Answer | Ring | Reject | Redirect | Play | Stop | Record | Collect | Transfer
-    | Hangup | Shutdown | Stats
+    | Bridge | Hangup | Shutdown | Stats
 )
 
 # ----------------------------------------------------------------------- events

@@ -1,0 +1,5 @@
+"""Audio for calls: voice prompts made from their text."""
+
+from .prompts import PROMPTS, Prompt, PromptError, build, path_of
+
+__all__ = ["PROMPTS", "Prompt", "PromptError", "build", "path_of"]

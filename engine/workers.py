@@ -1,0 +1,230 @@
+"""Softphone worker processes seen from the engine: spawn, talk, restart.
+
+Each :class:`Worker` is one ``python -m softphone.worker`` process (one pjsua2
+Endpoint, at most 4 calls) on its own SIP port and RTP range. Its events go
+into one engine queue as ``(worker, event)``. When a worker dies, every call it
+held is reported ended (a synthetic ``hung_up`` with ``by="lost"``), so nothing
+waits forever, and the worker is started again with a short backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from softphone import MAX_CALLS_PER_WORKER
+from softphone import protocol as p
+
+__all__ = ["Worker", "WorkerSpec", "WorkerPool", "LOST"]
+
+log = logging.getLogger("engine.workers")
+
+LOST = "lost"  # HungUp.by for the calls of a worker that died
+READY_TIMEOUT_S = 20.0
+RESTART_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+RTP_PORTS_PER_WORKER = 100
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    name: str
+    host: str
+    sip_port: int
+    rtp_port: int
+    allow: Sequence[str] = ()
+    trunk_user: str | None = None
+    trunk_password_env: str | None = None
+    trunk_registrar: str | None = None
+    log_file: Path | None = None
+
+    def argv(self) -> list[str]:
+        args = [sys.executable, "-m", "softphone.worker", "--name", self.name,
+                "--sip-host", self.host, "--sip-port", str(self.sip_port),
+                "--rtp-port", str(self.rtp_port)]
+        for network in self.allow:
+            args += ["--allow", network]
+        if self.trunk_user:
+            args += ["--trunk-user", self.trunk_user]
+        if self.trunk_password_env:
+            args += ["--trunk-password-env", self.trunk_password_env]
+        if self.trunk_registrar:
+            args += ["--trunk-registrar", self.trunk_registrar]
+        return args
+
+
+Inbox = asyncio.Queue[tuple["Worker", p.Event]]
+
+
+class Worker:
+    def __init__(self, spec: WorkerSpec, inbox: Inbox) -> None:
+        self.spec = spec
+        self.inbox = inbox
+        self.calls: dict[str, float] = {}  # live call id -> start (monotonic)
+        self.process: asyncio.subprocess.Process | None = None
+        self.ready = asyncio.Event()
+        self.restarts = 0
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def free(self) -> int:
+        return MAX_CALLS_PER_WORKER - len(self.calls) if self.ready.is_set() else 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name=f"worker-{self.name}")
+
+    async def send(self, command: p.Command) -> None:
+        call = getattr(command, "call", None)
+        if isinstance(command, p.Dial):
+            self.calls[command.call] = time.monotonic()
+        process = self.process
+        if process is None or process.stdin is None or process.returncode is not None:
+            if call is not None:
+                self._lose(call, "worker is not running")
+            return
+        try:
+            process.stdin.write((p.encode(command) + "\n").encode())
+            await process.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            if call is not None:
+                self._lose(call, "worker is not running")
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        self._stopping = True
+        process = self.process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                if process.stdin is not None:
+                    process.stdin.write((p.encode(p.Shutdown()) + "\n").encode())
+                    await process.stdin.drain()
+                    process.stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), grace_s)
+            except TimeoutError:
+                log.warning("worker %s did not stop in %.0f s; killing it", self.name, grace_s)
+                process.kill()
+                await process.wait()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _supervise(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            started = time.monotonic()
+            await self._run_once()
+            if self._stopping:
+                return
+            self.restarts += 1
+            if time.monotonic() - started > 30:
+                attempt = 0
+            delay = RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)]
+            attempt += 1
+            log.error("worker %s exited (code %s); restarting in %.1f s", self.name,
+                      self.process.returncode if self.process else None, delay)
+            await asyncio.sleep(delay)
+
+    async def _run_once(self) -> None:
+        stderr = self.spec.log_file.open("ab") if self.spec.log_file else asyncio.subprocess.DEVNULL
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *self.spec.argv(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=stderr, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                limit=1 << 20)
+        finally:
+            if stderr is not asyncio.subprocess.DEVNULL:
+                stderr.close()  # type: ignore[union-attr]
+        assert self.process.stdout is not None
+        try:
+            while True:
+                line = await self.process.stdout.readline()
+                if not line:
+                    break
+                self._receive(line.decode("utf-8", "replace"))
+        finally:
+            self.ready.clear()
+            with contextlib.suppress(ProcessLookupError):
+                if self.process.returncode is None:
+                    self.process.kill()
+            await self.process.wait()
+            for call in list(self.calls):
+                self._lose(call, f"worker {self.name} exited")
+
+    def _receive(self, line: str) -> None:
+        try:
+            event = p.decode_event(line)
+        except p.ProtocolError as exc:
+            log.error("worker %s sent a line that is not an event: %s", self.name, exc)
+            return
+        if isinstance(event, p.Ready):
+            self.ready.set()
+            log.info("worker %s ready on SIP port %d (pid %s)", self.name, event.sip_port, self.pid)
+        elif isinstance(event, p.Incoming):
+            self.calls[event.call] = time.monotonic()
+        elif isinstance(event, p.HungUp):
+            self.calls.pop(event.call, None)
+        self.inbox.put_nowait((self, event))
+
+    def _lose(self, call: str, why: str) -> None:
+        started = self.calls.pop(call, None)
+        duration = time.monotonic() - started if started is not None else 0.0
+        log.error("call %s lost: %s", call, why)
+        self.inbox.put_nowait((self, p.HungUp(call, LOST, 500, round(duration, 3))))
+
+
+class WorkerPool:
+    def __init__(self, specs: Sequence[WorkerSpec]) -> None:
+        self.inbox: Inbox = asyncio.Queue()
+        self.workers = [Worker(spec, self.inbox) for spec in specs]
+        self._slot_freed = asyncio.Event()
+
+    async def start(self) -> None:
+        for worker in self.workers:
+            worker.start()
+        try:
+            await asyncio.wait_for(asyncio.gather(*(w.ready.wait() for w in self.workers)),
+                                   READY_TIMEOUT_S)
+        except TimeoutError:
+            late = [w.name for w in self.workers if not w.ready.is_set()]
+            raise RuntimeError(f"workers {', '.join(late)} did not start in {READY_TIMEOUT_S:.0f} s "
+                               "(see their logs)") from None
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(w.stop() for w in self.workers))
+
+    def least_loaded(self) -> Worker | None:
+        candidates = [w for w in self.workers if w.free > 0]
+        return max(candidates, key=lambda w: w.free) if candidates else None
+
+    async def worker_for_dial(self) -> Worker:
+        """A worker with a free channel, waiting for one if all are full."""
+        while True:
+            worker = self.least_loaded()
+            if worker is not None:
+                return worker
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+
+    def slot_freed(self) -> None:
+        self._slot_freed.set()
+
+    @property
+    def capacity(self) -> int:
+        return MAX_CALLS_PER_WORKER * len(self.workers)
