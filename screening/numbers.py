@@ -122,7 +122,7 @@ def classify_digits(digits: str, plus: bool, country_code: int = 86) -> Number |
 
 
 def _e164(digits: str) -> Number:
-    cc = _country_code(digits)
+    cc = 86 if digits.startswith("86") else _country_code(digits)
     return Number(NumberKind.E164, digits, int(digits), cc)
 
 
@@ -136,6 +136,10 @@ def _country_code(digits: str) -> int | None:
 
 def normalize(raw: str, region: str = "CN") -> Number:
     """Normalize a caller id or list entry. Never raises."""
+    if isinstance(raw, str) and raw.isdigit() and raw.isascii() and region == "CN":
+        fast = classify_digits(raw, False)  # the common case, without regexes
+        if fast is not None:
+            return Number(fast.kind, fast.digits, fast.key, fast.country_code, raw)
     text = raw if isinstance(raw, str) else ""
     text = text.strip()
     user = _SIP_USER.match(text)
