@@ -46,6 +46,8 @@ class OutboundCall:
     id: str
     number: str  # the full number: stays inside the engine
     uri: str
+    key: int = 0  # the normalized number: one call per key at a time
+    worker: str = ""
     events: asyncio.Queue[p.Event] = field(default_factory=asyncio.Queue)
     outcome: asyncio.Future[p.Event] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     ended: asyncio.Future[p.HungUp] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
@@ -95,7 +97,7 @@ class Engine:
         self.inbound: dict[str, InboundCall] = {}
         self.outbound: dict[str, OutboundCall] = {}
         self.pacer = Pacer(self.config.sip.trunk.max_channels, self.config.sip.trunk.max_cps)
-        self._numbers_in_call: set[str] = set()
+        self._numbers_in_call: set[int] = set()
         self._pacing = asyncio.Condition()
         self._ids = itertools.count(1)
         self._subscribers: list[asyncio.Queue[Notice]] = []
@@ -140,17 +142,17 @@ class Engine:
         if parsed.key is None:
             raise ValueError(f"{number!r} is not a phone number")
         digits = "".join(ch for ch in number if ch.isdigit() or ch == "+")
-        if digits in self._numbers_in_call:
+        if parsed.key in self._numbers_in_call:
             raise AlreadyCalling(f"a call to {parsed.masked} is already under way")
-        self._numbers_in_call.add(digits)
+        self._numbers_in_call.add(parsed.key)
         try:
             await self._trunk_slot()
             worker = await self.pool.worker_for_dial()
         except BaseException:
-            self._numbers_in_call.discard(digits)
+            self._numbers_in_call.discard(parsed.key)
             raise
         call = OutboundCall(f"out-{next(self._ids)}", digits,
-                            dial_uri(digits, self.config.sip.trunk.uri))
+                            dial_uri(digits, self.config.sip.trunk.uri), parsed.key, worker.name)
         call.send = worker.send
         self.outbound[call.id] = call
         timeout = ring_timeout_s or self.config.dialer.ring_timeout_s
@@ -245,7 +247,7 @@ class Engine:
             self._notice(Notice(event.TYPE, call.id, data))
         if isinstance(event, p.HungUp):
             self.outbound.pop(call.id, None)
-            self._numbers_in_call.discard(call.number)
+            self._numbers_in_call.discard(call.key)
             await self._release_trunk()
             self._notice(Notice("ended", call.id, {"by": event.by, "status": event.status,
                                                    "duration_s": event.duration_s}))

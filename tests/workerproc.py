@@ -182,8 +182,9 @@ class Sipp:
     """One SIPp run on 127.0.0.1 with a scenario from ``tests/sipp``."""
 
     def __init__(self, scenario: str, work_dir: Path, *args: str,
-                 remote: str | None = None, calls: int = 1, timeout_s: int = 15) -> None:
-        self.port = free_udp_port()
+                 remote: str | None = None, calls: int = 1, timeout_s: int = 15,
+                 port: int | None = None) -> None:
+        self.port = port or free_udp_port()
         self.scenario = SIPP_DIR / scenario
         cmd = ["sipp", "-sf", str(self.scenario), "-i", "127.0.0.1", "-p", str(self.port),
                "-m", str(calls), "-nostdin", "-trace_err", "-timeout", f"{timeout_s}s",
