@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the engine and runs it with sip_config/dialer.yaml (loopback, no
+# external server needed). espeak-ng and sox make the voice prompts.
+# Extra arguments go to run_dialer.py (default: run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for pkg in espeak-ng sox; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+fi
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e .
+exec .venv/bin/python run_dialer.py "${@:-run}"
