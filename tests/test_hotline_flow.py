@@ -1,0 +1,126 @@
+"""The inbound call flow and trunk pacing, pure: events in, commands out, time as a number."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import InboundCall, Pacer, Prompts, Route, dial_uri, route_for, trunk_target
+from screening import Action, Decision, normalize
+from softphone import protocol as p
+
+PROMPTS = Prompts("welcome.wav", "warning.wav", "connecting.wav")
+CALL, OP = "w1-in-1", "w1-in-1-op"
+
+
+def decision(action: Action, status: int | None = None) -> Decision:
+    return Decision(action, "test", "test", normalize("13800137490"), status)
+
+
+@pytest.mark.parametrize(("action", "callee", "hours", "route"), [
+    (Action.REJECT, "961108", True, Route.REJECT),
+    (Action.REJECT, "123", False, Route.REJECT),
+    (Action.ALLOW, "961108", True, Route.OPERATOR),
+    (Action.ALLOW, "961108", False, Route.IVR),
+    (Action.TAG, "961108", False, Route.IVR),
+    (Action.WARN, "961108", True, Route.OPERATOR),
+    (Action.ALLOW, "5555", True, Route.NOT_FOUND),
+])
+def test_route(action: Action, callee: str, hours: bool, route: Route) -> None:
+    assert route_for(decision(action), callee, "961108", hours) is route
+
+
+def flow(action: Action, route: Route, status: int | None = None) -> InboundCall:
+    return InboundCall(CALL, "13800137490", decision(action, status), route, PROMPTS, "sip:duty@op")
+
+
+# (action, route, [(event, expected commands)], notices)
+SCRIPTS = [
+    ("blocked caller", Action.REJECT, Route.REJECT, 603, [
+        (None, [p.Reject(CALL, 603)]),
+        (p.HungUp(CALL, "local", 603, 0.0), []),
+    ], ["ended"]),
+    ("unknown callee", Action.ALLOW, Route.NOT_FOUND, None, [
+        (None, [p.Reject(CALL, 404)]),
+    ], []),
+    ("ivr: welcome twice, a digit restarts it, then hang up", Action.ALLOW, Route.IVR, None, [
+        (None, [p.Answer(CALL), p.Play(CALL, "welcome.wav", interrupt_on_digit=True)]),
+        (p.Dtmf(CALL, "1", "rfc2833"), []),
+        (p.PlaybackEnded(CALL, "interrupted", "welcome.wav"), [p.Play(CALL, "welcome.wav", interrupt_on_digit=True)]),
+        (p.PlaybackEnded(CALL, "done", "welcome.wav"), [p.Play(CALL, "welcome.wav", interrupt_on_digit=True)]),
+        (p.PlaybackEnded(CALL, "done", "welcome.wav"), [p.Hangup(CALL)]),
+        (p.HungUp(CALL, "local", 200, 80.0), []),
+    ], ["ivr", "dtmf", "ended"]),
+    ("operator answers, caller hangs up", Action.ALLOW, Route.OPERATOR, None, [
+        (None, [p.Ring(CALL), p.Dial(OP, "sip:duty@op", "13800137490", 30.0, {"X-Screening": "allow"})]),
+        (p.Ringing(OP, 180), []),
+        (p.Answered(OP), [p.Answer(CALL), p.Bridge(CALL, OP)]),
+        (p.HungUp(CALL, "remote", 200, 30.0), [p.Hangup(OP)]),
+        (p.HungUp(OP, "local", 200, 29.0), []),
+    ], ["operator_dialled", "operator_answered", "ended"]),
+    ("operator hangs up first", Action.ALLOW, Route.OPERATOR, None, [
+        (None, [p.Ring(CALL), p.Dial(OP, "sip:duty@op", "13800137490", 30.0, {"X-Screening": "allow"})]),
+        (p.Answered(OP), [p.Answer(CALL), p.Bridge(CALL, OP)]),
+        (p.HungUp(OP, "remote", 200, 10.0), [p.Hangup(CALL)]),
+        (p.HungUp(CALL, "local", 200, 10.0), []),
+    ], ["operator_dialled", "operator_answered", "ended"]),
+    ("operator busy: the IVR takes the call", Action.ALLOW, Route.OPERATOR, None, [
+        (None, [p.Ring(CALL), p.Dial(OP, "sip:duty@op", "13800137490", 30.0, {"X-Screening": "allow"})]),
+        (p.Busy(OP, 486), [p.Answer(CALL), p.Play(CALL, "welcome.wav", interrupt_on_digit=True)]),
+        (p.HungUp(OP, "remote", 486, 0.0), []),
+        (p.HungUp(CALL, "remote", 200, 5.0), []),
+    ], ["operator_dialled", "operator_unreachable", "ivr", "ended"]),
+    ("warned caller hears the warning, then the operator", Action.WARN, Route.OPERATOR, None, [
+        (None, [p.Answer(CALL), p.Play(CALL, "warning.wav")]),
+        (p.PlaybackEnded(CALL, "done", "warning.wav"), [
+            p.Play(CALL, "connecting.wav", loop=True),
+            p.Dial(OP, "sip:duty@op", "13800137490", 30.0, {"X-Screening": "warn"})]),
+        (p.Answered(OP), [p.Stop(CALL), p.Bridge(CALL, OP)]),
+    ], ["operator_dialled", "operator_answered"]),
+    ("caller gives up while the operator rings", Action.ALLOW, Route.OPERATOR, None, [
+        (None, [p.Ring(CALL), p.Dial(OP, "sip:duty@op", "13800137490", 30.0, {"X-Screening": "allow"})]),
+        (p.HungUp(CALL, "remote", 487, 3.0), [p.Hangup(OP)]),
+        (p.Answered(OP), []),
+    ], ["operator_dialled", "ended"]),
+]
+
+
+@pytest.mark.parametrize(("action", "route", "status", "steps", "notices"),
+                         [s[1:] for s in SCRIPTS], ids=[s[0] for s in SCRIPTS])
+def test_script(action: Action, route: Route, status: int | None, steps: list, notices: list[str]) -> None:
+    call = flow(action, route, status)
+    for event, expected in steps:
+        got = call.start() if event is None else call.on_event(event)
+        assert got == expected, event
+    assert [n.kind for n in call.notices] == notices
+
+
+def test_finished_only_when_both_legs_are_gone() -> None:
+    call = flow(Action.ALLOW, Route.OPERATOR)
+    call.start()
+    call.on_event(p.Answered(OP))
+    call.on_event(p.HungUp(CALL, "remote", 200, 1.0))
+    assert not call.finished
+    call.on_event(p.HungUp(OP, "local", 200, 1.0))
+    assert call.finished
+
+
+def test_pacer_channels_and_calls_per_second() -> None:
+    pacer = Pacer(max_channels=2, max_cps=4)
+    assert pacer.wait_s(0.0) == 0
+    pacer.take(0.0)
+    assert pacer.wait_s(0.0) == pytest.approx(0.25)
+    assert pacer.wait_s(0.25) == 0
+    pacer.take(0.25)
+    assert pacer.wait_s(10.0) is None  # both channels busy
+    pacer.release()
+    assert pacer.wait_s(10.0) == 0
+
+
+@pytest.mark.parametrize(("uri", "target"), [
+    ("sip:127.0.0.1:5070", "127.0.0.1:5070"),
+    ("sip:gw@carrier.example:5060;transport=udp", "carrier.example:5060"),
+    ("sips:[::1]:5061", "[::1]:5061"),
+])
+def test_trunk_target(uri: str, target: str) -> None:
+    assert trunk_target(uri) == target
+    assert dial_uri("13800137490", uri) == f"sip:13800137490@{target}"
