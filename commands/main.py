@@ -11,19 +11,22 @@ from pathlib import Path
 
 from sip_config import DEFAULT_CONFIG, ConfigError, LoadedConfig, load_config
 
-from . import lists, run
+from . import balancer, lists, run
 from .errors import CommandError
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG,
-                        help=f"configuration file (default {DEFAULT_CONFIG})")
     parser = argparse.ArgumentParser(
-        prog="run_dialer.py", parents=[common],
+        prog="run_dialer.py",
         description="Anti-fraud call screening, warning dialer and after-hours hotline.")
+    parser.add_argument("-c", "--config", type=Path, default=DEFAULT_CONFIG,
+                        help=f"configuration file (default {DEFAULT_CONFIG})")
+    # -c after the subcommand too; SUPPRESS keeps a -c given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS,
+                        help=f"configuration file (default {DEFAULT_CONFIG})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run.add_parser(sub, common)
     sub.add_parser("check-config", parents=[common], help="validate the configuration file")

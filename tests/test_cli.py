@@ -92,3 +92,12 @@ def test_bad_input_gets_one_sentence(config: Path, tmp_path: Path) -> None:
 def test_screen_masks_numbers(config: Path) -> None:
     result = run("screen", "13812345678", config=config)
     assert "138****5678" in result.stdout and "13812345678" not in result.stdout
+
+
+def test_config_option_before_or_after_the_subcommand(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dialer: [\n")
+    for args in (["-c", str(bad), "check-config"], ["check-config", "-c", str(bad)]):
+        result = subprocess.run([sys.executable, str(ROOT / "run_dialer.py"), *args],
+                                capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert result.returncode == 2 and str(bad) in result.stderr, args
