@@ -147,9 +147,14 @@ class Engine:
         self._numbers_in_call.add(parsed.key)
         try:
             await self._trunk_slot()
+        except BaseException:
+            self._numbers_in_call.discard(parsed.key)
+            raise
+        try:
             worker = await self.pool.worker_for_dial()
         except BaseException:
             self._numbers_in_call.discard(parsed.key)
+            await self._release_trunk()
             raise
         call = OutboundCall(f"out-{next(self._ids)}", digits,
                             dial_uri(digits, self.config.sip.trunk.uri), parsed.key, worker.name)
