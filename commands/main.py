@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_parser(sub, common)
     sub.add_parser("check-config", parents=[common], help="validate the configuration file")
     lists.add_parsers(sub, common)
+    balancer.add_parser(sub, common)
     return parser
 
 

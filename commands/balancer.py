@@ -1,0 +1,40 @@
+"""``kamailio-config``: write the Kamailio load balancer's files for the workers."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from sip_config import LoadedConfig
+from sip_config.kamailio import render_cfg, render_dispatcher_list, setup_from_config, start_command
+
+from .errors import CommandError
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    cmd = sub.add_parser(
+        "kamailio-config", parents=[common],
+        help="write kamailio.cfg and dispatcher.list for the SIP load balancer (sip.balancer)")
+    cmd.add_argument("-o", "--out", type=Path, metavar="DIR",
+                     help="directory for the two files (default: <engine.data_dir>/kamailio)")
+    cmd.set_defaults(handler=write_kamailio_config)
+
+
+def write_kamailio_config(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    if loaded.config.sip.balancer is None:
+        raise CommandError(f"{loaded.path} has no sip.balancer section, so there is no "
+                           "balancer to configure (add sip.balancer: host, port, algorithm)")
+    out_dir: Path = (args.out if args.out is not None else loaded.data_dir / "kamailio").absolute()
+    setup = setup_from_config(loaded.config, out_dir, source=str(loaded.path))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = out_dir / "kamailio.cfg"
+    setup.list_file.write_text(render_dispatcher_list(setup), encoding="utf-8")
+    cfg_path.write_text(render_cfg(setup), encoding="utf-8")
+    print(f"wrote {cfg_path}")
+    print(f"wrote {setup.list_file}")
+    print(f"{len(setup.workers)} worker(s), {setup.algorithm}, "
+          f"listening on udp {setup.host}:{setup.port}")
+    print(f"check: kamailio -c -f {cfg_path}")
+    print(f"start: {start_command(cfg_path)}")
+    return 0

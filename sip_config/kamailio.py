@@ -1,0 +1,459 @@
+"""The Kamailio load balancer in front of the softphone workers, as text.
+
+``run_dialer.py kamailio-config`` writes two files from ``dialer.yaml``:
+``kamailio.cfg`` (routing logic) and ``dispatcher.list`` (the workers). Both
+are rendered here by pure functions, without I/O, so that tests read the
+output line by line and ``kamailio -c`` checks the syntax.
+
+What the balancer does (Kamailio 5.6, ``dispatcher`` module, set 1):
+
+- a new INVITE goes to one worker: ``round-robin`` is dispatcher algorithm 4,
+  ``call-load`` is algorithm 10 (fewest calls, by ``duid``, at most
+  ``maxload`` = 4 calls per worker; the load is counted by Call-ID and
+  released on BYE or a failed INVITE, no dialog module needed);
+- a worker answering 486/503/408, or not answering at all within
+  ``fr_timer_ms``, hands the call to the next worker (``failure_route`` with
+  ``ds_next_dst``); a silent worker is marked down at once;
+- ``record_route`` keeps the balancer in the dialog: ACK, BYE, INFO and
+  re-INVITE are loose-routed to the worker that took the call;
+- every worker is pinged with OPTIONS; a dead one is skipped until it
+  answers again;
+- only ``sip.allowed_sources`` (and the workers themselves) may send
+  requests; others get 403. OPTIONS to the balancer get 200.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import ip_address, ip_network
+from pathlib import Path
+from typing import Literal
+
+from softphone import MAX_CALLS_PER_WORKER
+
+from .schema import Config
+
+__all__ = [
+    "ALGORITHMS",
+    "WORKER_SET",
+    "BalancerSetup",
+    "WorkerAddress",
+    "render_cfg",
+    "render_dispatcher_list",
+    "setup_from_config",
+    "start_command",
+]
+
+Algorithm = Literal["round-robin", "call-load"]
+
+ALGORITHMS: dict[str, int] = {"round-robin": 4, "call-load": 10}
+"""Config name of an algorithm → its number in ``ds_select_dst``."""
+
+WORKER_SET = 1
+"""The dispatcher set (group id) of the workers."""
+
+FAILOVER_STATUSES = "486|503|408"
+"""Final replies of a worker that send the call to the next worker."""
+
+_UNSPECIFIED = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+@dataclass(frozen=True)
+class WorkerAddress:
+    name: str
+    """``w1`` … ``wN``: the engine's worker names, used as dispatcher ``duid``."""
+    host: str
+    port: int
+
+    @property
+    def uri(self) -> str:
+        return f"sip:{_host_for_uri(self.host)}:{self.port}"
+
+
+@dataclass(frozen=True)
+class BalancerSetup:
+    """Everything the two files depend on; build it with :func:`setup_from_config`."""
+
+    host: str
+    """Address the balancer listens on (UDP)."""
+    port: int
+    algorithm: Algorithm
+    workers: tuple[WorkerAddress, ...]
+    allowed_sources: tuple[str, ...]
+    """CIDRs that may send requests (the workers are always allowed)."""
+    list_file: Path
+    """Absolute path of ``dispatcher.list`` as written into ``kamailio.cfg``."""
+    control_socket: Path
+    """Unix socket of the ``ctl`` module, for ``kamcmd -s unix:PATH dispatcher.list``."""
+    max_calls: int = MAX_CALLS_PER_WORKER
+    """Calls one worker carries (``maxload`` of call-load balancing)."""
+    fr_timer_ms: int = 2000
+    """A worker that sends no reply at all to an INVITE in this time is taken as dead."""
+    fr_inv_timer_ms: int = 120000
+    """A ringing call (the worker sent 1xx) waits this long for the final reply."""
+    ping_interval_s: int = 5
+    """OPTIONS pings to every worker, this often."""
+    ping_failures: int = 2
+    """Unanswered pings in a row before a worker is marked down."""
+    source: str = ""
+    """Where the setup came from (a config file), for the header comment."""
+
+    @property
+    def algorithm_number(self) -> int:
+        return ALGORITHMS[self.algorithm]
+
+
+def setup_from_config(config: Config, out_dir: Path, *, source: str = "",
+                      ping_interval_s: int = 5, fr_timer_ms: int = 2000) -> BalancerSetup:
+    """The balancer of ``config`` whose files live in ``out_dir``.
+
+    Raises ``ValueError`` when ``sip.balancer`` is not configured.
+    """
+    balancer = config.sip.balancer
+    if balancer is None:
+        raise ValueError("sip.balancer is not configured")
+    listen = config.sip.listen
+    worker_host = _UNSPECIFIED.get(listen.host, listen.host)
+    workers = tuple(
+        WorkerAddress(f"w{i + 1}", worker_host, listen.port + i)
+        for i in range(config.engine.workers)
+    )
+    out_dir = out_dir.absolute()
+    return BalancerSetup(
+        host=balancer.host, port=balancer.port, algorithm=balancer.algorithm,
+        workers=workers, allowed_sources=config.sip.allowed_sources,
+        list_file=out_dir / "dispatcher.list", control_socket=out_dir / "kamailio_ctl",
+        ping_interval_s=ping_interval_s, fr_timer_ms=fr_timer_ms, source=source,
+    )
+
+
+def start_command(cfg_path: Path) -> str:
+    """The command that runs Kamailio in the foreground, logging to stderr."""
+    return f"kamailio -DD -E -f {cfg_path}"
+
+
+def render_dispatcher_list(setup: BalancerSetup) -> str:
+    """``dispatcher.list``: one line per worker in set 1."""
+    lines = [
+        "# Dispatcher set 1: the softphone workers behind the balancer.",
+        f"# Generated by `run_dialer.py kamailio-config`{_from(setup)}; regenerate rather than edit.",
+        "#",
+        "# setid  destination  flags  priority  attributes",
+        "#   flags 0: active from the start (every worker is pinged with OPTIONS);",
+        "#   duid: the worker's name, used to count its calls (call-load balancing);",
+        f"#   maxload: calls one worker carries ({setup.max_calls}); a full worker gets no new call.",
+    ]
+    for worker in setup.workers:
+        lines.append(f"{WORKER_SET} {worker.uri} 0 0 duid={worker.name};maxload={setup.max_calls}")
+    return "\n".join(lines) + "\n"
+
+
+def render_cfg(setup: BalancerSetup) -> str:
+    """``kamailio.cfg``: the whole routing logic, commented for operators."""
+    call_load = setup.algorithm == "call-load"
+    parts = [
+        _header(setup),
+        _globals(setup),
+        _modules(setup, call_load),
+        _request_route(),
+        _checks(),
+        _in_dialog(call_load),
+        _dispatch(setup, call_load),
+        _failover(call_load),
+        _events(),
+    ]
+    return "\n".join(parts)
+
+
+# ----------------------------------------------------------------------- parts
+
+
+def _header(setup: BalancerSetup) -> str:
+    workers = ", ".join(f"{w.name}={w.uri}" for w in setup.workers)
+    how = {
+        "round-robin": "round-robin (dispatcher algorithm 4): the workers in turn",
+        "call-load": (f"call-load (dispatcher algorithm 10): the worker with the fewest calls, "
+                      f"at most {setup.max_calls} each"),
+    }[setup.algorithm]
+    return f"""#!KAMAILIO
+#
+# SIP load balancer in front of the anti-fraud softphone workers.
+# Generated by `run_dialer.py kamailio-config`{_from(setup)}.
+# Change dialer.yaml (sip.balancer, sip.listen, engine.workers,
+# sip.allowed_sources) and generate again rather than editing this file.
+#
+# Start it:   {start_command(Path("<this file>"))}
+# Look at it: kamcmd -s unix:{setup.control_socket} dispatcher.list
+#
+# - listens on udp:{_host_for_uri(setup.host)}:{setup.port}
+# - new calls (INVITE) go to one of {len(setup.workers)} worker(s): {workers}
+#   chosen by {how}
+# - a worker that answers {FAILOVER_STATUSES.replace("|", "/")}, or does not answer within
+#   {setup.fr_timer_ms} ms, hands the call to the next worker
+# - ACK, BYE, INFO and re-INVITE follow the call to its worker (record-route)
+# - workers are pinged with OPTIONS every {setup.ping_interval_s} s; a dead worker is skipped
+#   until it answers again
+# - only sip.allowed_sources and the workers may send requests (others: 403)
+# - OPTIONS keepalives to the balancer itself are answered 200
+#
+# No secrets live in this file.
+
+#!define WORKERS {WORKER_SET}
+#!define ALGORITHM {setup.algorithm_number}
+#!define ALLOWED_SOURCES "{_subnets(setup.allowed_sources)}"
+"""
+
+
+def _globals(setup: BalancerSetup) -> str:
+    return f"""####### Global parameters #########
+
+debug=2                  # 2: info (calls and failovers are logged at info)
+log_stderror=no          # -E on the command line logs to stderr instead of syslog
+log_facility=LOG_LOCAL0
+log_prefix="{{$mt $hdr(CSeq) $ci}} "
+children=4
+disable_tcp=yes          # the workers and the trunk speak UDP
+auto_aliases=no
+listen=udp:{_host_for_uri(setup.host)}:{setup.port}
+server_header="Server: antifraud-balancer"
+user_agent_header="User-Agent: antifraud-balancer"
+"""
+
+
+def _modules(setup: BalancerSetup, call_load: bool) -> str:
+    load = "\n".join(f'loadmodule "{m}.so"' for m in (
+        "ctl", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "sanity", "textops", "siputils",
+        "xlog", "ipops", "dispatcher",
+    ))
+    call_load_params = f"""
+# call-load: count calls per worker by Call-ID (no dialog module needed)
+modparam("dispatcher", "ds_hash_size", 8)
+modparam("dispatcher", "ds_hash_expire", 7200)      # forget a call without BYE after 2 h
+modparam("dispatcher", "ds_hash_initexpire", {max(setup.fr_inv_timer_ms // 1000 + 30, 60)})"""
+    return f"""####### Modules #########
+
+{load}
+
+# kamcmd talks to this socket
+modparam("ctl", "binrpc", "unix:{setup.control_socket}")
+
+# a worker is on the local network: no reply at all within fr_timer means it is gone
+modparam("tm", "fr_timer", {setup.fr_timer_ms})
+modparam("tm", "fr_inv_timer", {setup.fr_inv_timer_ms})
+modparam("tm", "failure_reply_mode", 3)   # the caller sees the reply of the last worker tried
+
+# ACK, BYE, INFO and re-INVITE come back through the balancer
+modparam("rr", "enable_full_lr", 1)
+modparam("rr", "append_fromtag", 0)
+
+# the workers: dispatcher set {WORKER_SET}
+modparam("dispatcher", "list_file", "{setup.list_file}")
+modparam("dispatcher", "flags", 2)                  # keep the other workers for failover
+modparam("dispatcher", "xavp_dst", "_dsdst_")
+modparam("dispatcher", "xavp_ctx", "_dsctx_")
+modparam("dispatcher", "ds_ping_method", "OPTIONS")
+modparam("dispatcher", "ds_ping_from", "sip:balancer@{_host_for_uri(setup.host)}")
+modparam("dispatcher", "ds_ping_interval", {setup.ping_interval_s})
+modparam("dispatcher", "ds_probing_mode", 1)        # ping every worker, not only failed ones
+modparam("dispatcher", "ds_probing_threshold", {setup.ping_failures})
+modparam("dispatcher", "ds_inactive_threshold", 1)  # one answered ping brings a worker back
+modparam("dispatcher", "ds_ping_reply_codes", "class=2"){call_load_params if call_load else ""}
+"""
+
+
+def _request_route() -> str:
+    return """####### Routing logic #########
+
+request_route {
+	route(CHECKS);
+
+	# CANCEL of a call being set up: to the worker that has it
+	if (is_method("CANCEL")) {
+		if (t_check_trans()) {
+			route(RELAY);
+		}
+		exit;
+	}
+
+	# retransmissions are absorbed by the transaction
+	if (!is_method("ACK")) {
+		if (t_precheck_trans()) {
+			t_check_trans();
+			exit;
+		}
+		t_check_trans();
+	}
+
+	route(IN_DIALOG);
+
+	# keepalives (OPTIONS) to the balancer itself
+	if (is_method("OPTIONS") && uri == myself) {
+		sl_send_reply("200", "OK");
+		exit;
+	}
+
+	remove_hf("Route");
+	if (!is_method("INVITE")) {
+		append_to_reply("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO\\r\\n");
+		sl_send_reply("405", "Only calls are balanced here");
+		exit;
+	}
+
+	record_route();
+	route(DISPATCH);
+}
+
+route[RELAY] {
+	if (!t_relay()) {
+		sl_reply_error();
+	}
+	exit;
+}
+"""
+
+
+def _checks() -> str:
+    return """# Sanity first, then who may talk to us
+route[CHECKS] {
+	if (!mf_process_maxfwd_header("10")) {
+		sl_send_reply("483", "Too Many Hops");
+		exit;
+	}
+	if (!sanity_check("1511", "7")) {
+		xlog("L_WARN", "malformed SIP message from $si:$sp dropped\\n");
+		exit;
+	}
+	# the workers send BYE and re-INVITE of their calls
+	if (is_in_subnet("$si", ALLOWED_SOURCES) || ds_is_from_list(WORKERS)) {
+		return;
+	}
+	xlog("L_NOTICE", "refused $rm from $si:$sp: not in sip.allowed_sources\\n");
+	if (!is_method("ACK")) {
+		sl_send_reply("403", "Forbidden");
+	}
+	exit;
+}
+"""
+
+
+def _in_dialog(call_load: bool) -> str:
+    release = """
+		if (is_method("BYE")) {
+			ds_load_update();   # call-load: the worker has one call less
+		}""" if call_load else ""
+    return f"""# ACK, BYE, INFO, re-INVITE: follow the Route set to the worker of the call
+route[IN_DIALOG] {{
+	if (!has_totag()) {{
+		return;
+	}}
+	if (loose_route()) {{{release}
+		route(RELAY);
+	}}
+	if (is_method("ACK")) {{
+		# ACK of a failed INVITE: hop by hop, through its transaction
+		if (t_check_trans()) {{
+			route(RELAY);
+		}}
+		exit;
+	}}
+	sl_send_reply("404", "Not here");
+	exit;
+}}
+"""
+
+
+def _dispatch(setup: BalancerSetup, call_load: bool) -> str:
+    reply_route = """
+	t_on_reply("WORKER_REPLY");""" if call_load else ""
+    on_reply = """
+# call-load: the call counts for its worker once answered
+onreply_route[WORKER_REPLY] {
+	if (status =~ "^2[0-9][0-9]$") {
+		ds_load_update();
+	}
+}
+""" if call_load else ""
+    full = (f"every worker is down or has {setup.max_calls} calls"
+            if call_load else "every worker is down")
+    return f"""# New calls: pick a worker of set WORKERS with ALGORITHM
+route[DISPATCH] {{
+	if (!ds_select_dst(WORKERS, ALGORITHM)) {{
+		# {full}
+		if (ds_is_active(WORKERS)) {{
+			xlog("L_WARN", "call $ci from $fU to $rU: every worker is busy\\n");
+			sl_send_reply("486", "Busy Here");
+		}} else {{
+			xlog("L_ERR", "call $ci from $fU to $rU: no worker is up\\n");
+			sl_send_reply("503", "No worker available");
+		}}
+		exit;
+	}}
+	xlog("L_INFO", "call $ci from $fU to $rU -> $du\\n");
+	t_on_failure("NEXT_WORKER");{reply_route}
+	route(RELAY);
+}}
+{on_reply}"""
+
+
+def _failover(call_load: bool) -> str:
+    release = "\n\t\tds_load_unset();   # call-load: the call never reached a worker" \
+        if call_load else ""
+    release_final = "\n\tds_load_unset();" if call_load else ""
+    return f"""# A worker failed the call: the next worker, while there is one
+failure_route[NEXT_WORKER] {{
+	if (t_is_canceled()) {{{release}
+		exit;
+	}}
+	if (t_branch_timeout() && !t_branch_replied()) {{
+		xlog("L_WARN", "worker $xavp(_dsdst_=>uri) did not reply to call $ci: marked down\\n");
+		ds_mark_dst("ip");   # inactive, and probed until it answers again
+	}} else if (t_check_status("{FAILOVER_STATUSES}")) {{
+		xlog("L_NOTICE", "worker $xavp(_dsdst_=>uri) answered $T_reply_code to call $ci\\n");
+	}} else {{
+		# any other answer (404, 603, ...) is the worker's decision: pass it on{release_final}
+		exit;
+	}}
+	if (ds_next_dst()) {{
+		xlog("L_NOTICE", "call $ci fails over to $du\\n");
+		t_on_failure("NEXT_WORKER");
+		route(RELAY);
+	}}
+	xlog("L_WARN", "call $ci: no worker left to try\\n");{release_final}
+}}
+"""
+
+
+def _events() -> str:
+    return """# Worker state changes found by the OPTIONS pings
+event_route[dispatcher:dst-down] {
+	xlog("L_WARN", "worker $ru is down\\n");
+}
+
+event_route[dispatcher:dst-up] {
+	xlog("L_NOTICE", "worker $ru is up\\n");
+}
+"""
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def _from(setup: BalancerSetup) -> str:
+    return f" from {setup.source}" if setup.source else ""
+
+
+def _host_for_uri(host: str) -> str:
+    """IPv6 literals go in brackets in SIP URIs and listen lines."""
+    try:
+        if ip_address(host).version == 6:
+            return f"[{host}]"
+    except ValueError:
+        pass
+    return host
+
+
+def _subnets(cidrs: tuple[str, ...]) -> str:
+    """``is_in_subnet`` list; a host address gets its /32 or /128."""
+    if not cidrs:
+        return "255.255.255.255/32"  # nobody but the workers
+    return ",".join(str(ip_network(c, strict=False)) for c in cidrs)

@@ -1,0 +1,449 @@
+"""The Kamailio balancer in front of the workers: rendered text, syntax, real calls.
+
+Tiers: table-driven checks of the rendered ``kamailio.cfg`` and
+``dispatcher.list``; ``kamailio -c`` on the generated files; the
+``kamailio-config`` command; then Debian's Kamailio on loopback in front of
+three real workers, with SIPp placing calls through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from workerproc import Sipp, WorkerProcess, free_udp_port
+
+from commands.main import main
+from sip_config.kamailio import (
+    BalancerSetup,
+    render_cfg,
+    render_dispatcher_list,
+    setup_from_config,
+)
+from sip_config.schema import Config
+from softphone import protocol as p
+
+KAMAILIO = "kamailio"
+THROUGH_BALANCER = "uac_call_hold_bye_through_balancer.xml"
+
+
+def config_of(workers: int = 3, algorithm: str = "call-load", port: int = 5070,
+              sources: Sequence[str] = ("127.0.0.1/32",), host: str = "127.0.0.1",
+              balancer_host: str = "127.0.0.1", balancer_port: int = 5060) -> Config:
+    return Config.model_validate({
+        "engine": {"workers": workers},
+        "sip": {
+            "listen": {"host": host, "port": port},
+            "balancer": {"host": balancer_host, "port": balancer_port, "algorithm": algorithm},
+            "allowed_sources": list(sources),
+        },
+    })
+
+
+def lines_of(text: str) -> list[str]:
+    """Stripped lines; a trailing ``  # comment`` is cut from lines of code."""
+    return [line.strip() if line.lstrip().startswith("#") else re.sub(r"\s+#\s.*$", "", line).strip()
+            for line in text.splitlines()]
+
+
+# ------------------------------------------------------------------ rendering
+
+RENDER_CASES = [
+    pytest.param(
+        config_of(workers=1, algorithm="round-robin"),
+        ["#!define ALGORITHM 4", '#!define ALLOWED_SOURCES "127.0.0.1/32"',
+         "listen=udp:127.0.0.1:5060"],
+        ["1 sip:127.0.0.1:5070 0 0 duid=w1;maxload=4"],
+        ["ds_load_update();", "ds_load_unset();", "ds_hash_size"],
+        id="one-worker-round-robin",
+    ),
+    pytest.param(
+        config_of(workers=3, algorithm="call-load", sources=("127.0.0.1", "10.0.0.0/8")),
+        ["#!define ALGORITHM 10", '#!define ALLOWED_SOURCES "127.0.0.1/32,10.0.0.0/8"',
+         'modparam("dispatcher", "ds_hash_size", 8)', "ds_load_update();",
+         "ds_load_unset();", 't_on_reply("WORKER_REPLY");'],
+        ["1 sip:127.0.0.1:5070 0 0 duid=w1;maxload=4",
+         "1 sip:127.0.0.1:5071 0 0 duid=w2;maxload=4",
+         "1 sip:127.0.0.1:5072 0 0 duid=w3;maxload=4"],
+        [],
+        id="three-workers-call-load",
+    ),
+    pytest.param(
+        config_of(workers=2, algorithm="round-robin", port=6000,
+                  sources=("192.168.1.7/24", "127.0.0.1/32"), balancer_host="192.168.1.2",
+                  balancer_port=5080),
+        ['#!define ALLOWED_SOURCES "192.168.1.0/24,127.0.0.1/32"',
+         "listen=udp:192.168.1.2:5080",
+         'modparam("dispatcher", "ds_ping_from", "sip:balancer@192.168.1.2")'],
+        ["1 sip:127.0.0.1:6000 0 0 duid=w1;maxload=4",
+         "1 sip:127.0.0.1:6001 0 0 duid=w2;maxload=4"],
+        ["1 sip:127.0.0.1:6002 0 0 duid=w3;maxload=4"],
+        id="network-normalized-other-ports",
+    ),
+    pytest.param(
+        config_of(workers=2, host="0.0.0.0"),
+        [],
+        ["1 sip:127.0.0.1:5070 0 0 duid=w1;maxload=4",
+         "1 sip:127.0.0.1:5071 0 0 duid=w2;maxload=4"],
+        ["sip:0.0.0.0"],
+        id="workers-on-any-address-reached-on-loopback",
+    ),
+    pytest.param(
+        config_of(workers=1, host="::1", balancer_host="::1", sources=("::1",)),
+        ["listen=udp:[::1]:5060", '#!define ALLOWED_SOURCES "::1/128"'],
+        ["1 sip:[::1]:5070 0 0 duid=w1;maxload=4"],
+        [],
+        id="ipv6",
+    ),
+]
+
+EVERY_CFG_HAS = [
+    "#!KAMAILIO",
+    "#!define WORKERS 1",
+    'loadmodule "dispatcher.so"',
+    'loadmodule "sanity.so"',
+    'modparam("dispatcher", "flags", 2)',
+    'modparam("dispatcher", "ds_probing_mode", 1)',
+    'modparam("dispatcher", "ds_ping_method", "OPTIONS")',
+    'modparam("dispatcher", "ds_ping_interval", 5)',
+    'modparam("tm", "fr_timer", 2000)',
+    'if (!mf_process_maxfwd_header("10")) {',
+    'if (!sanity_check("1511", "7")) {',
+    'if (is_in_subnet("$si", ALLOWED_SOURCES) || ds_is_from_list(WORKERS)) {',
+    'sl_send_reply("403", "Forbidden");',
+    'if (is_method("OPTIONS") && uri == myself) {',
+    'sl_send_reply("200", "OK");',
+    "record_route();",
+    "if (loose_route()) {",
+    "if (!ds_select_dst(WORKERS, ALGORITHM)) {",
+    't_on_failure("NEXT_WORKER");',
+    "failure_route[NEXT_WORKER] {",
+    '} else if (t_check_status("486|503|408")) {',
+    "if (t_branch_timeout() && !t_branch_replied()) {",
+    'ds_mark_dst("ip");',
+    "if (ds_next_dst()) {",
+]
+
+
+@pytest.mark.parametrize(("config", "cfg_has", "list_has", "absent"), RENDER_CASES)
+def test_rendered_files(config: Config, cfg_has: list[str], list_has: list[str],
+                        absent: list[str], tmp_path: Path) -> None:
+    setup = setup_from_config(config, tmp_path)
+    cfg, dispatchers = render_cfg(setup), render_dispatcher_list(setup)
+    cfg_lines, list_lines = lines_of(cfg), lines_of(dispatchers)
+    for line in [*EVERY_CFG_HAS, *cfg_has]:
+        assert line in cfg_lines, f"missing in kamailio.cfg: {line}"
+    assert f'modparam("dispatcher", "list_file", "{tmp_path / "dispatcher.list"}")' in cfg_lines
+    for line in list_has:
+        assert line in list_lines, f"missing in dispatcher.list: {line}"
+    entries = [line for line in list_lines if line and not line.startswith("#")]
+    assert len(entries) == config.engine.workers
+    for text in absent:
+        assert text not in cfg and text not in dispatchers
+    assert "password" not in cfg.lower()
+
+
+def test_no_balancer_section_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="sip.balancer"):
+        setup_from_config(Config(), tmp_path)
+
+
+# ----------------------------------------------------------- kamailio -c, CLI
+
+
+@pytest.mark.parametrize("algorithm", ["round-robin", "call-load"])
+def test_kamailio_accepts_the_generated_cfg(algorithm: str, tmp_path: Path) -> None:
+    setup = setup_from_config(config_of(algorithm=algorithm, sources=("127.0.0.1", "::1")),
+                              tmp_path)
+    cfg = write_files(setup)
+    done = subprocess.run([KAMAILIO, "-c", "-f", str(cfg)], capture_output=True, text=True,
+                          timeout=20, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "config file ok" in done.stdout + done.stderr
+
+
+def test_command_writes_both_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "dialer.yaml"
+    config.write_text("engine:\n  workers: 2\n  data_dir: data\n"
+                      "sip:\n  listen: {port: 5071}\n  balancer: {port: 5060, algorithm: round-robin}\n",
+                      encoding="utf-8")
+    assert main(["kamailio-config", "-c", str(config)]) == 0
+    out_dir = tmp_path / "data" / "kamailio"
+    out = capsys.readouterr().out
+    assert f"wrote {out_dir / 'kamailio.cfg'}" in out
+    assert f"start: kamailio -DD -E -f {out_dir / 'kamailio.cfg'}" in out
+    assert "#!define ALGORITHM 4" in (out_dir / "kamailio.cfg").read_text()
+    assert "duid=w2" in (out_dir / "dispatcher.list").read_text()
+
+    elsewhere = tmp_path / "elsewhere"
+    assert main(["kamailio-config", "-c", str(config), "-o", str(elsewhere)]) == 0
+    assert (elsewhere / "kamailio.cfg").is_file() and (elsewhere / "dispatcher.list").is_file()
+
+
+def test_command_without_balancer_fails_in_one_sentence(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "dialer.yaml"
+    config.write_text("engine:\n  workers: 2\n", encoding="utf-8")
+    assert main(["kamailio-config", "-c", str(config), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "sip.balancer" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------- real peers
+
+
+def write_files(setup: BalancerSetup) -> Path:
+    setup.list_file.parent.mkdir(parents=True, exist_ok=True)
+    setup.list_file.write_text(render_dispatcher_list(setup), encoding="utf-8")
+    cfg = setup.list_file.parent / "kamailio.cfg"
+    cfg.write_text(render_cfg(setup), encoding="utf-8")
+    return cfg
+
+
+def free_udp_run(count: int) -> int:
+    """The first of ``count`` consecutive UDP ports on 127.0.0.1 that are free right now."""
+    for _ in range(50):
+        base = free_udp_port()
+        if base + count > 65000:
+            continue
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no run of free UDP ports")
+
+
+def options_status(port: int, source: str = "127.0.0.1", timeout: float = 1.0) -> int | None:
+    """Status code of the reply to one OPTIONS sent from ``source`` to the balancer."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((source, 0))
+        s.settimeout(timeout)
+        local = f"{source}:{s.getsockname()[1]}"
+        tag = uuid.uuid4().hex
+        request = (
+            f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {local};branch=z9hG4bK{tag}\r\n"
+            f"Max-Forwards: 70\r\nFrom: <sip:probe@{local}>;tag={tag[:8]}\r\n"
+            f"To: <sip:127.0.0.1:{port}>\r\nCall-ID: {tag}@{source}\r\n"
+            f"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+        s.sendto(request.encode(), ("127.0.0.1", port))
+        try:
+            reply = s.recv(4096).decode(errors="replace")
+        except TimeoutError:
+            return None
+    return int(reply.split(" ", 2)[1])
+
+
+class Kamailio:
+    """Debian's kamailio in the foreground (-DD -E) with a private runtime dir."""
+
+    def __init__(self, cfg: Path, port: int) -> None:
+        self.log_path = cfg.parent / "kamailio.log"
+        run_dir = cfg.parent / "run"
+        run_dir.mkdir(exist_ok=True)
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as kamailio
+        self.proc = subprocess.Popen(
+            [KAMAILIO, "-DD", "-E", "-f", str(cfg), "-Y", str(run_dir)],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while options_status(port, timeout=0.2) != 200:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"kamailio did not come up:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: only its children
+                self.proc.wait(5)
+        self._log.close()
+
+
+@dataclass
+class Answering:
+    """Answers every ``incoming`` on every worker; tracks calls per worker."""
+
+    workers: list[WorkerProcess]
+    done: dict[str, int] = field(default_factory=dict)
+    """Events already looked at, per worker."""
+    active: dict[str, set[str]] = field(default_factory=dict)
+    peak: dict[str, int] = field(default_factory=dict)
+    incoming: dict[str, list[Any]] = field(default_factory=dict)
+    hung_up: dict[str, Any] = field(default_factory=dict)
+
+    def poll(self) -> None:
+        for worker in self.workers:
+            if worker.proc.poll() is None:
+                worker.settle(0.02)
+            events = worker.events
+            for event in events[self.done.get(worker.name, 0):]:
+                active = self.active.setdefault(worker.name, set())
+                if event.TYPE == "incoming":
+                    self.incoming.setdefault(worker.name, []).append(event)
+                    active.add(event.call)
+                    worker.send(p.Answer(event.call))
+                elif event.TYPE == "hung_up":
+                    active.discard(event.call)
+                    self.hung_up[event.call] = event
+                self.peak[worker.name] = max(self.peak.get(worker.name, 0), len(active))
+            self.done[worker.name] = len(events)
+
+    def run_until(self, *sipps: Sipp, timeout: float = 25.0) -> None:
+        """Answer calls until every SIPp run has ended and every call has hung up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.poll()
+            if all(s.proc.poll() is not None for s in sipps) and not any(self.active.values()):
+                return
+        stuck = [e for w in self.workers for e in w.events
+                 if any(getattr(e, "call", None) in calls for calls in self.active.values())]
+        raise AssertionError(f"calls still up after {timeout}s: {self.active}; events {stuck}")
+
+    def count(self, name: str) -> int:
+        return len(self.incoming.get(name, []))
+
+
+@dataclass
+class Cluster:
+    workers: list[WorkerProcess]
+    balancer: Kamailio
+    port: int
+    work_dir: Path
+
+    def call(self, calls: int, hold_ms: int, *, remote_port: int | None = None) -> Sipp:
+        """SIPp placing ``calls`` calls at once (through the balancer by default)."""
+        return Sipp(THROUGH_BALANCER, self.work_dir, "-s", "961108", "-r", "50",
+                    "-l", str(calls), "-d", str(hold_ms),
+                    remote=f"127.0.0.1:{remote_port or self.port}", calls=calls, timeout_s=20)
+
+
+@contextlib.contextmanager
+def cluster(tmp_path: Path, algorithm: str) -> Iterator[Cluster]:
+    first = free_udp_run(4)  # three workers, then the balancer
+    config = config_of(workers=3, algorithm=algorithm, port=first, balancer_port=first + 3)
+    setup = setup_from_config(config, tmp_path / "kamailio", ping_interval_s=1, fr_timer_ms=1000)
+    workers: list[WorkerProcess] = []
+    balancer: Kamailio | None = None
+    try:
+        for address in setup.workers:
+            workers.append(WorkerProcess(address.name, tmp_path, [
+                "--sip-port", str(address.port), "--allow", "127.0.0.0/8"]))
+            assert workers[-1].sip_port == address.port
+        balancer = Kamailio(write_files(setup), setup.port)
+        yield Cluster(workers, balancer, setup.port, tmp_path)
+    finally:
+        for worker in workers:
+            worker.kill()
+        if balancer is not None:
+            balancer.stop()
+
+
+def report(c: Cluster, *sipps: Sipp) -> str:
+    return "\n".join([*(s.report() for s in sipps), "--- kamailio log tail:",
+                      c.balancer.log()[-4000:]])
+
+
+@pytest.mark.parametrize("algorithm", ["round-robin", "call-load"])
+def test_calls_spread_over_workers_and_bye_reaches_them(algorithm: str, tmp_path: Path) -> None:
+    with cluster(tmp_path, algorithm) as c:
+        answering = Answering(c.workers)
+        sipp = c.call(10, hold_ms=2000)
+        try:
+            answering.run_until(sipp)
+            assert sipp.wait() == 0, report(c, sipp)
+        finally:
+            sipp.kill()
+        counts = {w.name: answering.count(w.name) for w in c.workers}
+        assert sum(counts.values()) == 10, counts
+        assert sum(1 for n in counts.values() if n) > 1, counts
+        assert max(answering.peak.values()) <= 4, answering.peak
+        if algorithm == "round-robin":
+            assert sorted(counts.values()) == [3, 3, 4], counts
+        # every BYE went through the balancer to the worker that took the call
+        calls = [e.call for events in answering.incoming.values() for e in events]
+        assert sorted(answering.hung_up) == sorted(calls)
+        assert {(h.by, h.status) for h in answering.hung_up.values()} == {("remote", 200)}
+        # OPTIONS keepalives get 200; a source outside sip.allowed_sources gets 403
+        assert options_status(c.port) == 200
+        assert options_status(c.port, source="127.0.0.2") == 403
+
+
+@pytest.mark.parametrize("algorithm", ["round-robin", "call-load"])
+def test_call_to_a_full_worker_fails_over(algorithm: str, tmp_path: Path) -> None:
+    with cluster(tmp_path, algorithm) as c:
+        answering = Answering(c.workers)
+        full = c.workers[0]
+        direct = c.call(4, hold_ms=5000, remote_port=full.sip_port)
+        deadline = time.monotonic() + 10
+        while answering.peak.get(full.name, 0) < 4:
+            assert time.monotonic() < deadline, f"{full.name} not full: {answering.peak}"
+            answering.poll()
+        through = c.call(3, hold_ms=1000)
+        try:
+            answering.run_until(direct, through)
+            assert direct.wait() == 0, report(c, direct)
+            assert through.wait() == 0, report(c, through)
+        finally:
+            direct.kill()
+            through.kill()
+        assert answering.count(full.name) == 4  # only the direct calls
+        assert answering.count("w2") + answering.count("w3") == 3
+        log = c.balancer.log()
+        assert f"worker sip:127.0.0.1:{full.sip_port} answered 486" in log, report(c)
+        assert "fails over to sip:127.0.0.1:" in log
+
+
+def test_killed_worker_is_skipped(tmp_path: Path) -> None:
+    with cluster(tmp_path, "call-load") as c:
+        answering = Answering(c.workers)
+        dead = c.workers[1]
+        dead.kill()
+        # at once: the INVITE to the dead worker times out (fr_timer) and fails over
+        first = c.call(4, hold_ms=500)
+        try:
+            answering.run_until(first)
+            assert first.wait() == 0, report(c, first)
+        finally:
+            first.kill()
+        log = c.balancer.log()
+        assert f"worker sip:127.0.0.1:{dead.sip_port} did not reply" in log, report(c)
+        # later: the pings have it down; calls go straight to the live workers
+        second = c.call(4, hold_ms=500)
+        try:
+            answering.run_until(second)
+            assert second.wait() == 0, report(c, second)
+        finally:
+            second.kill()
+        assert answering.count(dead.name) == 0
+        assert answering.count("w1") + answering.count("w3") == 8
+        assert c.balancer.log().count("did not reply") == log.count("did not reply")
