@@ -137,7 +137,7 @@ def main() -> None:
         for size in args.sizes:
             row += list(results[size][figure])
         table.add_row(*row)
-    Console().print(table)
+    Console(width=120).print(table)
 
 
 if __name__ == "__main__":
