@@ -64,7 +64,7 @@ RENDER_CASES = [
         config_of(workers=1, algorithm="round-robin"),
         ["#!define ALGORITHM 4", '#!define ALLOWED_SOURCES "127.0.0.1/32"',
          "listen=udp:127.0.0.1:5060"],
-        ["1 sip:127.0.0.1:5070 0 0 duid=w1;maxload=4"],
+        ["1 sip:127.0.0.1:5070 8 0 duid=w1;maxload=4"],
         ["ds_load_update();", "ds_load_unset();", "ds_hash_size"],
         id="one-worker-round-robin",
     ),
@@ -73,9 +73,9 @@ RENDER_CASES = [
         ["#!define ALGORITHM 10", '#!define ALLOWED_SOURCES "127.0.0.1/32,10.0.0.0/8"',
          'modparam("dispatcher", "ds_hash_size", 8)', "ds_load_update();",
          "ds_load_unset();", 't_on_reply("WORKER_REPLY");'],
-        ["1 sip:127.0.0.1:5070 0 0 duid=w1;maxload=4",
-         "1 sip:127.0.0.1:5071 0 0 duid=w2;maxload=4",
-         "1 sip:127.0.0.1:5072 0 0 duid=w3;maxload=4"],
+        ["1 sip:127.0.0.1:5070 8 0 duid=w1;maxload=4",
+         "1 sip:127.0.0.1:5071 8 0 duid=w2;maxload=4",
+         "1 sip:127.0.0.1:5072 8 0 duid=w3;maxload=4"],
         [],
         id="three-workers-call-load",
     ),
@@ -86,23 +86,23 @@ RENDER_CASES = [
         ['#!define ALLOWED_SOURCES "192.168.1.0/24,127.0.0.1/32"',
          "listen=udp:192.168.1.2:5080",
          'modparam("dispatcher", "ds_ping_from", "sip:balancer@192.168.1.2")'],
-        ["1 sip:127.0.0.1:6000 0 0 duid=w1;maxload=4",
-         "1 sip:127.0.0.1:6001 0 0 duid=w2;maxload=4"],
-        ["1 sip:127.0.0.1:6002 0 0 duid=w3;maxload=4"],
+        ["1 sip:127.0.0.1:6000 8 0 duid=w1;maxload=4",
+         "1 sip:127.0.0.1:6001 8 0 duid=w2;maxload=4"],
+        ["1 sip:127.0.0.1:6002 8 0 duid=w3;maxload=4"],
         id="network-normalized-other-ports",
     ),
     pytest.param(
         config_of(workers=2, host="0.0.0.0"),
         [],
-        ["1 sip:127.0.0.1:5070 0 0 duid=w1;maxload=4",
-         "1 sip:127.0.0.1:5071 0 0 duid=w2;maxload=4"],
+        ["1 sip:127.0.0.1:5070 8 0 duid=w1;maxload=4",
+         "1 sip:127.0.0.1:5071 8 0 duid=w2;maxload=4"],
         ["sip:0.0.0.0"],
         id="workers-on-any-address-reached-on-loopback",
     ),
     pytest.param(
         config_of(workers=1, host="::1", balancer_host="::1", sources=("::1",)),
         ["listen=udp:[::1]:5060", '#!define ALLOWED_SOURCES "::1/128"'],
-        ["1 sip:[::1]:5070 0 0 duid=w1;maxload=4"],
+        ["1 sip:[::1]:5070 8 0 duid=w1;maxload=4"],
         [],
         id="ipv6",
     ),
@@ -259,8 +259,9 @@ def options_status(port: int, source: str = "127.0.0.1", timeout: float = 1.0) -
 class Kamailio:
     """Debian's kamailio in the foreground (-DD -E) with a private runtime dir."""
 
-    def __init__(self, cfg: Path, port: int) -> None:
+    def __init__(self, cfg: Path, port: int, control_socket: Path) -> None:
         self.log_path = cfg.parent / "kamailio.log"
+        self.control_socket = control_socket
         run_dir = cfg.parent / "run"
         run_dir.mkdir(exist_ok=True)
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as kamailio
@@ -278,6 +279,13 @@ class Kamailio:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def states(self) -> dict[str, str]:
+        """Worker URI → dispatcher FLAGS (``AP``, ``IP``...) from ``kamcmd dispatcher.list``."""
+        done = subprocess.run(["kamcmd", "-s", f"unix:{self.control_socket}", "dispatcher.list"],
+                              capture_output=True, text=True, timeout=10, check=True)
+        pairs = re.findall(r"URI: (\S+)\s+FLAGS: (\w+)", done.stdout)
+        return dict(pairs)
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -294,6 +302,8 @@ class Answering:
     """Answers every ``incoming`` on every worker; tracks calls per worker."""
 
     workers: list[WorkerProcess]
+    killed: set[str] = field(default_factory=set)
+    """Workers the test killed on purpose; any other exit fails the test."""
     done: dict[str, int] = field(default_factory=dict)
     """Events already looked at, per worker."""
     active: dict[str, set[str]] = field(default_factory=dict)
@@ -301,10 +311,19 @@ class Answering:
     incoming: dict[str, list[Any]] = field(default_factory=dict)
     hung_up: dict[str, Any] = field(default_factory=dict)
 
+    def kill(self, worker: WorkerProcess) -> None:
+        self.killed.add(worker.name)
+        worker.kill()
+
     def poll(self) -> None:
         for worker in self.workers:
             if worker.proc.poll() is None:
                 worker.settle(0.02)
+            elif worker.name not in self.killed:
+                raise AssertionError(
+                    f"worker {worker.name} died (exit {worker.proc.returncode}): a softphone "
+                    f"crash, not a balancer fault; log {worker.log_path}:\n"
+                    f"{worker.log_text()[-1500:]}")
             events = worker.events
             for event in events[self.done.get(worker.name, 0):]:
                 active = self.active.setdefault(worker.name, set())
@@ -346,6 +365,21 @@ class Cluster:
                     "-l", str(calls), "-d", str(hold_ms),
                     remote=f"127.0.0.1:{remote_port or self.port}", calls=calls, timeout_s=20)
 
+    def calls_succeed(self, answering: Answering, calls: int, hold_ms: int = 500) -> None:
+        """``calls`` calls through the balancer, all answered by some worker and ended."""
+        sipp = self.call(calls, hold_ms)
+        try:
+            answering.run_until(sipp)
+            assert sipp.wait() == 0, report(self, sipp)
+        finally:
+            sipp.kill()
+
+    def wait_in_log(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.balancer.log():
+            assert time.monotonic() < deadline, f"no {text!r} in {timeout}s\n{report(self)}"
+            time.sleep(0.1)
+
 
 @contextlib.contextmanager
 def cluster(tmp_path: Path, algorithm: str) -> Iterator[Cluster]:
@@ -356,16 +390,20 @@ def cluster(tmp_path: Path, algorithm: str) -> Iterator[Cluster]:
     balancer: Kamailio | None = None
     try:
         for address in setup.workers:
-            workers.append(WorkerProcess(address.name, tmp_path, [
-                "--sip-port", str(address.port), "--allow", "127.0.0.0/8"]))
-            assert workers[-1].sip_port == address.port
-        balancer = Kamailio(write_files(setup), setup.port)
+            workers.append(start_worker(address.name, address.port, tmp_path))
+        balancer = Kamailio(write_files(setup), setup.port, setup.control_socket)
         yield Cluster(workers, balancer, setup.port, tmp_path)
     finally:
         for worker in workers:
             worker.kill()
         if balancer is not None:
             balancer.stop()
+
+
+def start_worker(name: str, port: int, log_dir: Path) -> WorkerProcess:
+    worker = WorkerProcess(name, log_dir, ["--sip-port", str(port), "--allow", "127.0.0.0/8"])
+    assert worker.sip_port == port
+    return worker
 
 
 def report(c: Cluster, *sipps: Sipp) -> str:
@@ -377,16 +415,12 @@ def report(c: Cluster, *sipps: Sipp) -> str:
 def test_calls_spread_over_workers_and_bye_reaches_them(algorithm: str, tmp_path: Path) -> None:
     with cluster(tmp_path, algorithm) as c:
         answering = Answering(c.workers)
-        sipp = c.call(10, hold_ms=2000)
-        try:
-            answering.run_until(sipp)
-            assert sipp.wait() == 0, report(c, sipp)
-        finally:
-            sipp.kill()
+        c.calls_succeed(answering, 10, hold_ms=2000)  # 10 at once: SIPp saw 200 for each
         counts = {w.name: answering.count(w.name) for w in c.workers}
         assert sum(counts.values()) == 10, counts
         assert sum(1 for n in counts.values() if n) > 1, counts
         assert max(answering.peak.values()) <= 4, answering.peak
+        assert max(answering.peak.values()) >= 3, answering.peak  # they were concurrent
         if algorithm == "round-robin":
             assert sorted(counts.values()) == [3, 3, 4], counts
         # every BYE went through the balancer to the worker that took the call
@@ -403,19 +437,23 @@ def test_call_to_a_full_worker_fails_over(algorithm: str, tmp_path: Path) -> Non
     with cluster(tmp_path, algorithm) as c:
         answering = Answering(c.workers)
         full = c.workers[0]
-        direct = c.call(4, hold_ms=5000, remote_port=full.sip_port)
-        deadline = time.monotonic() + 10
-        while answering.peak.get(full.name, 0) < 4:
-            assert time.monotonic() < deadline, f"{full.name} not full: {answering.peak}"
-            answering.poll()
-        through = c.call(3, hold_ms=1000)
+        # four calls straight to w1, behind the balancer's back: it is full, and
+        # the balancer does not know (call-load counts only the calls it routed)
+        direct = c.call(4, hold_ms=4000, remote_port=full.sip_port)
+        through: Sipp | None = None
         try:
+            deadline = time.monotonic() + 10
+            while answering.peak.get(full.name, 0) < 4:
+                assert time.monotonic() < deadline, f"{full.name} not full: {answering.peak}"
+                answering.poll()
+            through = c.call(3, hold_ms=1000)
             answering.run_until(direct, through)
             assert direct.wait() == 0, report(c, direct)
             assert through.wait() == 0, report(c, through)
         finally:
             direct.kill()
-            through.kill()
+            if through is not None:
+                through.kill()
         assert answering.count(full.name) == 4  # only the direct calls
         assert answering.count("w2") + answering.count("w3") == 3
         log = c.balancer.log()
@@ -423,27 +461,34 @@ def test_call_to_a_full_worker_fails_over(algorithm: str, tmp_path: Path) -> Non
         assert "fails over to sip:127.0.0.1:" in log
 
 
-def test_killed_worker_is_skipped(tmp_path: Path) -> None:
+def test_dead_worker_is_skipped_and_comes_back(tmp_path: Path) -> None:
     with cluster(tmp_path, "call-load") as c:
         answering = Answering(c.workers)
-        dead = c.workers[1]
-        dead.kill()
-        # at once: the INVITE to the dead worker times out (fr_timer) and fails over
-        first = c.call(4, hold_ms=500)
-        try:
-            answering.run_until(first)
-            assert first.wait() == 0, report(c, first)
-        finally:
-            first.kill()
-        log = c.balancer.log()
-        assert f"worker sip:127.0.0.1:{dead.sip_port} did not reply" in log, report(c)
-        # later: the pings have it down; calls go straight to the live workers
-        second = c.call(4, hold_ms=500)
-        try:
-            answering.run_until(second)
-            assert second.wait() == 0, report(c, second)
-        finally:
-            second.kill()
-        assert answering.count(dead.name) == 0
-        assert answering.count("w1") + answering.count("w3") == 8
-        assert c.balancer.log().count("did not reply") == log.count("did not reply")
+        _, w2, w3 = c.workers
+        answering.kill(w2)
+        # at once: an INVITE to w2 gets no reply within fr_timer, fails over, and
+        # marks w2 down; the next calls skip it
+        c.calls_succeed(answering, 4)
+        assert f"worker sip:127.0.0.1:{w2.sip_port} did not reply" in c.balancer.log(), report(c)
+        c.calls_succeed(answering, 2)
+        assert c.balancer.log().count("did not reply") == 1, report(c)
+        states = c.balancer.states()
+        assert states[f"sip:127.0.0.1:{w2.sip_port}"] == "IP", states  # inactive, probing
+        assert states[f"sip:127.0.0.1:{w3.sip_port}"] == "AP", states  # active, probing
+        assert answering.count("w1") + answering.count("w3") == 6
+
+        # a worker that dies idle is found by the OPTIONS pings, before any call
+        answering.kill(w3)
+        c.wait_in_log(f"worker sip:127.0.0.1:{w3.sip_port} is down", timeout=8)
+        before = answering.count("w1")
+        c.calls_succeed(answering, 2)
+        assert answering.count("w1") == before + 2
+        assert "did not reply" not in c.balancer.log().split(f"{w3.sip_port} is down", 1)[1]
+
+        # a worker back on its port answers the pings and gets calls again
+        again = start_worker("w2-again", w2.sip_port, tmp_path)
+        c.workers.append(again)
+        answering.workers.append(again)
+        c.wait_in_log(f"worker sip:127.0.0.1:{w2.sip_port} is up", timeout=8)
+        c.calls_succeed(answering, 2)
+        assert answering.count("w2-again") >= 1, answering.incoming.keys()
