@@ -10,6 +10,7 @@ that callback (see :meth:`Exchange._release`).
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import queue
@@ -22,12 +23,14 @@ import pjsua2 as pj
 from softphone import protocol as p
 from softphone.digits import CollectResult, DigitCollector
 from softphone.legs import CallLeg, CallSnapshot, PhoneAccount, PhoneCall
-from softphone.media import Prompt, PromptEnded, SpeechNotice, SpeechPort
+from softphone.media import Prompt, PromptEnded, SpeechNotice, SpeechPorts
 from softphone.outcome import outbound_outcome
 from softphone.sipmsg import SourcePolicy, caller_of, header, request_uri, user_part
 from softphone.speech import SpeechStart
 
 log = logging.getLogger(__name__)
+
+RETIRE_S = 2.0  # how long media objects outlive their call (see Exchange._retire)
 
 from softphone.endpoint import MAX_CALLS
 
@@ -54,6 +57,8 @@ class Exchange:
         self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.local: PhoneAccount | None = None
         self.trunk: PhoneAccount | None = None
+        self.retired: collections.deque[tuple[float, object]] = collections.deque()
+        self.speech_ports = SpeechPorts(self.inbox.put)
         self._inbound = itertools.count(1)
         self._refused = itertools.count(1)
         self._handlers: dict[type, Callable[[p.Command], None]] = {
@@ -152,7 +157,13 @@ class Exchange:
         leg = self._live_leg(cmd.call)
         recorder = pj.AudioMediaRecorder()
         recorder.createRecorder(cmd.file)
-        leg.recorder = recorder  # drops (and finalises) a previous recording
+        if leg.recorder is not None and leg.audio is not None:
+            try:
+                leg.audio.stopTransmit(leg.recorder)
+            except pj.Error:
+                pass
+        self._retire(leg.recorder)  # the previous recording is finalised when it goes
+        leg.recorder = recorder
         if leg.audio is not None:
             leg.audio.startTransmit(recorder)
 
@@ -279,7 +290,7 @@ class Exchange:
 
     def _connect(self, leg: CallLeg, audio: pj.AudioMedia) -> None:
         if leg.speech is None:
-            leg.speech = SpeechPort(leg.id, self.inbox.put)
+            leg.speech = self.speech_ports.lend(leg.id)
         audio.startTransmit(leg.speech)
         if leg.prompt is not None:
             leg.prompt.startTransmit(audio)
@@ -369,10 +380,27 @@ class Exchange:
                 prompt.stopTransmit(leg.audio)
             except pj.Error:
                 pass
+        self._retire(prompt)
         self.emit(p.PlaybackEnded(leg.id, reason, prompt.file))
+
+    def _retire(self, *media: object) -> None:
+        """Keep media objects alive a while after they leave a call.
+
+        pjsua 2.15 applies conference changes on the next media clock tick, on
+        the media thread, which may be inside a port's callback right now
+        (a player's ``getFrame``). Players and recorders are pjsua's own ports,
+        whose removal pjsua orders itself; keeping them a little longer costs
+        nothing and keeps a late frame off a freed object. Speech ports are
+        never destroyed at all (see :class:`~softphone.media.SpeechPort`).
+        :meth:`check_timers` lets go of retired objects after :data:`RETIRE_S`.
+        """
+        now = self.clock()
+        self.retired.extend((now, item) for item in media if item is not None)
 
     def check_timers(self) -> None:
         now = self.clock()
+        while self.retired and now - self.retired[0][0] > RETIRE_S:
+            self.retired.popleft()
         for leg in list(self.legs.values()):
             if leg.ended or leg.silent:
                 continue
@@ -398,6 +426,9 @@ class Exchange:
         if leg is None:
             return
         leg.collector = None
+        self._retire(leg.prompt, leg.recorder)
+        if leg.speech is not None:
+            self.speech_ports.give_back(leg.speech)
         leg.prompt = None
         leg.recorder = None
         leg.speech = None

@@ -63,7 +63,6 @@ class CallLeg:
     recorder: pj.AudioMediaRecorder | None = None
     speech: SpeechPort | None = None
     collector: DigitCollector | None = None
-    retired_prompts: list[Prompt] = field(default_factory=list)
     bridged_to: str | None = None
     """The call whose audio this one hears and feeds (``bridge``)."""
 

@@ -39,6 +39,7 @@ from softphone.exchange import Exchange
 log = logging.getLogger("softphone.worker")
 
 POLL_MS = 10
+GC_EVERY_S = 1.0
 SHUTDOWN_GRACE_S = 2.0
 EOF_MARK = None
 
@@ -103,12 +104,20 @@ def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | 
     exchange = Exchange(config.name, config.sources, emit)
     exchange.local, exchange.trunk = create_accounts(config, sip_port, exchange)
     emit(p.Ready(config.name, sip_port, MAX_CALLS))
+    # The cyclic collector runs on whichever thread allocates when it triggers,
+    # the media clock thread included; a pjsua2 object it frees there dies on
+    # the wrong thread. So it only runs here, on the thread that owns them all.
+    gc.disable()
+    next_collect = time.monotonic() + GC_EVERY_S
     while not stop.is_set():
         ep.libHandleEvents(POLL_MS)
         if not take_commands(lines, exchange, emit):
             break
         exchange.drain()
         exchange.check_timers()
+        if time.monotonic() >= next_collect:
+            gc.collect()
+            next_collect = time.monotonic() + GC_EVERY_S
     shut_down(ep, exchange)
     return 0
 
@@ -151,6 +160,8 @@ def shut_down(ep: pj.Endpoint, exchange: Exchange) -> None:
     exchange.legs.clear()
     exchange.local = exchange.trunk = None
     exchange.drain()
+    exchange.retired.clear()
+    exchange.speech_ports.clear()
     gc.collect()
     ep.libDestroy()
 
