@@ -105,6 +105,7 @@ class Engine:
         data = loaded.data_dir
         data.mkdir(parents=True, exist_ok=True)
         self.events_path = data / "events.jsonl"
+        self._events = self.events_path.open("a", encoding="utf-8", buffering=1)  # a line at a time
         self.prompt_dir = data / "prompts"
         self.prompts = Prompts(*(str(audio.path_of(self.prompt_dir, n))
                                  for n in ("welcome", "warning", "connecting")))
@@ -125,6 +126,7 @@ class Engine:
         if self._dispatcher is not None:
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
+        self._events.close()
 
     def subscribe(self) -> asyncio.Queue[Notice]:
         queue: asyncio.Queue[Notice] = asyncio.Queue()
@@ -223,11 +225,11 @@ class Engine:
         self.inbound[event.call] = flow
         self.inbound[flow.operator_leg] = flow
         commands = flow.start()
+        decided_us = round((time.perf_counter() - started) * 1e6, 1)  # screen + route, before I/O
         await self._send(worker, commands)
         self._notice(Notice("screened", event.call, {
             **decision.as_dict(), "route": route.value, "callee": event.callee,
-            "source": event.source, "worker": worker.name,
-            "decision_us": round((time.perf_counter() - started) * 1e6, 1),
+            "source": event.source, "worker": worker.name, "decision_us": decided_us,
         }))
         self._flush(flow)
 
@@ -271,8 +273,7 @@ class Engine:
                   "event": notice.kind, "call": notice.call, **notice.data}
         log.info("%s %s %s", notice.kind, notice.call,
                  " ".join(f"{k}={v}" for k, v in notice.data.items()))
-        with self.events_path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._events.write(json.dumps(record, ensure_ascii=False) + "\n")
         for queue in self._subscribers:
             queue.put_nowait(notice)
 
