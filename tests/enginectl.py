@@ -8,9 +8,7 @@ in both cases every pjsua2 Endpoint lives in a worker subprocess.
 from __future__ import annotations
 
 import json
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,28 +17,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from workerproc import ROOT
+from workerproc import ROOT, free_port_run
 
 TZ = "Asia/Shanghai"
-
-
-def free_port_block(count: int, step: int = 1) -> int:
-    """A base port with ``count`` ports (``step`` apart) free right now, UDP."""
-    for _ in range(100):
-        base = random.randrange(20000, 60000 - count * step, 2)
-        socks = []
-        try:
-            for i in range(count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", base + i * step))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port block")
 
 
 def hours(inside_now: bool) -> str:
@@ -54,11 +33,12 @@ def hours(inside_now: bool) -> str:
 def write_config(directory: Path, *, workers: int = 1, operator_hours: str = "08:00-22:00",
                  trunk: str = "sip:127.0.0.1:5070", operator: str = "sip:operator@127.0.0.1:5090",
                  blocked: tuple[str, ...] = ("13900001111",), allowed_sources: str = "127.0.0.1/32",
-                 max_channels: int = 30, max_cps: float = 50, extra: str = "") -> Path:
+                 max_channels: int = 30, max_cps: float = 50, balancer_port: int | None = None,
+                 extra: str = "") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "blocked.txt").write_text("".join(f"{n}\n" for n in blocked))
-    sip_port = free_port_block(workers)
-    rtp_port = free_port_block(workers * 2, step=50)
+    sip_port = free_port_run(workers)
+    rtp_port = free_port_run(workers * 2, step=50, even=True)
     path = directory / "dialer.yaml"
     path.write_text(f"""\
 engine:
@@ -69,6 +49,7 @@ engine:
 sip:
   listen: {{host: 127.0.0.1, port: {sip_port}, rtp_port: {rtp_port}}}
   allowed_sources: [{allowed_sources}]
+{f"  balancer: {{host: 127.0.0.1, port: {balancer_port}}}" if balancer_port else ""}
   trunk: {{uri: "{trunk}", caller_id: "96110", max_channels: {max_channels}, max_cps: {max_cps}}}
 screening:
   lists:

@@ -9,20 +9,17 @@ three real workers, with SIPp placing calls through it.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
-import socket
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from workerproc import Sipp, WorkerProcess, free_udp_port
+from kamailioctl import KAMAILIO, Kamailio, options_status
+from workerproc import Sipp, WorkerProcess, free_port_run
 
 from commands.main import main
 from sip_config.kamailio import (
@@ -34,7 +31,6 @@ from sip_config.kamailio import (
 from sip_config.schema import Config
 from softphone import protocol as p
 
-KAMAILIO = "kamailio"
 THROUGH_BALANCER = "uac_call_hold_bye_through_balancer.xml"
 
 
@@ -213,90 +209,6 @@ def write_files(setup: BalancerSetup) -> Path:
     return cfg
 
 
-def free_udp_run(count: int) -> int:
-    """The first of ``count`` consecutive UDP ports on 127.0.0.1 that are free right now."""
-    for _ in range(50):
-        base = free_udp_port()
-        if base + count > 65000:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no run of free UDP ports")
-
-
-def options_status(port: int, source: str = "127.0.0.1", timeout: float = 1.0) -> int | None:
-    """Status code of the reply to one OPTIONS sent from ``source`` to the balancer."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((source, 0))
-        s.settimeout(timeout)
-        local = f"{source}:{s.getsockname()[1]}"
-        tag = uuid.uuid4().hex
-        request = (
-            f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {local};branch=z9hG4bK{tag}\r\n"
-            f"Max-Forwards: 70\r\nFrom: <sip:probe@{local}>;tag={tag[:8]}\r\n"
-            f"To: <sip:127.0.0.1:{port}>\r\nCall-ID: {tag}@{source}\r\n"
-            f"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-        )
-        s.sendto(request.encode(), ("127.0.0.1", port))
-        try:
-            reply = s.recv(4096).decode(errors="replace")
-        except TimeoutError:
-            return None
-    return int(reply.split(" ", 2)[1])
-
-
-class Kamailio:
-    """Debian's kamailio in the foreground (-DD -E) with a private runtime dir."""
-
-    def __init__(self, cfg: Path, port: int, control_socket: Path) -> None:
-        self.log_path = cfg.parent / "kamailio.log"
-        self.control_socket = control_socket
-        run_dir = cfg.parent / "run"
-        run_dir.mkdir(exist_ok=True)
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - lives as long as kamailio
-        self.proc = subprocess.Popen(
-            [KAMAILIO, "-DD", "-E", "-f", str(cfg), "-Y", str(run_dir)],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 10
-        while options_status(port, timeout=0.2) != 200:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"kamailio did not come up:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def states(self) -> dict[str, str]:
-        """Worker URI → dispatcher FLAGS (``AP``, ``IP``...) from ``kamcmd dispatcher.list``."""
-        done = subprocess.run(["kamcmd", "-s", f"unix:{self.control_socket}", "dispatcher.list"],
-                              capture_output=True, text=True, timeout=10, check=True)
-        pairs = re.findall(r"URI: (\S+)\s+FLAGS: (\w+)", done.stdout)
-        return dict(pairs)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: only its children
-                self.proc.wait(5)
-        self._log.close()
-
-
 @dataclass
 class Answering:
     """Answers every ``incoming`` on every worker; tracks calls per worker."""
@@ -383,7 +295,7 @@ class Cluster:
 
 @contextlib.contextmanager
 def cluster(tmp_path: Path, algorithm: str) -> Iterator[Cluster]:
-    first = free_udp_run(4)  # three workers, then the balancer
+    first = free_port_run(4)  # three workers, then the balancer
     config = config_of(workers=3, algorithm=algorithm, port=first, balancer_port=first + 3)
     setup = setup_from_config(config, tmp_path / "kamailio", ping_interval_s=1, fr_timer_ms=1000)
     workers: list[WorkerProcess] = []

@@ -36,25 +36,30 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def free_rtp_base() -> int:
-    """An even UDP port with the next 15 ports free right now (RTP+RTCP of 4 calls)."""
-    for _ in range(50):
-        base = free_udp_port() & ~1
-        if base > 65000:
+def free_port_run(count: int, step: int = 1, even: bool = False) -> int:
+    """A first port of ``count`` UDP ports (``step`` apart) on 127.0.0.1, all free right now."""
+    for _ in range(100):
+        base = free_udp_port() & (~1 if even else ~0)
+        if base + count * step > 65000:
             continue
-        socks = []
+        socks: list[socket.socket] = []
         try:
-            for port in range(base, base + 16):
+            for i in range(count):
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 socks.append(s)
-                s.bind(("127.0.0.1", port))
+                s.bind(("127.0.0.1", base + i * step))
             return base
         except OSError:
             continue
         finally:
             for s in socks:
                 s.close()
-    raise RuntimeError("no free RTP port range")
+    raise RuntimeError(f"no run of {count} free UDP ports")
+
+
+def free_rtp_base() -> int:
+    """An even UDP port with the next 15 ports free right now (RTP+RTCP of 4 calls)."""
+    return free_port_run(16, even=True)
 
 
 class WorkerProcess:
