@@ -133,3 +133,36 @@ def test_never_two_calls_to_one_number(tmp_path: Path) -> None:
 
     run(scenario())
     assert trunk.wait() == 0, trunk.report()
+
+
+def test_trunk_channel_and_call_rate_limits(tmp_path: Path) -> None:
+    trunk = Sipp("uas_answer_until_bye.xml", tmp_path, "-l", "4", calls=4, timeout_s=30)
+    config = write_config(tmp_path, workers=2, trunk=f"sip:{trunk.uri_host}", max_channels=2, max_cps=4)
+
+    async def scenario() -> tuple[list[float], int]:
+        engine = await started(config)
+        loop = asyncio.get_running_loop()
+        placed: list[float] = []
+        busiest = 0
+
+        async def one(number: str) -> None:
+            nonlocal busiest
+            call = await engine.dial(number)
+            placed.append(loop.time())
+            assert isinstance(await asyncio.wait_for(call.outcome, 10), p.Answered)
+            busiest = max(busiest, engine.pacer.active)
+            await asyncio.sleep(0.6)
+            await call.hangup()
+            await asyncio.wait_for(call.ended, 10)
+
+        try:
+            await asyncio.gather(*(one(f"1390000{1000 + i}") for i in range(4)))
+        finally:
+            await engine.stop()
+        return sorted(placed), busiest
+
+    placed, busiest = run(scenario())  # type: ignore[misc]
+    assert trunk.wait() == 0, trunk.report()
+    assert busiest == 2  # max_channels
+    assert placed[1] - placed[0] >= 0.24  # max_cps 4: a quarter second apart
+    assert placed[2] - placed[0] >= 0.6  # the third waits for a channel to free
