@@ -30,7 +30,7 @@ from softphone import protocol as p
 
 from .hotline import InboundCall, Notice, Prompts, UnexpectedEvent, route_for
 from .trunk import Pacer, dial_uri
-from .workers import RTP_PORTS_PER_WORKER, WorkerPool, WorkerSpec
+from .workers import RTP_PORTS_PER_WORKER, Worker, WorkerPool, WorkerSpec
 
 __all__ = ["Engine", "OutboundCall", "AlreadyCalling", "worker_specs"]
 
@@ -87,13 +87,14 @@ def worker_specs(loaded: LoadedConfig) -> list[WorkerSpec]:
 
 
 class Engine:
-    def __init__(self, loaded: LoadedConfig, specs: list[WorkerSpec] | None = None) -> None:
+    def __init__(self, loaded: LoadedConfig, specs: list[WorkerSpec] | None = None,
+                 worker_type: type[Worker] = Worker) -> None:
         self.loaded = loaded
         self.config = loaded.config
         self.tz = ZoneInfo(self.config.engine.timezone)
         self.lists = ListSet(loaded)
         self.screener = self.lists.screener()
-        self.pool = WorkerPool(specs if specs is not None else worker_specs(loaded))
+        self.pool = WorkerPool(specs if specs is not None else worker_specs(loaded), worker_type)
         self.inbound: dict[str, InboundCall] = {}
         self.outbound: dict[str, OutboundCall] = {}
         self.pacer = Pacer(self.config.sip.trunk.max_channels, self.config.sip.trunk.max_cps)

@@ -190,9 +190,10 @@ class Worker:
 
 
 class WorkerPool:
-    def __init__(self, specs: Sequence[WorkerSpec]) -> None:
+    def __init__(self, specs: Sequence[WorkerSpec], worker_type: type[Worker] = Worker) -> None:
+        """``worker_type``: :class:`Worker`, or a stand-in with the same surface in tests."""
         self.inbox: Inbox = asyncio.Queue()
-        self.workers = [Worker(spec, self.inbox) for spec in specs]
+        self.workers = [worker_type(spec, self.inbox) for spec in specs]
         self._slot_freed = asyncio.Event()
 
     async def start(self) -> None:
