@@ -222,8 +222,6 @@ class ScreeningConfig(_Section):
     anonymous: VerdictConfig = VerdictConfig(action="tag", reason="caller id withheld")
     invalid: VerdictConfig = VerdictConfig(action="tag", reason="caller id is not a phone number")
     rate: RateConfig | None = None
-    warn_targets: bool = False
-    """Queue a warning call to the person a blocked fraud call was trying to reach."""
 
 
 class RetryConfig(_Section):
