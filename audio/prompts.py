@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PROMPTS", "PromptError", "Prompt", "build", "path_of"]
+__all__ = ["PROMPTS", "Prompt", "PromptError", "build", "path_of"]
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from screening import Action, NumberList, NumberStore, Rules, Screener, parse_file  # noqa: E402
+from screening import Action, NumberList, NumberStore, Rules, Screener, parse_file
 
 
 def write_list(path: Path, count: int, rng: np.random.Generator) -> np.ndarray:

@@ -6,10 +6,10 @@ from .trunk import Pacer, dial_uri, trunk_target
 from .workers import LOST, Worker, WorkerPool, WorkerSpec
 
 __all__ = [
+    "LOST",
     "AlreadyCalling",
     "Engine",
     "InboundCall",
-    "LOST",
     "Notice",
     "OutboundCall",
     "Pacer",

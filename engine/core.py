@@ -32,7 +32,7 @@ from .hotline import InboundCall, Notice, Prompts, UnexpectedEvent, route_for
 from .trunk import Pacer, dial_uri
 from .workers import RTP_PORTS_PER_WORKER, Worker, WorkerPool, WorkerSpec
 
-__all__ = ["Engine", "OutboundCall", "AlreadyCalling", "worker_specs"]
+__all__ = ["AlreadyCalling", "Engine", "OutboundCall", "worker_specs"]
 
 log = logging.getLogger("engine")
 

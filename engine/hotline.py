@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from screening import Action, Decision
 from softphone import protocol as p
 
-__all__ = ["Route", "route_for", "Prompts", "InboundCall", "Notice", "UnexpectedEvent"]
+__all__ = ["InboundCall", "Notice", "Prompts", "Route", "UnexpectedEvent", "route_for"]
 
 WELCOME_PLAYS = 2  # the welcome is said twice, then the call ends
 

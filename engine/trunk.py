@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Pacer", "trunk_target", "dial_uri"]
+__all__ = ["Pacer", "dial_uri", "trunk_target"]
 
 _HOSTPORT = re.compile(r"^sips?:(?:[^@]*@)?(?P<hostport>[^;>]+)")
 

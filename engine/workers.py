@@ -17,16 +17,17 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 from pathlib import Path
 
 from softphone import MAX_CALLS_PER_WORKER
 from softphone import protocol as p
 
-__all__ = ["Worker", "WorkerSpec", "WorkerPool", "LOST"]
+__all__ = ["LOST", "Worker", "WorkerPool", "WorkerSpec"]
 
 log = logging.getLogger("engine.workers")
 
-LOST = "lost"  # HungUp.by for the calls of a worker that died
+LOST: Final = "lost"  # HungUp.by for the calls of a worker that died
 READY_TIMEOUT_S = 20.0
 RESTART_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 RTP_PORTS_PER_WORKER = 100

@@ -33,8 +33,8 @@ __all__ = [
     "NumberList",
     "PrefixRule",
     "RateRule",
-    "Rules",
     "RateTracker",
+    "Rules",
     "Screener",
 ]
 

@@ -22,9 +22,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .numbers import NumberKind, SHORT_BASE, normalize
+from .numbers import SHORT_BASE, NumberKind, normalize
 
-__all__ = ["ParseResult", "parse_file", "parse_bytes"]
+__all__ = ["ParseResult", "parse_bytes", "parse_file"]
 
 CHUNK_BYTES = 8 << 20
 _TERMINATOR = np.zeros(256, bool)

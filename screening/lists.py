@@ -23,7 +23,7 @@ from .decide import Action, NumberList, PrefixRule, RateRule, Rules, Screener, V
 from .fileparse import ParseResult, parse_file
 from .store import NumberStore
 
-__all__ = ["ListSet", "ImportReport", "source_signature"]
+__all__ = ["ImportReport", "ListSet", "source_signature"]
 
 Progress = Callable[[int, int], None]
 
@@ -74,7 +74,7 @@ class ListSet:
                 continue
             path = self.loaded.resolve(lst.file)
             signature = source_signature(path)
-            if self.stores[lst.name].sources.get(signature["path"]) != signature:
+            if self.stores[lst.name].sources.get(str(signature["path"])) != signature:
                 stale.append((lst.name, path))
         return stale
 

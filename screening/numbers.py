@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-__all__ = ["NumberKind", "Number", "normalize", "mask", "classify_digits", "short_key", "SHORT_BASE"]
+__all__ = ["SHORT_BASE", "Number", "NumberKind", "classify_digits", "mask", "normalize", "short_key"]
 
 #: Characters people and exports put between digits.
 _FORMATTING = re.compile(r"[\s\-().\"'/]")
@@ -170,7 +170,7 @@ def _parse_slow(candidate: str, region: str, raw: str) -> Number:
         parsed = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
         return Number(NumberKind.INVALID, "", None, raw=raw)
-    except Exception:  # phonenumbers must never take a call down with it
+    except Exception:  # noqa: BLE001 - phonenumbers must never take a call down with it
         return Number(NumberKind.INVALID, "", None, raw=raw)
     national = str(parsed.national_number)
     if parsed.italian_leading_zero:

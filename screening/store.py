@@ -41,7 +41,7 @@ class NumberStore:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self._snapshot: np.ndarray = np.empty(0, np.uint64)
-        self._view: memoryview = memoryview(self._snapshot)
+        self._view: memoryview = self._snapshot.data
         self._added: set[int] = set()
         self._removed: set[int] = set()
         self._meta: dict[str, Any] = {"generation": 0, "count": 0, "sources": {}}
@@ -154,7 +154,7 @@ class NumberStore:
                 raise StoreError(f"cannot read the list in {self.directory}: {exc}") from exc
             if self._snapshot.dtype != np.uint64 or self._snapshot.ndim != 1:
                 raise StoreError(f"{self._snapshot_path()} is not a list snapshot")
-        self._view = memoryview(self._snapshot).cast("B").cast("Q") if len(self._snapshot) else memoryview(b"").cast("Q")
+        self._view = self._snapshot.data.cast("B").cast("Q") if len(self._snapshot) else memoryview(b"").cast("Q")
         self._replay_journal()
 
     def _replay_journal(self) -> None:
@@ -240,7 +240,7 @@ class NumberStore:
         sources = dict(self._meta.get("sources", {}))
         if source:
             sources[source["path"]] = source
-        meta = {"generation": generation, "count": int(len(keys)), "sources": sources,
+        meta = {"generation": generation, "count": len(keys), "sources": sources,
                 "written_at": time.time()}
         meta_tmp = self._meta_path.with_suffix(".tmp")
         meta_tmp.write_text(json.dumps(meta, indent=1))

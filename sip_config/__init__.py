@@ -3,4 +3,4 @@
 from .load import DEFAULT_CONFIG, ConfigError, LoadedConfig, Problem, load_config
 from .schema import Config, Hours
 
-__all__ = ["Config", "ConfigError", "DEFAULT_CONFIG", "Hours", "LoadedConfig", "Problem", "load_config"]
+__all__ = ["DEFAULT_CONFIG", "Config", "ConfigError", "Hours", "LoadedConfig", "Problem", "load_config"]

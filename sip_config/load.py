@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from .schema import Config
 
-__all__ = ["ConfigError", "Problem", "LoadedConfig", "load_config", "DEFAULT_CONFIG"]
+__all__ = ["DEFAULT_CONFIG", "ConfigError", "LoadedConfig", "Problem", "load_config"]
 
 DEFAULT_CONFIG = Path("sip_config/dialer.yaml")
 _SECRET_KEYS = {"password", "passwd", "secret", "token", "api_key", "apikey"}

@@ -9,7 +9,7 @@ must accept :meth:`CallSink.digit` from any thread.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import pjsua2 as pj

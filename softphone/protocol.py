@@ -318,7 +318,8 @@ class SpeechEnded:
     duration_s: float
 
 
-HangupSide = Literal["local", "remote"]
+HangupSide = Literal["local", "remote", "lost"]
+"""``lost``: never sent by a worker; the engine reports the calls of a worker that died so."""
 
 
 @dataclass(frozen=True)

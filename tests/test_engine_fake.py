@@ -84,7 +84,7 @@ def test_operator_leg_is_dialled_on_the_same_worker_and_bridged(tmp_path: Path) 
     config = write_config(tmp_path, workers=2, operator="sip:duty@127.0.0.1:5090")
 
     async def scenario(engine: Engine, workers: list[FakeWorker]) -> list[p.Command]:
-        call = workers[1].ring("13800001234", "961108")
+        workers[1].ring("13800001234", "961108")
         await settle(engine)
         assert not workers[0].sent
         return workers[1].sent
