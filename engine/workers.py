@@ -17,8 +17,8 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
 from pathlib import Path
+from typing import Final
 
 from softphone import MAX_CALLS_PER_WORKER
 from softphone import protocol as p
