@@ -1,8 +1,7 @@
 """A softphone worker without pjsua2, for tests of the engine's call logic.
 
-It has the surface of :class:`engine.workers.Worker` (``start``, ``send``,
-``stop``, ``calls``, ``ready``, ``free``) and speaks the same protocol
-objects: commands are recorded in :attr:`FakeWorker.sent`; a ``dial`` is
+It is a :class:`engine.workers.Worker` whose process is replaced (``start``,
+``send``, ``stop``) and speaks the same protocol objects: commands are recorded in :attr:`FakeWorker.sent`; a ``dial`` is
 answered by :attr:`FakeWorker.answers` (number → what the far end does);
 :meth:`ring` makes an inbound call, :meth:`die` loses every call as a dead
 process would.
@@ -10,36 +9,24 @@ process would.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from typing import Any
 
-from engine.workers import LOST, Inbox, WorkerSpec
+from engine.workers import LOST, Inbox, Worker, WorkerSpec
 from softphone import MAX_CALLS_PER_WORKER
 from softphone import protocol as p
 
 ANSWER, BUSY, NO_ANSWER, NOT_FOUND = "answer", "busy", "no_answer", "not_found"
 
 
-class FakeWorker:
+class FakeWorker(Worker):
+    """:class:`Worker` with the process replaced by a scripted far end."""
+
     def __init__(self, spec: WorkerSpec, inbox: Inbox) -> None:
-        self.spec = spec
-        self.inbox = inbox
-        self.calls: dict[str, float] = {}
-        self.ready = asyncio.Event()
+        super().__init__(spec, inbox)
         self.sent: list[p.Command] = []
         self.answers: dict[str, str] = {}
-        self.restarts = 0
-        self.pid: int | None = None
         self._ids = itertools.count(1)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def free(self) -> int:
-        return MAX_CALLS_PER_WORKER - len(self.calls) if self.ready.is_set() else 0
 
     def start(self) -> None:
         self.ready.set()
@@ -94,4 +81,4 @@ class FakeWorker:
             self._emit(p.HungUp(dial.call, "remote", final[answer].status, 0.0))
 
     def _emit(self, event: p.Event) -> None:
-        self.inbox.put_nowait((self, event))  # type: ignore[arg-type]
+        self.inbox.put_nowait((self, event))

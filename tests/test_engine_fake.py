@@ -19,7 +19,7 @@ Scenario = Callable[[Engine, list[FakeWorker]], Awaitable[Any]]
 
 def with_engine(config: Path, scenario: Scenario, hours: bool = False) -> Any:
     async def main() -> Any:
-        engine = Engine(load_config(config), worker_type=FakeWorker)  # type: ignore[arg-type]
+        engine = Engine(load_config(config), worker_type=FakeWorker)
         engine.operator_hours_now = lambda: hours  # type: ignore[method-assign]
         await engine.start()
         try:
