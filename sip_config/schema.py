@@ -161,8 +161,9 @@ class BalancerConfig(_Section):
     """Address the balancer listens on: the address callers and the hotline trunk use."""
     port: Port = 5060
     """SIP port of the balancer; the workers then need other ports (sip.listen.port)."""
-    algorithm: Literal["round-robin", "call-load"] = "call-load"
-    """round-robin: workers in turn; call-load: the worker with the fewest calls."""
+    algorithm: Literal["round-robin", "call-load"] = "round-robin"
+    """round-robin: workers in turn, with a flood guard (new calls a second per worker);
+    call-load: the worker with the fewest calls, without the flood guard."""
 
 
 class SipConfig(_Section):

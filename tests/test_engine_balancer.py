@@ -1,19 +1,38 @@
 """The whole product behind its balancer: Kamailio configured by ``kamailio-config``
-in front of an engine with three workers, twelve callers at once."""
+in front of an engine with three workers."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from enginectl import EngineProcess, hours, read_events, write_config
 from kamailioctl import Kamailio
 from workerproc import ROOT, Sipp, free_port_run
 
 
-def test_twelve_callers_through_kamailio_are_answered_by_three_workers(tmp_path: Path) -> None:
+@dataclass
+class Front:
+    config: Path
+    engine: EngineProcess
+    balancer: Kamailio
+    port: int
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def report(self, sipp: Sipp) -> str:
+        return sipp.report() + self.balancer.log()[-3000:] + self.engine.log_text()
+
+
+@pytest.fixture()
+def front(tmp_path: Path) -> Iterator[Front]:
     port = free_port_run(1)
     config = write_config(tmp_path, workers=3, operator_hours=hours(inside_now=False),
                           balancer_port=port)
@@ -21,18 +40,42 @@ def test_twelve_callers_through_kamailio_are_answered_by_three_workers(tmp_path:
     subprocess.run([sys.executable, str(ROOT / "run_dialer.py"), "kamailio-config", "-c", str(config),
                     "-o", str(out)], check=True, capture_output=True, timeout=30)
     engine = EngineProcess(config)
-    balancer = Kamailio(out / "kamailio.cfg", port, out / "kamailio_ctl")
     try:
-        callers = Sipp("uac_call_hold_bye_through_balancer.xml", tmp_path, "-s", "961108",
-                       "-l", "12", "-r", "12", "-d", "2000", remote=f"127.0.0.1:{port}", calls=12,
-                       timeout_s=30)
-        assert callers.wait() == 0, callers.report() + balancer.log()[-3000:] + engine.log_text()
+        balancer = Kamailio(out / "kamailio.cfg", port, out / "kamailio_ctl")
+    except BaseException:
+        engine.stop()
+        raise
+    try:
+        yield Front(config, engine, balancer, port)
     finally:
         balancer.stop()
         engine.stop()
-    events = read_events(config)
+
+
+def test_twelve_callers_through_kamailio_are_answered_by_three_workers(front: Front,
+                                                                        tmp_path: Path) -> None:
+    callers = Sipp("uac_call_hold_bye_through_balancer.xml", tmp_path, "-s", "961108",
+                   "-l", "12", "-r", "12", "-d", "2000", remote=front.target, calls=12, timeout_s=30)
+    assert callers.wait() == 0, front.report(callers)
+    events = read_events(front.config)
     screened = [e for e in events if e["event"] == "screened"]
     assert len(screened) == 12 and all(e["route"] == "ivr" for e in screened)
     assert Counter(e["worker"] for e in screened) == {"w1": 4, "w2": 4, "w3": 4}
     ended = [e for e in events if e["event"] == "ended"]
     assert len(ended) == 12 and all(e["by"] == "remote" for e in ended)
+
+
+def test_a_flood_is_spread_over_the_workers_and_none_dies(front: Front, tmp_path: Path) -> None:
+    """100 INVITEs a second from a blocked number, more than the workers take: Kamailio
+    spreads them and sheds the rest with 503; no worker dies, and a good caller gets in."""
+    flood = Sipp("uac_invite_expect_603_or_503.xml", tmp_path, "-s", "961108", "-key", "caller", "13900001111",
+                 "-key", "extra_header", "X-Test: flood", "-r", "100", "-l", "30",
+                 remote=front.target, calls=600, timeout_s=40)
+    assert flood.wait() == 0, front.report(flood)
+    screened = [e for e in read_events(front.config) if e["event"] == "screened"]
+    assert len(screened) >= 300 and all(e["status"] == 603 for e in screened)
+    assert len(Counter(e["worker"] for e in screened)) == 3
+    assert "exited" not in front.engine.log_path.read_text()  # no worker was restarted
+    good = Sipp("uac_call_hold_bye_through_balancer.xml", tmp_path, "-s", "961108", "-d", "500",
+                remote=front.target, calls=1, timeout_s=20)
+    assert good.wait() == 0, front.report(good)
