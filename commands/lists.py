@@ -68,7 +68,7 @@ def import_file(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     lists = open_lists(loaded)
     if not args.file.is_file():
         raise CommandError(f"there is no file {args.file} to import")
-    progress = _progress_for(args.list_name or lists.default_block_list(), args.file)
+    progress = _progress_for(lists.name_of(args.list_name), args.file)
     report = lists.import_file(args.list_name, args.file, progress, replace=args.replace)
     _print_report(report)
     return 0 if report.parsed.accepted or not report.parsed.malformed_count else 1
@@ -76,8 +76,8 @@ def import_file(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 def edit_numbers(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     lists = open_lists(loaded)
-    store = lists.store(args.list_name)
-    name = args.list_name or lists.default_block_list()
+    name = lists.name_of(args.list_name)
+    store = lists.stores[name]
     keys, bad = [], []
     for raw in args.numbers:
         number = normalize(raw, loaded.config.screening.country)

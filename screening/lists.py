@@ -51,20 +51,20 @@ class ListSet:
         root = loaded.data_dir / "lists"
         self.stores = {lst.name: NumberStore(root / lst.name) for lst in self.screening.lists}
 
-    def store(self, name: str | None) -> NumberStore:
-        """The named store; without a name, the first ``reject`` list."""
+    def name_of(self, name: str | None) -> str:
+        """The list meant by ``name``; without a name, the first ``reject`` list."""
         if name is None:
-            name = self.default_block_list()
+            for lst in self.screening.lists:
+                if lst.action == "reject":
+                    return lst.name
+            raise KeyError("screening.lists has no list with action: reject")
         if name not in self.stores:
             known = ", ".join(self.stores) or "none configured"
             raise KeyError(f"there is no list named {name!r} in screening.lists (lists: {known})")
-        return self.stores[name]
+        return name
 
-    def default_block_list(self) -> str:
-        for lst in self.screening.lists:
-            if lst.action == "reject":
-                return lst.name
-        raise KeyError("screening.lists has no list with action: reject")
+    def store(self, name: str | None) -> NumberStore:
+        return self.stores[self.name_of(name)]
 
     def stale_sources(self) -> list[tuple[str, Path]]:
         """Configured list files the stores have not imported at their current version."""
@@ -87,7 +87,8 @@ class ListSet:
 
     def import_file(self, name: str | None, path: Path, progress: Progress | None = None,
                     replace: bool = False) -> ImportReport:
-        store = self.store(name)
+        name = self.name_of(name)
+        store = self.stores[name]
         started = time.perf_counter()
         parsed = parse_file(path, self.screening.country, progress)
         signature = source_signature(path)
@@ -97,8 +98,7 @@ class ListSet:
         else:
             store.merge(parsed.keys, signature)
         added = len(store) - before
-        label = name or self.default_block_list()
-        return ImportReport(label, path, parsed, added, time.perf_counter() - started)
+        return ImportReport(name, path, parsed, added, time.perf_counter() - started)
 
     def refresh(self) -> None:
         for store in self.stores.values():
