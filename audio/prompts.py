@@ -1,14 +1,19 @@
-"""Voice prompts: each has a text; ``build`` speaks the missing ones into 8 kHz WAV files.
+"""Voice prompts: each has a text (or a recording); ``build`` makes the missing 8 kHz WAV files.
 
 espeak-ng's Mandarin voice (``cmn``) speaks, sox converts to what the softphone
-plays best (8 kHz, mono, 16-bit): no resampling on the call path.
+plays best (8 kHz, mono, 16-bit): no resampling on the call path. A prompt
+with a ``recording`` is converted from that file instead. Beside each WAV a
+``.txt`` keeps what it was made from, so a changed text is spoken again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +24,12 @@ __all__ = ["PROMPTS", "Prompt", "PromptError", "build", "path_of"]
 class Prompt:
     name: str
     text: str
+    recording: Path | None = None
+    """A recorded WAV to use instead of speaking ``text``."""
+
+    @property
+    def source(self) -> str:
+        return f"recording:{self.recording}" if self.recording else self.text
 
 
 PROMPTS: dict[str, Prompt] = {p.name: p for p in (
@@ -43,34 +54,81 @@ def path_of(directory: Path, name: str) -> Path:
     return directory / f"{name}.wav"
 
 
-def build(directory: Path, names: list[str] | None = None, voice: str = "cmn",
-          force: bool = False) -> list[Path]:
-    """Make every missing prompt WAV in ``directory``; returns the files written."""
-    for tool in ("espeak-ng", "sox"):
-        if shutil.which(tool) is None:
-            raise PromptError(f"{tool} is not installed; it is needed to make voice prompts "
-                              f"(apt-get install espeak-ng sox)")
+def cache_dir() -> Path:
+    """Prompts already spoken, by a hash of what they were made from (shared by data dirs)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "antifraud-dialer" / "prompts"
+
+
+def build(directory: Path, prompts: Iterable[Prompt] | None = None, voice: str = "cmn",
+          force: bool = False, rate: int = 150) -> list[Path]:
+    """Make every missing or outdated prompt WAV in ``directory``; returns the files written.
+
+    A spoken prompt already in :func:`cache_dir` is copied from there."""
+    todo = list(PROMPTS.values() if prompts is None else prompts)
     directory.mkdir(parents=True, exist_ok=True)
+    stale = [p for p in todo if force or not _current(directory, p)]
+    if not stale:
+        return []
     written = []
-    for name in names or list(PROMPTS):
-        target = path_of(directory, name)
-        if target.exists() and not force:
-            continue
-        _speak(PROMPTS[name].text, voice, target)
+    for prompt in stale:
+        target = path_of(directory, prompt.name)
+        if prompt.recording is not None:
+            if not prompt.recording.is_file():
+                raise PromptError(f"the recording {prompt.recording} of prompt {prompt.name} "
+                                  "does not exist")
+            _convert(prompt.recording, target)
+        else:
+            _spoken(prompt.text, voice, rate, target, force)
+        target.with_suffix(".txt").write_text(prompt.source, encoding="utf-8")
         written.append(target)
     return written
 
 
-def _speak(text: str, voice: str, target: Path) -> None:
+def _current(directory: Path, prompt: Prompt) -> bool:
+    target = path_of(directory, prompt.name)
+    if not target.exists():
+        return False
+    made_from = target.with_suffix(".txt")
+    if not made_from.exists():
+        return prompt.name in PROMPTS  # made before texts were kept: the built-in ones stay
+    return made_from.read_text(encoding="utf-8") == prompt.source
+
+
+def _spoken(text: str, voice: str, rate: int, target: Path, force: bool) -> None:
+    key = hashlib.sha256(f"{voice}|{rate}|{SAMPLE_RATE}|{text}".encode()).hexdigest()[:32]
+    cached = cache_dir() / f"{key}.wav"
+    if cached.is_file() and not force:
+        shutil.copyfile(cached, target)
+        return
+    _speak(text, voice, rate, target)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.part")
+        shutil.copyfile(target, partial)
+        partial.replace(cached)
+    except OSError:
+        pass  # no cache then: the prompt is made again next time
+
+
+def _speak(text: str, voice: str, rate: int, target: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
+        _run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(raw), text])
+        _convert(raw, target)
+
+
+def _convert(source: Path, target: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
-        _run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(raw), text])
-        _run(["sox", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out)])
+        _run(["sox", str(source), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out)])
         shutil.move(out, target)
 
 
 def _run(argv: list[str]) -> None:
+    if shutil.which(argv[0]) is None:
+        raise PromptError(f"{argv[0]} is not installed; it is needed to make voice prompts "
+                          f"(apt-get install espeak-ng sox)")
     try:
         subprocess.run(argv, check=True, capture_output=True, timeout=60)
     except subprocess.CalledProcessError as exc:

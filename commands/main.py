@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sip_config import DEFAULT_CONFIG, ConfigError, LoadedConfig, load_config
 
-from . import balancer, lists, run
+from . import balancer, lists, run, warn
 from .errors import CommandError
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("check-config", parents=[common], help="validate the configuration file")
     lists.add_parsers(sub, common)
     balancer.add_parser(sub, common)
+    warn.add_parsers(sub, common)
     return parser
 
 

@@ -1,20 +1,32 @@
-"""The engine: screening, hotline routing and outbound calls over softphone workers."""
+"""The engine: screening, hotline routing and warning calls over softphone workers."""
 
-from .core import AlreadyCalling, Engine, OutboundCall, worker_specs
-from .hotline import InboundCall, Notice, Prompts, Route, route_for
-from .trunk import Pacer, dial_uri, trunk_target
+from .clock import Clock, FakeClock, SystemClock
+from .core import CallScreened, Engine, EngineStarted, FlowFailed, SourceRefused, worker_specs
+from .dialing import Dialing, TaskNotice
+from .hotline import InboundCall, Prompts, Route, route_for
+from .lock import DataDirLock, EngineRunning
+from .trunk import AlreadyCalling, Pacer, dial_uri, trunk_target
 from .workers import LOST, Worker, WorkerPool, WorkerSpec
 
 __all__ = [
     "LOST",
     "AlreadyCalling",
+    "CallScreened",
+    "Clock",
+    "DataDirLock",
+    "Dialing",
     "Engine",
+    "EngineRunning",
+    "EngineStarted",
+    "FakeClock",
+    "FlowFailed",
     "InboundCall",
-    "Notice",
-    "OutboundCall",
     "Pacer",
     "Prompts",
     "Route",
+    "SourceRefused",
+    "SystemClock",
+    "TaskNotice",
     "Worker",
     "WorkerPool",
     "WorkerSpec",

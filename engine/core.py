@@ -1,73 +1,82 @@
-"""The engine: one asyncio loop that decides; softphone workers that carry the calls.
+"""The engine: one asyncio loop that wires call flows to softphone workers.
 
-Inbound: every ``incoming`` event is screened first (the lists are refreshed,
-then one pure decision), then handed to an :class:`~engine.hotline.InboundCall`
-whose commands go back to the worker that holds the call. Outbound:
-:meth:`Engine.dial` paces calls through the trunk (channels, calls per second),
-never calls one number twice at once, and returns an :class:`OutboundCall`
-whose events arrive on a queue. Everything worth knowing leaves as a
-:class:`~engine.hotline.Notice`: logged (numbers masked), appended to
-``<data_dir>/events.jsonl``, and given to every subscriber.
+Every worker event goes to the flow that owns its call id; the flow's outputs
+go out: commands to the worker that holds the call, notices to the log, the
+event file and every subscriber, timers to the clock (which later delivers a
+:class:`~callflow.Timeout` to the same flow). The logic lives in the flows
+(:mod:`engine.hotline`, :mod:`dialer.call`); nothing here decides anything
+about a call.
+
+An inbound ``incoming`` event is screened first (the lists are refreshed,
+then one pure decision), then given to a new :class:`~engine.hotline.InboundCall`.
+Outbound warning calls are placed by :class:`~engine.dialing.Dialing`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import audio
+from callflow import CallFlow, Notice, Output, Timeout, Timer, UnexpectedEvent
+from dialer import Policy, load_catalog, open_store
 from screening import ListSet, normalize
 from sip_config import LoadedConfig
 from softphone import protocol as p
 
-from .hotline import InboundCall, Notice, Prompts, UnexpectedEvent, route_for
-from .trunk import Pacer, dial_uri
+from .clock import Clock, SystemClock, TimerHandle, local
+from .dialing import Dialing
+from .hotline import InboundCall, Prompts, route_for
+from .lock import DataDirLock
 from .workers import RTP_PORTS_PER_WORKER, Worker, WorkerPool, WorkerSpec
 
-__all__ = ["AlreadyCalling", "Engine", "OutboundCall", "worker_specs"]
+__all__ = ["CallScreened", "Engine", "EngineStarted", "FlowFailed", "SourceRefused", "worker_specs"]
 
 log = logging.getLogger("engine")
 
 
-class AlreadyCalling(Exception):
-    """A call to this number is already under way (never two at once)."""
+@dataclass(frozen=True)
+class EngineStarted(Notice):
+    KIND: ClassVar[str] = "engine_started"
+    workers: int
 
 
-@dataclass
-class OutboundCall:
-    id: str
-    number: str  # the full number: stays inside the engine
-    uri: str
-    key: int = 0  # the normalized number: one call per key at a time
-    worker: str = ""
-    events: asyncio.Queue[p.Event] = field(default_factory=asyncio.Queue)
-    outcome: asyncio.Future[p.Event] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    ended: asyncio.Future[p.HungUp] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    send: Callable[[p.Command], Any] | None = None
+@dataclass(frozen=True)
+class CallScreened(Notice):
+    KIND: ClassVar[str] = "screened"
+    NUMBERS: ClassVar[tuple[str, ...]] = ()  # ``number`` is the decision's masked form already
+    action: str
+    status: int | None
+    rule: str
+    reason: str
+    number: str
+    kind: str
+    route: str
+    callee: str
+    source: str
+    worker: str
+    decision_us: float
 
-    def on_event(self, event: p.Event) -> None:
-        self.events.put_nowait(event)
-        final = (p.Answered, p.Busy, p.NoAnswer, p.Failed, p.HungUp)
-        if isinstance(event, final) and not self.outcome.done():
-            self.outcome.set_result(event)
-        if isinstance(event, p.HungUp) and not self.ended.done():
-            self.ended.set_result(event)
 
-    async def command(self, command: p.Command) -> None:
-        assert self.send is not None
-        await self.send(command)
+@dataclass(frozen=True)
+class SourceRefused(Notice):
+    KIND: ClassVar[str] = "refused"
+    source: str
+    caller: str  # masked
 
-    async def hangup(self) -> None:
-        if not self.ended.done():
-            await self.command(p.Hangup(self.id))
+
+@dataclass(frozen=True)
+class FlowFailed(Notice):
+    """A flow raised: its calls were hung up and the engine went on."""
+
+    KIND: ClassVar[str] = "flow_failed"
+    error: str
 
 
 def worker_specs(loaded: LoadedConfig) -> list[WorkerSpec]:
@@ -88,19 +97,19 @@ def worker_specs(loaded: LoadedConfig) -> list[WorkerSpec]:
 
 class Engine:
     def __init__(self, loaded: LoadedConfig, specs: list[WorkerSpec] | None = None,
-                 worker_type: type[Worker] = Worker) -> None:
+                 worker_type: type[Worker] = Worker, clock: Clock | None = None) -> None:
         self.loaded = loaded
         self.config = loaded.config
+        self.clock: Clock = clock or SystemClock()
         self.tz = ZoneInfo(self.config.engine.timezone)
         self.lists = ListSet(loaded)
         self.screener = self.lists.screener()
         self.pool = WorkerPool(specs if specs is not None else worker_specs(loaded), worker_type)
-        self.inbound: dict[str, InboundCall] = {}
-        self.outbound: dict[str, OutboundCall] = {}
-        self.pacer = Pacer(self.config.sip.trunk.max_channels, self.config.sip.trunk.max_cps)
-        self._numbers_in_call: set[int] = set()
-        self._pacing = asyncio.Condition()
-        self._ids = itertools.count(1)
+        self.flows: dict[str, CallFlow] = {}  # every live leg id → the flow that owns it
+        self._holder: dict[int, Worker] = {}  # id(flow) → the worker that carries its legs
+        self._timers: dict[tuple[int, str], TimerHandle] = {}
+        self._finished: dict[int, Callable[[CallFlow], object]] = {}
+        self._observers: dict[int, Callable[[CallFlow, Notice], object]] = {}
         self._subscribers: list[asyncio.Queue[Notice]] = []
         self._dispatcher: asyncio.Task[None] | None = None
         data = loaded.data_dir
@@ -110,24 +119,44 @@ class Engine:
         self.prompt_dir = data / "prompts"
         self.prompts = Prompts(*(str(audio.path_of(self.prompt_dir, n))
                                  for n in ("welcome", "warning", "connecting")))
+        self.lock = DataDirLock(data)
+        self.store = open_store(data, data / "recordings")
+        dialer = self.config.dialer
+        catalog = load_catalog(loaded.resolve(dialer.catalog) if dialer.catalog else None)
+        self.dialing = Dialing(self, self.store, catalog, Policy(dialer, self.tz))
 
     # ------------------------------------------------------------ life cycle
 
     async def start(self) -> None:
+        self.lock.take()  # one engine per data directory: never two calls to one number
         for report in self.lists.sync_sources():
             log.info("imported %s into list %s: %d numbers", report.file.name, report.list_name,
                      len(report.parsed.keys))
         audio.build(self.prompt_dir)
+        self.dialing.build_prompts()
         await self.pool.start()
         self._dispatcher = asyncio.create_task(self._dispatch(), name="engine-dispatch")
-        self._notice(Notice("engine_started", "", {"workers": len(self.pool.workers)}))
+        self.notice(EngineStarted("", len(self.pool.workers)))
+        self.dialing.start()
 
     async def stop(self) -> None:
+        await self.dialing.stop()
         await self.pool.stop()
         if self._dispatcher is not None:
+            # the calls the workers ended on the way out reach their flows (and the store)
+            while not self.pool.inbox.empty():
+                await asyncio.sleep(0)
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
+        for handle in self._timers.values():
+            handle.cancel()
         self._events.close()
+        self.store.close()
+        self.lock.release()
+
+    def holder(self, flow: CallFlow) -> Worker | None:
+        """The worker that carries a flow's legs."""
+        return self._holder.get(id(flow))
 
     def subscribe(self) -> asyncio.Queue[Notice]:
         queue: asyncio.Queue[Notice] = asyncio.Queue()
@@ -135,56 +164,86 @@ class Engine:
         return queue
 
     def operator_hours_now(self) -> bool:
-        return self.config.hotline.operator_hours.contains(datetime.now(self.tz).time())
+        return self.config.hotline.operator_hours.contains(local(self.clock, self.tz).time())
 
-    # ------------------------------------------------------------ outbound
+    # ------------------------------------------------------------ flows
 
-    async def dial(self, number: str, headers: dict[str, str] | None = None,
-                   ring_timeout_s: float | None = None) -> OutboundCall:
-        parsed = normalize(number, self.config.screening.country)
-        if parsed.key is None:
-            raise ValueError(f"{number!r} is not a phone number")
-        digits = "".join(ch for ch in number if ch.isdigit() or ch == "+")
-        if parsed.key in self._numbers_in_call:
-            raise AlreadyCalling(f"a call to {parsed.masked} is already under way")
-        self._numbers_in_call.add(parsed.key)
-        try:
-            await self._trunk_slot()
-        except BaseException:
-            self._numbers_in_call.discard(parsed.key)
-            raise
-        try:
-            worker = await self.pool.worker_for_dial()
-        except BaseException:
-            self._numbers_in_call.discard(parsed.key)
-            await self._release_trunk()
-            raise
-        call = OutboundCall(f"out-{next(self._ids)}", digits,
-                            dial_uri(digits, self.config.sip.trunk.uri), parsed.key, worker.name)
-        call.send = worker.send
-        self.outbound[call.id] = call
-        timeout = ring_timeout_s or self.config.dialer.ring_timeout_s
-        self._notice(Notice("dialling", call.id, {"number": parsed.masked, "worker": worker.name}))
-        await worker.send(p.Dial(call.id, call.uri, self.config.sip.trunk.caller_id, timeout,
-                                 headers or {}))
-        return call
+    async def run_flow(self, flow: CallFlow, worker: Worker, outputs: list[Output],
+                       finished: Callable[[CallFlow], object] | None = None,
+                       observe: Callable[[CallFlow, Notice], object] | None = None) -> None:
+        """Adopt a started flow: its legs are routed to it, its first outputs go out.
 
-    async def _trunk_slot(self) -> None:
-        async with self._pacing:
-            while True:
-                wait = self.pacer.wait_s(time.monotonic())
-                if wait == 0:
-                    self.pacer.take(time.monotonic())
-                    return
-                if wait is None:
-                    await self._pacing.wait()
-                else:
-                    await asyncio.sleep(wait)
+        ``observe`` sees each of the flow's notices first; ``finished`` is called
+        once, when the flow is done (or failed) and forgotten."""
+        for leg in flow.legs:
+            self.flows[leg] = flow
+        self._holder[id(flow)] = worker
+        if finished is not None:
+            self._finished[id(flow)] = finished
+        if observe is not None:
+            self._observers[id(flow)] = observe
+        await self._apply(flow, outputs)
 
-    async def _release_trunk(self) -> None:
-        async with self._pacing:
-            self.pacer.release()
-            self._pacing.notify()
+    async def _apply(self, flow: CallFlow, outputs: list[Output]) -> None:
+        worker = self._holder.get(id(flow))
+        observe = self._observers.get(id(flow))
+        for output in outputs:
+            if isinstance(output, Notice):
+                if observe is not None:
+                    try:
+                        observe(flow, output)
+                    except Exception:
+                        log.exception("observer of %s", type(flow).__name__)
+                self.notice(output)
+            elif isinstance(output, Timer):
+                self._timer(flow, output)
+            elif worker is not None:
+                await worker.send(output)
+        if flow.finished:
+            self._forget(flow)
+
+    def _timer(self, flow: CallFlow, timer: Timer) -> None:
+        key = (id(flow), timer.name)
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        if timer.at is not None:
+            event = Timeout(timer.call, timer.name)
+            self._timers[key] = self.clock.call_at(timer.at, lambda: self._deliver(flow, event))
+
+    def _deliver(self, flow: CallFlow, event: Timeout) -> None:
+        self._timers.pop((id(flow), event.name), None)
+        if id(flow) in self._holder:
+            worker = self._holder[id(flow)]
+            self.pool.inbox.put_nowait((worker, event))  # type: ignore[arg-type]
+
+    def _forget(self, flow: CallFlow) -> None:
+        for leg in flow.legs:
+            if self.flows.get(leg) is flow:
+                del self.flows[leg]
+        self._holder.pop(id(flow), None)
+        for key in [k for k in self._timers if k[0] == id(flow)]:
+            self._timers.pop(key).cancel()
+        self._observers.pop(id(flow), None)
+        done = self._finished.pop(id(flow), None)
+        if done is not None:
+            try:
+                done(flow)
+            except Exception:
+                log.exception("end of %s", type(flow).__name__)
+
+    async def _fail(self, flow: CallFlow, error: BaseException) -> None:
+        """A flow that raised: hang up whatever it holds, tell people, go on."""
+        log.error("call flow %s failed: %s", type(flow).__name__, error,
+                  exc_info=not isinstance(error, UnexpectedEvent))
+        worker = self._holder.get(id(flow))
+        self.notice(FlowFailed(flow.legs[0], str(error)))
+        if worker is not None:
+            for leg in flow.legs:
+                if leg in worker.calls:
+                    await worker.send(p.Hangup(leg, 500))
+        flow.fail(error)
+        self._forget(flow)
 
     # ------------------------------------------------------------ events
 
@@ -196,25 +255,33 @@ class Engine:
             except Exception:  # one bad call must not stop the engine
                 log.exception("event %s from worker %s", event.TYPE, worker.name)
 
-    async def _on_event(self, worker: Any, event: p.Event) -> None:
+    async def _on_event(self, worker: Any, event: p.Event | Timeout) -> None:
         if isinstance(event, (p.HungUp, p.Ready)):
             self.pool.slot_freed()
         if isinstance(event, p.Incoming):
             await self._incoming(worker, event)
             return
         if isinstance(event, p.Refused):
-            self._notice(Notice("refused", "", {"source": event.source,
-                                                "caller": normalize(event.caller).masked}))
+            self.notice(SourceRefused("", event.source, normalize(event.caller).masked))
             return
         call = getattr(event, "call", None)
         if call is None:
             if isinstance(event, p.Error):
                 log.warning("worker %s: %s", worker.name, event.message)
             return
-        if call in self.inbound:
-            await self._inbound_event(worker, self.inbound[call], event)
-        elif call in self.outbound:
-            await self._outbound_event(self.outbound[call], event)
+        flow = self.flows.get(call)
+        if flow is None:
+            if isinstance(event, p.Error):
+                log.warning("worker %s, call %s: %s", worker.name, call, event.message)
+            return
+        if isinstance(event, p.Error):
+            log.warning("worker %s, call %s: %s", worker.name, call, event.message)
+        try:
+            outputs = flow.on_event(event, self.clock.now())
+        except Exception as exc:
+            await self._fail(flow, exc)
+            return
+        await self._apply(flow, outputs)
 
     async def _incoming(self, worker: Any, event: p.Incoming) -> None:
         started = time.perf_counter()
@@ -223,58 +290,18 @@ class Engine:
         route = route_for(decision, event.callee, self.config.hotline.number, self.operator_hours_now())
         flow = InboundCall(event.call, event.caller, decision, route, self.prompts,
                            self.config.hotline.operator_uri)
-        self.inbound[event.call] = flow
-        self.inbound[flow.operator_leg] = flow
-        commands = flow.start()
+        outputs = flow.start(self.clock.now())
         decided_us = round((time.perf_counter() - started) * 1e6, 1)  # screen + route, before I/O
-        await self._send(worker, commands)
-        self._notice(Notice("screened", event.call, {
-            **decision.as_dict(), "route": route.value, "callee": event.callee,
-            "source": event.source, "worker": worker.name, "decision_us": decided_us,
-        }))
-        self._flush(flow)
+        d = decision.as_dict()
+        self.notice(CallScreened(event.call, d["action"], d["status"], d["rule"], d["reason"],
+                                 d["number"], d["kind"], route.value, event.callee, event.source,
+                                 worker.name, decided_us))
+        await self.run_flow(flow, worker, outputs)
 
-    async def _inbound_event(self, worker: Any, flow: InboundCall, event: p.Event) -> None:
-        try:
-            commands = flow.on_event(event)
-        except UnexpectedEvent as exc:
-            log.warning("call %s: %s", flow.call, exc)
-            return
-        await self._send(worker, commands)
-        self._flush(flow)
-        if flow.finished:
-            self.inbound.pop(flow.call, None)
-            self.inbound.pop(flow.operator_leg, None)
-
-    async def _outbound_event(self, call: OutboundCall, event: p.Event) -> None:
-        call.on_event(event)
-        if isinstance(event, (p.Answered, p.Busy, p.NoAnswer, p.Failed)):
-            data: dict[str, object] = {"number": normalize(call.number).masked}
-            if hasattr(event, "status"):
-                data["status"] = event.status
-            self._notice(Notice(event.TYPE, call.id, data))
-        if isinstance(event, p.HungUp):
-            self.outbound.pop(call.id, None)
-            self._numbers_in_call.discard(call.key)
-            await self._release_trunk()
-            self._notice(Notice("ended", call.id, {"by": event.by, "status": event.status,
-                                                   "duration_s": event.duration_s}))
-
-    async def _send(self, worker: Any, commands: list[p.Command]) -> None:
-        for command in commands:
-            await worker.send(command)
-
-    def _flush(self, flow: InboundCall) -> None:
-        for notice in flow.notices:
-            self._notice(notice)
-        flow.notices.clear()
-
-    def _notice(self, notice: Notice) -> None:
-        record = {"at": datetime.now(self.tz).isoformat(timespec="milliseconds"),
-                  "event": notice.kind, "call": notice.call, **notice.data}
-        log.info("%s %s %s", notice.kind, notice.call,
-                 " ".join(f"{k}={v}" for k, v in notice.data.items()))
+    def notice(self, notice: Notice) -> None:
+        record = {"at": local(self.clock, self.tz).isoformat(timespec="milliseconds"),
+                  **notice.record()}
+        log.info("%s", notice.summary())
         self._events.write(json.dumps(record, ensure_ascii=False) + "\n")
         for queue in self._subscribers:
             queue.put_nowait(notice)
-

@@ -1,4 +1,4 @@
-"""What happens to an inbound call: a pure state machine, worker events in, commands out.
+"""What happens to an inbound call: a pure flow, worker events in, outputs out.
 
 The engine screens the caller, picks a :class:`Route` with :func:`route_for`,
 and then feeds every worker event of the call (and of its operator leg) to
@@ -16,17 +16,31 @@ Routes:
 - ``IVR``: outside operator hours: answered, the welcome prompt plays.
 - A ``warn`` decision first answers and plays the warning, then goes on with
   the route of the hour.
+
+Every transition is a row of :data:`TABLE`.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import ClassVar
 
+from callflow import CallEnded, CallFlow, DigitPressed, Notice, StateTable, Timeout
 from screening import Action, Decision
 from softphone import protocol as p
 
-__all__ = ["InboundCall", "Notice", "Prompts", "Route", "UnexpectedEvent", "route_for"]
+__all__ = [
+    "InboundCall",
+    "IvrAnswered",
+    "OperatorAnswered",
+    "OperatorDialled",
+    "OperatorUnreachable",
+    "Prompts",
+    "Route",
+    "Stage",
+    "route_for",
+]
 
 WELCOME_PLAYS = 2  # the welcome is said twice, then the call ends
 
@@ -49,12 +63,17 @@ class Stage(enum.Enum):
     ENDED = "ended"
 
 
-class UnexpectedEvent(Exception):
-    """An event the call's state table has no row for (names stage and event)."""
+class On(enum.Enum):
+    """What an event means to an inbound call."""
 
-    def __init__(self, stage: Stage, event: p.Event) -> None:
-        super().__init__(f"{event.TYPE} in stage {stage.value}")
-        self.stage, self.event = stage, event
+    PROMPT_DONE = enum.auto()  # played to the end
+    PROMPT_CUT = enum.auto()  # a digit cut it short
+    PROMPT_STOPPED = enum.auto()  # we stopped it
+    DIGIT = enum.auto()
+    OPERATOR_ANSWERED = enum.auto()
+    OPERATOR_UNREACHED = enum.auto()  # busy, no answer, failed
+    OPERATOR_HUNG_UP = enum.auto()
+    HUNG_UP = enum.auto()  # the caller's leg ended
 
 
 @dataclass(frozen=True)
@@ -65,12 +84,24 @@ class Prompts:
 
 
 @dataclass(frozen=True)
-class Notice:
-    """Something people and other systems hear about (logs, event file, MQTT)."""
+class OperatorDialled(Notice):
+    KIND: ClassVar[str] = "operator_dialled"
 
-    kind: str
-    call: str
-    data: dict[str, object] = field(default_factory=dict)
+
+@dataclass(frozen=True)
+class OperatorAnswered(Notice):
+    KIND: ClassVar[str] = "operator_answered"
+
+
+@dataclass(frozen=True)
+class OperatorUnreachable(Notice):
+    KIND: ClassVar[str] = "operator_unreachable"
+    status: int
+
+
+@dataclass(frozen=True)
+class IvrAnswered(Notice):
+    KIND: ClassVar[str] = "ivr"
 
 
 def route_for(decision: Decision, callee: str, hotline_number: str, operator_hours: bool) -> Route:
@@ -81,119 +112,196 @@ def route_for(decision: Decision, callee: str, hotline_number: str, operator_hou
     return Route.OPERATOR if operator_hours else Route.IVR
 
 
-@dataclass
-class InboundCall:
-    call: str
-    caller: str  # as the caller id arrived: only sent back to the operator, never logged
-    decision: Decision
-    route: Route
-    prompts: Prompts
-    operator_uri: str
-    ring_timeout_s: float = 30.0
-    stage: Stage = Stage.NEW
-    welcome_plays: int = 0
-    digits: str = ""
-    operator: str = "none"  # the operator leg: "none", "dialled", "gone"
-    notices: list[Notice] = field(default_factory=list)
+_IGNORED = (p.Answered, p.SpeechStarted, p.SpeechEnded, p.Digits, p.Ringing, p.Error, p.Transferred)
+
+
+class InboundCall(CallFlow):
+    def __init__(self, call: str, caller: str, decision: Decision, route: Route, prompts: Prompts,
+                 operator_uri: str, ring_timeout_s: float = 30.0) -> None:
+        super().__init__()
+        self.call = call
+        self.caller = caller  # as the caller id arrived: only sent to the operator, never logged
+        self.decision = decision
+        self.route = route
+        self.prompts = prompts
+        self.operator_uri = operator_uri
+        self.ring_timeout_s = ring_timeout_s
+        self.state = Stage.NEW
+        self.welcome_plays = 0
+        self.digits = ""
+        self.operator = "none"  # the operator leg: "none", "dialled", "gone"
 
     @property
     def operator_leg(self) -> str:
         return f"{self.call}-op"
 
-    def start(self) -> list[p.Command]:
-        if self.route is Route.REJECT:
-            self.stage = Stage.REJECTED
-            return [p.Reject(self.call, self.decision.status or 603)]
-        if self.route is Route.NOT_FOUND:
-            self.stage = Stage.REJECTED
-            return [p.Reject(self.call, 404)]
-        if self.decision.action is Action.WARN:
-            self.stage = Stage.WARNING
-            return [p.Answer(self.call), p.Play(self.call, self.prompts.warning)]
-        return self._go_on(answered=False)
-
-    def _go_on(self, answered: bool) -> list[p.Command]:
-        if self.route is Route.OPERATOR:
-            self.stage = Stage.CALLING_OPERATOR
-            self.operator = "dialled"
-            self._notice("operator_dialled")
-            first: list[p.Command] = (
-                [p.Play(self.call, self.prompts.connecting, loop=True)] if answered else [p.Ring(self.call)]
-            )
-            return first + [p.Dial(self.operator_leg, self.operator_uri, self.caller, self.ring_timeout_s,
-                                   {"X-Screening": self.decision.action.value})]
-        return self._ivr(answered)
-
-    def _ivr(self, answered: bool) -> list[p.Command]:
-        self.stage = Stage.IVR
-        self._notice("ivr")
-        commands: list[p.Command] = [] if answered else [p.Answer(self.call)]
-        return commands + [p.Play(self.call, self.prompts.welcome, interrupt_on_digit=True)]
-
-    def on_event(self, event: p.Event) -> list[p.Command]:
-        if isinstance(event, p.HungUp):
-            return self._hung_up(event)
-        if self.stage in (Stage.ENDING, Stage.ENDED, Stage.REJECTED):
-            return []  # late media events of a call on its way out
-        leg = getattr(event, "call", None)
-        if leg == self.operator_leg:
-            return self._operator_event(event)
-        if isinstance(event, p.Dtmf):
-            self.digits += event.digit
-            self._notice("dtmf", digit=event.digit, method=event.method)
-            return []
-        if isinstance(event, p.PlaybackEnded):
-            return self._playback_ended(event)
-        if isinstance(event, (p.Answered, p.SpeechStarted, p.SpeechEnded, p.Digits, p.Ringing, p.Error)):
-            return []
-        raise UnexpectedEvent(self.stage, event)
-
-    def _playback_ended(self, event: p.PlaybackEnded) -> list[p.Command]:
-        if event.reason == "stopped":
-            return []
-        if self.stage is Stage.WARNING:
-            return self._go_on(answered=True)
-        if self.stage is Stage.IVR:
-            if event.reason == "done":  # a digit cuts it short; only whole plays count
-                self.welcome_plays += 1
-            if self.welcome_plays < WELCOME_PLAYS:
-                return [p.Play(self.call, self.prompts.welcome, interrupt_on_digit=True)]
-            self.stage = Stage.ENDING
-            return [p.Hangup(self.call)]
-        return []
-
-    def _operator_event(self, event: p.Event) -> list[p.Command]:
-        if self.stage is not Stage.CALLING_OPERATOR:
-            return []
-        if isinstance(event, p.Answered):
-            self.stage = Stage.BRIDGED
-            self._notice("operator_answered")
-            answered = self.decision.action is Action.WARN
-            first: list[p.Command] = [p.Stop(self.call)] if answered else [p.Answer(self.call)]
-            return first + [p.Bridge(self.call, self.operator_leg)]
-        if isinstance(event, (p.Busy, p.NoAnswer, p.Failed)):
-            self._notice("operator_unreachable", status=event.status)
-            answered = self.decision.action is Action.WARN
-            commands: list[p.Command] = [p.Stop(self.call)] if answered else []
-            return commands + self._ivr(answered)
-        return []
-
-    def _hung_up(self, event: p.HungUp) -> list[p.Command]:
-        if event.call == self.operator_leg:
-            self.operator = "gone"
-            if self.stage is Stage.BRIDGED:
-                self.stage = Stage.ENDING
-                return [p.Hangup(self.call)]
-            return []
-        self.stage = Stage.ENDED
-        self._notice("ended", by=event.by, status=event.status, duration_s=event.duration_s,
-                      digits=self.digits)
-        return [p.Hangup(self.operator_leg)] if self.operator == "dialled" else []
+    @property
+    def legs(self) -> tuple[str, ...]:
+        return (self.call, self.operator_leg)
 
     @property
     def finished(self) -> bool:
-        """Both legs are gone: the engine may forget this call."""
-        return self.stage is Stage.ENDED and self.operator != "dialled"
+        return self.state is Stage.ENDED and self.operator != "dialled"
 
-    def _notice(self, kind: str, **data: object) -> None:
-        self.notices.append(Notice(kind, self.call, data))
+    @property
+    def answered_by_us(self) -> bool:
+        return self.decision.action is Action.WARN
+
+    def fail(self, error: BaseException) -> None:
+        self.state = Stage.ENDED
+        self.operator = "gone"
+
+    # ------------------------------------------------------------ start
+
+    def start(self, now: float) -> list:
+        if self.route is Route.REJECT:
+            self.state = Stage.REJECTED
+            self.emit(p.Reject(self.call, self.decision.status or 603))
+        elif self.route is Route.NOT_FOUND:
+            self.state = Stage.REJECTED
+            self.emit(p.Reject(self.call, 404))
+        elif self.decision.action is Action.WARN:
+            self.state = Stage.WARNING
+            self.emit(p.Answer(self.call), p.Play(self.call, self.prompts.warning))
+        else:
+            self.state = self._go_on(answered=False)
+        return self.take()
+
+    def classify(self, event: p.Event | Timeout) -> On | None:
+        leg = getattr(event, "call", None)
+        if leg == self.operator_leg:
+            if isinstance(event, p.Answered):
+                return On.OPERATOR_ANSWERED
+            if isinstance(event, (p.Busy, p.NoAnswer, p.Failed)):
+                return On.OPERATOR_UNREACHED
+            if isinstance(event, p.HungUp):
+                return On.OPERATOR_HUNG_UP
+            return None
+        if isinstance(event, p.HungUp):
+            return On.HUNG_UP
+        if isinstance(event, p.Dtmf):
+            return On.DIGIT
+        if isinstance(event, p.PlaybackEnded):
+            return {"done": On.PROMPT_DONE, "interrupted": On.PROMPT_CUT}.get(event.reason,
+                                                                              On.PROMPT_STOPPED)
+        if isinstance(event, _IGNORED):
+            return None
+        return None if isinstance(event, Timeout) else _unknown(event)
+
+    # ------------------------------------------------------------ handlers
+
+    def _stay(self, event: object, now: float) -> Stage:
+        return self.state
+
+    def _digit(self, event: p.Dtmf, now: float) -> Stage:
+        self.digits += event.digit
+        self.emit(DigitPressed(self.call, event.digit, event.method))
+        return self.state
+
+    def _warning_done(self, event: object, now: float) -> Stage:
+        return self._go_on(answered=True)
+
+    def _go_on(self, answered: bool) -> Stage:
+        if self.route is Route.OPERATOR:
+            self.operator = "dialled"
+            self.emit(OperatorDialled(self.call))
+            if answered:
+                self.emit(p.Play(self.call, self.prompts.connecting, loop=True))
+            else:
+                self.emit(p.Ring(self.call))
+            self.emit(p.Dial(self.operator_leg, self.operator_uri, self.caller, self.ring_timeout_s,
+                             {"X-Screening": self.decision.action.value}))
+            return Stage.CALLING_OPERATOR
+        return self._ivr(answered)
+
+    def _ivr(self, answered: bool) -> Stage:
+        self.emit(IvrAnswered(self.call))
+        if not answered:
+            self.emit(p.Answer(self.call))
+        self.emit(p.Play(self.call, self.prompts.welcome, interrupt_on_digit=True))
+        return Stage.IVR
+
+    def _welcome_ended(self, event: p.PlaybackEnded, now: float) -> Stage:
+        if event.reason == "done":  # a digit cuts it short; only whole plays count
+            self.welcome_plays += 1
+        if self.welcome_plays < WELCOME_PLAYS:
+            self.emit(p.Play(self.call, self.prompts.welcome, interrupt_on_digit=True))
+            return Stage.IVR
+        self.emit(p.Hangup(self.call))
+        return Stage.ENDING
+
+    def _operator_answered(self, event: object, now: float) -> Stage:
+        self.emit(OperatorAnswered(self.call))
+        self.emit(p.Stop(self.call) if self.answered_by_us else p.Answer(self.call))
+        self.emit(p.Bridge(self.call, self.operator_leg))
+        return Stage.BRIDGED
+
+    def _operator_unreached(self, event: p.Busy | p.NoAnswer | p.Failed, now: float) -> Stage:
+        self.emit(OperatorUnreachable(self.call, event.status))
+        if self.answered_by_us:
+            self.emit(p.Stop(self.call))
+        return self._ivr(self.answered_by_us)
+
+    def _operator_gone(self, event: object, now: float) -> Stage:
+        self.operator = "gone"
+        return self.state
+
+    def _operator_left_bridge(self, event: object, now: float) -> Stage:
+        self.operator = "gone"
+        self.emit(p.Hangup(self.call))
+        return Stage.ENDING
+
+    def _hung_up(self, event: p.HungUp, now: float) -> Stage:
+        self.emit(CallEnded(self.call, event.by, event.status, event.duration_s, self.digits))
+        if self.operator == "dialled":
+            self.emit(p.Hangup(self.operator_leg))
+        return Stage.ENDED
+
+
+def _unknown(event: object) -> On:
+    raise TypeError(f"an inbound call does not know the event {event!r}")
+
+
+S, C = Stage, InboundCall
+_STAY = ()
+TABLE: StateTable[Stage, On] = StateTable("inbound call", {
+    (S.REJECTED, On.HUNG_UP): (C._hung_up, [S.ENDED]),
+    (S.REJECTED, On.DIGIT): (C._stay, _STAY),
+    (S.REJECTED, On.PROMPT_STOPPED): (C._stay, _STAY),
+
+    (S.WARNING, On.PROMPT_DONE): (C._warning_done, [S.CALLING_OPERATOR, S.IVR]),
+    (S.WARNING, On.PROMPT_CUT): (C._stay, _STAY),
+    (S.WARNING, On.PROMPT_STOPPED): (C._stay, _STAY),
+    (S.WARNING, On.DIGIT): (C._digit, _STAY),
+    (S.WARNING, On.HUNG_UP): (C._hung_up, [S.ENDED]),
+
+    (S.CALLING_OPERATOR, On.OPERATOR_ANSWERED): (C._operator_answered, [S.BRIDGED]),
+    (S.CALLING_OPERATOR, On.OPERATOR_UNREACHED): (C._operator_unreached, [S.IVR]),
+    (S.CALLING_OPERATOR, On.OPERATOR_HUNG_UP): (C._operator_gone, _STAY),
+    (S.CALLING_OPERATOR, On.DIGIT): (C._digit, _STAY),
+    (S.CALLING_OPERATOR, On.PROMPT_DONE): (C._stay, _STAY),
+    (S.CALLING_OPERATOR, On.PROMPT_CUT): (C._stay, _STAY),
+    (S.CALLING_OPERATOR, On.PROMPT_STOPPED): (C._stay, _STAY),
+    (S.CALLING_OPERATOR, On.HUNG_UP): (C._hung_up, [S.ENDED]),
+
+    (S.BRIDGED, On.OPERATOR_HUNG_UP): (C._operator_left_bridge, [S.ENDING]),
+    (S.BRIDGED, On.DIGIT): (C._digit, _STAY),
+    (S.BRIDGED, On.PROMPT_STOPPED): (C._stay, _STAY),
+    (S.BRIDGED, On.HUNG_UP): (C._hung_up, [S.ENDED]),
+
+    (S.IVR, On.PROMPT_DONE): (C._welcome_ended, [S.IVR, S.ENDING]),
+    (S.IVR, On.PROMPT_CUT): (C._welcome_ended, [S.IVR, S.ENDING]),
+    (S.IVR, On.PROMPT_STOPPED): (C._stay, _STAY),
+    (S.IVR, On.DIGIT): (C._digit, _STAY),
+    (S.IVR, On.OPERATOR_HUNG_UP): (C._operator_gone, _STAY),
+    (S.IVR, On.HUNG_UP): (C._hung_up, [S.ENDED]),
+
+    **{(S.ENDING, on): (C._stay, _STAY) for on in On if on not in (On.HUNG_UP, On.OPERATOR_HUNG_UP)},
+    (S.ENDING, On.OPERATOR_HUNG_UP): (C._operator_gone, _STAY),
+    (S.ENDING, On.HUNG_UP): (C._hung_up, [S.ENDED]),
+
+    (S.ENDED, On.OPERATOR_ANSWERED): (C._stay, _STAY),
+    (S.ENDED, On.OPERATOR_UNREACHED): (C._stay, _STAY),
+    (S.ENDED, On.OPERATOR_HUNG_UP): (C._operator_gone, _STAY),
+})
+InboundCall.TABLE = TABLE

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -195,7 +195,7 @@ class WorkerPool:
         """``worker_type``: :class:`Worker`, or a stand-in with the same surface in tests."""
         self.inbox: Inbox = asyncio.Queue()
         self.workers = [worker_type(spec, self.inbox) for spec in specs]
-        self._slot_freed = asyncio.Event()
+        self._listeners: list[Callable[[], object]] = []
 
     async def start(self) -> None:
         for worker in self.workers:
@@ -215,17 +215,13 @@ class WorkerPool:
         candidates = [w for w in self.workers if w.free > 0]
         return max(candidates, key=lambda w: w.free) if candidates else None
 
-    async def worker_for_dial(self) -> Worker:
-        """A worker with a free channel, waiting for one if all are full."""
-        while True:
-            worker = self.least_loaded()
-            if worker is not None:
-                return worker
-            self._slot_freed.clear()
-            await self._slot_freed.wait()
-
     def slot_freed(self) -> None:
-        self._slot_freed.set()
+        for listener in self._listeners:
+            listener()
+
+    def on_slot_freed(self, listener: Callable[[], object]) -> None:
+        """``listener()`` whenever a call ends or a worker becomes ready."""
+        self._listeners.append(listener)
 
     @property
     def capacity(self) -> int:

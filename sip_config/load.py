@@ -252,8 +252,19 @@ def _semantic(loaded: LoadedConfig, name: str, lines: dict[Path_, int]) -> list[
         add(("dialer", "escalate_after_attempts"),
             f"is {dialer.escalate_after_attempts}, more than dialer.max_attempts "
             f"({dialer.max_attempts}): the task would fail before it escalates")
-    if dialer.ack_digit == "0":
-        add(("dialer", "ack_digit"), "0 reaches the duty officer; choose another digit")
+    if dialer.ack_digit == dialer.officer_digit:
+        add(("dialer", "ack_digit"),
+            f"{dialer.ack_digit} is also dialer.officer_digit (it reaches the duty officer); "
+            "choose another digit")
+    if dialer.catalog is not None and not loaded.resolve(dialer.catalog).is_file():
+        add(("dialer", "catalog"), f"no such file: {loaded.resolve(dialer.catalog)}")
+    else:
+        from dialer.catalog import CatalogError, load_catalog  # the dialer needs sip_config too
+
+        try:
+            load_catalog(loaded.resolve(dialer.catalog) if dialer.catalog else None)
+        except CatalogError as exc:
+            add(("dialer", "catalog"), str(exc))
     balancer = config.sip.balancer
     if balancer is not None:
         first = config.sip.listen.port

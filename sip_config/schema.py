@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
+    "AmdConfig",
     "BalancerConfig",
     "Config",
     "DialerConfig",
@@ -226,18 +227,85 @@ class ScreeningConfig(_Section):
 
 
 class RetryConfig(_Section):
-    busy_s: Seconds = 30
-    """Wait after busy (486/600) before calling again: the person may be on the phone with the scammer."""
+    """When to call again, by what the last attempt met. Every wait gets a little jitter."""
+
+    busy_s: Seconds = 15
+    """Busy (486/600): the person is probably on the phone with the scammer right now, and the
+    moment that call ends is the moment to reach them: call again soon, and keep calling often."""
+    busy_growth: Annotated[float, Field(ge=1, le=3)] = 1.1
+    """Each further busy in a row waits this much longer ..."""
+    busy_cap_s: Seconds = 20
+    """... up to this."""
+    rang_out_s: Seconds = 10
+    """The phone rang for ring_timeout_s and nobody picked up. With call waiting, our call rang
+    as a second call while the person talks to the scammer: the line is in use, call again soon."""
     no_answer_s: Seconds = 60
-    """Wait after no answer (ring timeout, 408/480/487)."""
+    """No answer from the network (408/480/487, a declined call, a phone switched off)."""
+    unacknowledged_s: Seconds = 120
+    """Answered, the warning played, but no acknowledgement (or the person hung up on it)."""
+    machine_s: Seconds = 300
+    """An answering machine took the call (a short message was left)."""
+    trunk_s: Seconds = 5
+    """The trunk's fault (403, 503, other 5xx, no response): not counted against the person;
+    doubles on each such failure in a row ..."""
+    trunk_cap_s: Seconds = 120
+    """... up to this."""
+    jitter: Annotated[float, Field(ge=0, lt=1)] = 0.2
+    """Each wait is stretched or shortened at random by up to this fraction."""
+
+
+class AmdConfig(_Section):
+    """Answering-machine detection while the warning plays (Asterisk AMD's defaults)."""
+
+    enabled: bool = True
+    initial_silence_s: Seconds = 2.5
+    """Silence before the first word: never a machine (a person may listen quietly), only unsure."""
+    greeting_s: Seconds = 1.5
+    """A greeting with more speech than this is a machine."""
+    after_greeting_silence_s: Seconds = 0.8
+    """Silence after a short greeting ("喂?"): a person."""
+    total_analysis_s: Seconds = 5.0
+    min_word_s: Seconds = 0.1
+    between_words_silence_s: Seconds = 0.05
+    max_words: Annotated[int, Field(ge=1)] = 3
+    max_word_s: Seconds = 5.0
+    greeting_wait_s: Seconds = 20
+    """On a machine, the message is left when its greeting ends, or after this at the latest."""
 
 
 class DialerConfig(_Section):
     ring_timeout_s: Seconds = 40
+    """How long a warning call rings before we hang up (and call again: see retry.rang_out_s)."""
     retry: RetryConfig = RetryConfig()
     max_attempts: Annotated[int, Field(ge=1)] = 20
+    """Attempts that rang or were answered without an acknowledgement; then the task fails.
+    Busy attempts do not use them up: a busy line is called until give_up_after_s."""
     escalate_after_attempts: Annotated[int, Field(ge=1)] = 3
+    """After this many attempts without an acknowledgement (busy ones included), an 'escalated'
+    event asks the local station to visit; calling goes on."""
+    give_up_after_s: Seconds = 14400
+    """A task still unacknowledged this long after its first attempt fails."""
     ack_digit: Annotated[str, Field(pattern=r"^[0-9*#]$")] = "1"
+    officer_digit: Annotated[str, Field(pattern=r"^[0-9*#]$")] = "0"
+    """Reaches the duty officer (dialer.officer_uri)."""
+    officer_uri: SipUri | None = None
+    """The duty officer a person reaches with officer_digit; default hotline.operator_uri."""
+    officer_ring_timeout_s: Seconds = 30
+    repeats: Annotated[int, Field(ge=1, le=10)] = 3
+    """How many times the warning is said on one call when no digit comes."""
+    ack_wait_s: Seconds = 6
+    """Silence left for the digit after each time the warning is said."""
+    max_call_s: Seconds = 300
+    """A warning call that has gone on this long is ended (not when bridged to the officer)."""
+    quiet_hours: Annotated[Hours | None, BeforeValidator(parse_hours)] = None
+    """Normal-risk tasks wait out this window (e.g. "22:00-08:00"); high risk calls at any hour."""
+    center_name: Annotated[str, Field(min_length=2, max_length=40)] = "公安局反诈中心"
+    """Who is calling, said first on every warning call."""
+    catalog: str | None = None
+    """The warning catalog (YAML; relative to this file); default the shipped dialer/warnings.yaml."""
+    record: bool = False
+    """Record every warning call to <data_dir>/recordings/<task>-<attempt>.wav (evidence)."""
+    amd: AmdConfig = AmdConfig()
 
 
 class HotlineConfig(_Section):

@@ -23,7 +23,8 @@ import pjsua2 as pj
 from softphone import protocol as p
 from softphone.digits import CollectResult, DigitCollector
 from softphone.legs import CallLeg, CallSnapshot, PhoneAccount, PhoneCall
-from softphone.media import Prompt, PromptEnded, SpeechNotice, SpeechPorts
+from audio.amd import AmdSettings
+from softphone.media import MachineNotice, Prompt, PromptEnded, SpeechNotice, SpeechPorts
 from softphone.outcome import outbound_outcome
 from softphone.sipmsg import SourcePolicy, caller_of, header, request_uri, user_part
 from softphone.speech import SpeechStart
@@ -67,6 +68,7 @@ class Exchange:
             p.Stop: self._stop, p.Record: self._record, p.Collect: self._collect,  # type: ignore
             p.Transfer: self._transfer, p.Hangup: self._hangup,  # type: ignore
             p.Bridge: self._bridge,  # type: ignore
+            p.SendDigits: self._send_digits, p.DetectMachine: self._detect_machine,  # type: ignore
             p.Stats: self._stats,  # type: ignore
         }
 
@@ -195,6 +197,29 @@ class Exchange:
         leg.audio.startTransmit(other.audio)
         other.audio.startTransmit(leg.audio)
 
+    def _send_digits(self, cmd: p.SendDigits) -> None:
+        leg = self._live_leg(cmd.call)
+        if not leg.connected:
+            raise CommandRejected("call is not answered")
+        digits = cmd.digits.upper()
+        if not digits or any(d not in "0123456789*#ABCD" for d in digits):
+            raise CommandRejected(f"{cmd.digits!r} is not a string of DTMF digits")
+        if cmd.method == "info":
+            prm = pj.CallSendDtmfParam()
+            prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+            prm.digits = digits
+            leg.phone.sendDtmf(prm)
+        else:
+            leg.phone.dialDtmf(digits)
+
+    def _detect_machine(self, cmd: p.DetectMachine) -> None:
+        leg = self._live_leg(cmd.call)
+        leg.amd = AmdSettings(cmd.initial_silence_s, cmd.greeting_s, cmd.after_greeting_silence_s,
+                              cmd.total_analysis_s, cmd.min_word_s, cmd.between_words_silence_s,
+                              cmd.max_words, cmd.max_word_s)
+        if leg.speech is not None:  # media is up already: from the next frame
+            leg.speech.detect_machine(leg.amd)
+
     def _hangup(self, cmd: p.Hangup) -> None:
         leg = self._live_leg(cmd.call)
         self._hang_up(leg, cmd.status)
@@ -291,6 +316,8 @@ class Exchange:
     def _connect(self, leg: CallLeg, audio: pj.AudioMedia) -> None:
         if leg.speech is None:
             leg.speech = self.speech_ports.lend(leg.id)
+            if leg.amd is not None:
+                leg.speech.detect_machine(leg.amd)
         audio.startTransmit(leg.speech)
         if leg.prompt is not None:
             leg.prompt.startTransmit(audio)
@@ -353,6 +380,9 @@ class Exchange:
         elif isinstance(notice, PromptEnded):
             if notice.prompt is leg.prompt:
                 self._end_prompt(leg, "done")
+        elif isinstance(notice, MachineNotice):
+            v = notice.verdict
+            self.emit(p.MachineDetection(leg.id, v.verdict.value, v.cause, v.words, v.voiced_s))
         elif isinstance(notice, SpeechNotice):
             if isinstance(notice.change, SpeechStart):
                 self.emit(p.SpeechStarted(leg.id))

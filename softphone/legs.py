@@ -14,6 +14,7 @@ from typing import Literal, Protocol
 
 import pjsua2 as pj
 
+from audio.amd import AmdSettings
 from softphone.digits import DigitCollector
 from softphone.media import Prompt, SpeechPort
 from softphone.protocol import DtmfMethod
@@ -65,6 +66,8 @@ class CallLeg:
     collector: DigitCollector | None = None
     bridged_to: str | None = None
     """The call whose audio this one hears and feeds (``bridge``)."""
+    amd: AmdSettings | None = None
+    """Answering-machine detection asked for (``detect_machine``), run from the first frame."""
 
 
 class PhoneCall(pj.Call):  # type: ignore[misc]

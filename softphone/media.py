@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pjsua2 as pj
 import webrtcvad
 
+from audio.amd import AmdDetector, AmdSettings, AmdVerdict
 from softphone.frames import vector_bytes
 from softphone.speech import SpeechChange, SpeechDetector
 
@@ -35,6 +36,12 @@ class PromptEnded:
 class SpeechNotice:
     call: str
     change: SpeechChange
+
+
+@dataclass(frozen=True)
+class MachineNotice:
+    call: str
+    verdict: AmdVerdict
 
 
 class Prompt(pj.AudioMediaPlayer):  # type: ignore[misc]
@@ -75,9 +82,10 @@ class SpeechPort(pj.AudioMediaPort):  # type: ignore[misc]
     keeps a pool (:class:`SpeechPorts`) and hands a port from call to call.
     """
 
-    def __init__(self, name: str, notify: Callable[[SpeechNotice], None]) -> None:
+    def __init__(self, name: str, notify: Callable[[SpeechNotice | MachineNotice], None]) -> None:
         super().__init__()
         self.call = ""  # "" while the port waits in the pool
+        self.amd: AmdDetector | None = None  # answering-machine detection, when asked for
         self._notify = notify
         self._vad = webrtcvad.Vad(VAD_AGGRESSIVENESS)
         self._frame_bytes = VAD_CLOCK_RATE * VAD_FRAME_MS // 1000 * 2
@@ -89,7 +97,11 @@ class SpeechPort(pj.AudioMediaPort):  # type: ignore[misc]
 
     def assign(self, call: str) -> None:
         self.detector = SpeechDetector(frame_s=VAD_FRAME_MS / 1000)
+        self.amd = None
         self.call = call
+
+    def detect_machine(self, settings: AmdSettings) -> None:
+        self.amd = AmdDetector(settings, frame_s=VAD_FRAME_MS / 1000)
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         try:
@@ -100,6 +112,12 @@ class SpeechPort(pj.AudioMediaPort):  # type: ignore[misc]
             change = self.detector.feed(voiced)
             if change is not None:
                 self._notify(SpeechNotice(self.call, change))
+            amd = self.amd
+            if amd is not None:
+                verdict = amd.feed(voiced)
+                if verdict is not None:
+                    self.amd = None
+                    self._notify(MachineNotice(self.call, verdict))
         except Exception:
             log.exception("onFrameReceived of %s", self.call)
 
@@ -113,7 +131,7 @@ class SpeechPort(pj.AudioMediaPort):  # type: ignore[misc]
 class SpeechPorts:
     """The worker's speech ports: made when first needed, then lent call to call."""
 
-    def __init__(self, notify: Callable[[SpeechNotice], None]) -> None:
+    def __init__(self, notify: Callable[[SpeechNotice | MachineNotice], None]) -> None:
         self._notify = notify
         self._free: list[SpeechPort] = []
         self._made = 0
@@ -129,6 +147,7 @@ class SpeechPorts:
 
     def give_back(self, port: SpeechPort) -> None:
         port.call = ""
+        port.amd = None
         self._free.append(port)
 
     def clear(self) -> None:

@@ -20,9 +20,11 @@ from typing import Any, ClassVar, Literal, Union
 __all__ = [
     "Answer",
     "Answered",
+    "Bridge",
     "Busy",
     "Collect",
     "Command",
+    "DetectMachine",
     "Dial",
     "Digits",
     "Dtmf",
@@ -32,6 +34,7 @@ __all__ = [
     "Hangup",
     "HungUp",
     "Incoming",
+    "MachineDetection",
     "NoAnswer",
     "Play",
     "PlaybackEnded",
@@ -42,6 +45,7 @@ __all__ = [
     "Refused",
     "Registration",
     "Reject",
+    "SendDigits",
     "Ring",
     "Ringing",
     "Shutdown",
@@ -56,6 +60,9 @@ __all__ = [
     "decode_event",
     "encode",
 ]
+
+
+DtmfMethod = Literal["rfc2833", "info"]
 
 
 class ProtocolError(ValueError):
@@ -173,6 +180,34 @@ class Bridge:
 
 
 @dataclass(frozen=True)
+class SendDigits:
+    """Send DTMF digits on a connected call, by RFC 2833 or by SIP INFO."""
+
+    TYPE: ClassVar[str] = "send_digits"
+    call: str
+    digits: str
+    method: DtmfMethod = "rfc2833"
+
+
+@dataclass(frozen=True)
+class DetectMachine:
+    """Run answering-machine detection on the call's received audio from its first frame
+    (send right after ``dial``); the verdict comes once as :class:`MachineDetection`.
+    Thresholds in seconds, as in :class:`audio.amd.AmdSettings`."""
+
+    TYPE: ClassVar[str] = "detect_machine"
+    call: str
+    initial_silence_s: float = 2.5
+    greeting_s: float = 1.5
+    after_greeting_silence_s: float = 0.8
+    total_analysis_s: float = 5.0
+    min_word_s: float = 0.1
+    between_words_silence_s: float = 0.05
+    max_words: int = 3
+    max_word_s: float = 5.0
+
+
+@dataclass(frozen=True)
 class Hangup:
     """BYE if connected, CANCEL if outbound and early, ``status`` if inbound unanswered."""
 
@@ -197,7 +232,7 @@ class Stats:
 
 Command = (
     Dial | Answer | Ring | Reject | Redirect | Play | Stop | Record | Collect | Transfer
-    | Bridge | Hangup | Shutdown | Stats
+    | Bridge | SendDigits | DetectMachine | Hangup | Shutdown | Stats
 )
 
 # ----------------------------------------------------------------------- events
@@ -270,9 +305,6 @@ class Failed:
     reason: str = ""
 
 
-DtmfMethod = Literal["rfc2833", "info"]
-
-
 @dataclass(frozen=True)
 class Dtmf:
     TYPE: ClassVar[str] = "dtmf"
@@ -303,6 +335,21 @@ class Digits:
     call: str
     digits: str
     reason: DigitsReason
+
+
+MachineVerdictName = Literal["human", "machine", "unsure"]
+
+
+@dataclass(frozen=True)
+class MachineDetection:
+    """The answering-machine detector's verdict (see :class:`DetectMachine`)."""
+
+    TYPE: ClassVar[str] = "amd"
+    call: str
+    verdict: MachineVerdictName
+    cause: str
+    words: int
+    voiced_s: float
 
 
 @dataclass(frozen=True)
@@ -379,8 +426,8 @@ class WorkerStats:
 
 Event = (
     Ready | Incoming | Ringing | Answered | Busy | NoAnswer | Failed | Dtmf | PlaybackEnded
-    | Digits | SpeechStarted | SpeechEnded | HungUp | Refused | Error | Transferred
-    | Registration | WorkerStats
+    | Digits | MachineDetection | SpeechStarted | SpeechEnded | HungUp | Refused | Error
+    | Transferred | Registration | WorkerStats
 )
 
 COMMANDS: dict[str, type] = {c.TYPE: c for c in typing.get_args(Command)}

@@ -1,22 +1,37 @@
 """A softphone worker without pjsua2, for tests of the engine's call logic.
 
 It is a :class:`engine.workers.Worker` whose process is replaced (``start``,
-``send``, ``stop``) and speaks the same protocol objects: commands are recorded in :attr:`FakeWorker.sent`; a ``dial`` is
-answered by :attr:`FakeWorker.answers` (number → what the far end does);
+``send``, ``stop``) and speaks the same protocol objects: commands are
+recorded in :attr:`FakeWorker.sent`. A ``dial`` is answered by the far end
+scripted in :attr:`FakeWorker.phones` (number → a list of behaviours, one per
+call, the last one repeating) or, for a plain answer, :attr:`FakeWorker.answers`;
 :meth:`ring` makes an inbound call, :meth:`die` loses every call as a dead
 process would.
+
+Behaviours of a far end: ``busy``, ``rang_out`` (rings, nobody picks up),
+``no_answer`` (480), ``not_found`` (404), ``trunk_503``, ``answer`` (answers,
+then does nothing), ``ack`` / ``ack_info`` (answers and presses the ack digit
+while the warning plays, by RFC 2833 / SIP INFO), ``officer`` (presses 0),
+``silent`` (answers, listens, never presses anything), ``machine`` (a long
+greeting: the detector says machine, then the greeting ends).
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from pathlib import Path
 
 from engine.workers import LOST, Inbox, Worker, WorkerSpec
 from softphone import MAX_CALLS_PER_WORKER
 from softphone import protocol as p
 
 ANSWER, BUSY, NO_ANSWER, NOT_FOUND = "answer", "busy", "no_answer", "not_found"
+RANG_OUT, TRUNK_503, ACK, ACK_INFO, OFFICER, SILENT, MACHINE = (
+    "rang_out", "trunk_503", "ack", "ack_info", "officer", "silent", "machine")
+_UNREACHED = {
+    BUSY: (p.Busy, 486, 486), RANG_OUT: (p.NoAnswer, 408, 487), NO_ANSWER: (p.NoAnswer, 480, 480),
+    NOT_FOUND: (p.Failed, 404, 404), TRUNK_503: (p.Failed, 503, 503),
+}
 
 
 class FakeWorker(Worker):
@@ -26,6 +41,10 @@ class FakeWorker(Worker):
         super().__init__(spec, inbox)
         self.sent: list[p.Command] = []
         self.answers: dict[str, str] = {}
+        self.phones: dict[str, list[str]] = {}
+        self.officer: str = ANSWER  # how the duty officer's phone behaves
+        self.dialled: list[str] = []  # numbers, in the order called
+        self._behaviour: dict[str, str] = {}  # live call → its far end's behaviour
         self._ids = itertools.count(1)
 
     def start(self) -> None:
@@ -33,6 +52,8 @@ class FakeWorker(Worker):
         self._emit(p.Ready(self.name, self.spec.sip_port, MAX_CALLS_PER_WORKER))
 
     async def stop(self) -> None:
+        for call in list(self.calls):
+            self._end(call, "local", 200)
         self.ready.clear()
 
     def of_call(self, call: str) -> list[p.Command]:
@@ -45,8 +66,7 @@ class FakeWorker(Worker):
         return call
 
     def hang_up_remote(self, call: str) -> None:
-        self.calls.pop(call, None)
-        self._emit(p.HungUp(call, "remote", 200, 1.0))
+        self._end(call, "remote", 200)
 
     def play_ends(self, call: str, reason: str = "done") -> None:
         plays = [c for c in self.of_call(call) if isinstance(c, p.Play)]
@@ -55,6 +75,7 @@ class FakeWorker(Worker):
     def die(self) -> None:
         for call in list(self.calls):
             self.calls.pop(call)
+            self._behaviour.pop(call, None)
             self._emit(p.HungUp(call, LOST, 500, 0.0))
 
     async def send(self, command: p.Command) -> None:
@@ -62,23 +83,64 @@ class FakeWorker(Worker):
         if isinstance(command, p.Dial):
             self.calls[command.call] = 0.0
             self._far_end(command)
+        elif isinstance(command, p.Play):
+            self._heard(command)
         elif isinstance(command, (p.Hangup, p.Reject)) and command.call in self.calls:
-            self.calls.pop(command.call)
             status = command.status if isinstance(command, p.Reject) else 200
-            self._emit(p.HungUp(command.call, "local", status or 200, 0.0))
+            self._end(command.call, "local", status or 200)
+
+    # ------------------------------------------------------------ the far end
 
     def _far_end(self, dial: p.Dial) -> None:
         number = dial.uri.removeprefix("sip:").split("@", 1)[0]
-        answer = self.answers.get(number, ANSWER)
+        if dial.call.endswith("-officer") or dial.call.endswith("-op"):
+            behaviour = self.officer
+        elif number in self.phones:
+            script = self.phones[number]
+            behaviour = script.pop(0) if len(script) > 1 else script[0]
+        else:
+            behaviour = self.answers.get(number, ANSWER)
+        self.dialled.append(number)
+        if behaviour in _UNREACHED:
+            kind, status, end = _UNREACHED[behaviour]
+            if behaviour == RANG_OUT:
+                self._emit(p.Ringing(dial.call, 180))
+            self._emit(kind(dial.call, status))
+            self._end(dial.call, "remote" if behaviour != RANG_OUT else "local", end)
+            return
+        self._behaviour[dial.call] = behaviour
         self._emit(p.Ringing(dial.call, 180))
-        final: dict[str, Any] = {
-            ANSWER: p.Answered(dial.call), BUSY: p.Busy(dial.call, 486),
-            NO_ANSWER: p.NoAnswer(dial.call, 408), NOT_FOUND: p.Failed(dial.call, 404, "Not Found"),
-        }
-        self._emit(final[answer])
-        if answer != ANSWER:
-            self.calls.pop(dial.call, None)
-            self._emit(p.HungUp(dial.call, "remote", final[answer].status, 0.0))
+        self._emit(p.Answered(dial.call))
+
+    def _heard(self, play: p.Play) -> None:
+        """What the far end does when a prompt starts playing to it."""
+        call, name = play.call, Path(play.file).stem
+        behaviour = self._behaviour.get(call)
+        if behaviour is None or play.loop:
+            return
+        if name.startswith("warn-") and name not in _SAID_AROUND:  # the warning itself
+            if behaviour in (ACK, ACK_INFO, OFFICER):
+                digit = "0" if behaviour == OFFICER else "1"
+                self._behaviour[call] = SILENT if behaviour == OFFICER else behaviour
+                self._emit(p.Dtmf(call, digit, "info" if behaviour == ACK_INFO else "rfc2833"))
+                self._emit(p.PlaybackEnded(call, "interrupted", play.file))
+                return
+            if behaviour == MACHINE:
+                self._behaviour[call] = SILENT
+                self._emit(p.MachineDetection(call, "machine", "LONGGREETING", 2, 1.5))
+                self._emit(p.SpeechEnded(call, 4.0))
+                return
+        self._emit(p.PlaybackEnded(call, "done", play.file))
+
+    def _end(self, call: str, by: str, status: int) -> None:
+        if call in self.calls:
+            self.calls.pop(call)
+            self._behaviour.pop(call, None)
+            self._emit(p.HungUp(call, by, status, 1.0))  # type: ignore[arg-type]
 
     def _emit(self, event: p.Event) -> None:
         self.inbox.put_nowait((self, event))
+
+
+_SAID_AROUND = {"warn-thanks", "warn-goodbye", "warn-machine", "warn-connecting",
+                "warn-officer-unreachable"}

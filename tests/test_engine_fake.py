@@ -7,20 +7,25 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from enginectl import read_events, write_config
-from fakeworker import BUSY, NOT_FOUND, FakeWorker
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from engine import LOST, Engine
+from enginectl import TZ, read_events, write_config
+from fakeworker import FakeWorker
+
+from engine import Engine, FakeClock
 from sip_config import load_config
 from softphone import protocol as p
 
 Scenario = Callable[[Engine, list[FakeWorker]], Awaitable[Any]]
+DAY = datetime(2026, 12, 1, 10, 30, tzinfo=ZoneInfo(TZ)).timestamp()  # inside 08:00-22:00
+NIGHT = datetime(2026, 12, 1, 23, 30, tzinfo=ZoneInfo(TZ)).timestamp()
 
 
 def with_engine(config: Path, scenario: Scenario, hours: bool = False) -> Any:
     async def main() -> Any:
-        engine = Engine(load_config(config), worker_type=FakeWorker)
-        engine.operator_hours_now = lambda: hours  # type: ignore[method-assign]
+        engine = Engine(load_config(config), worker_type=FakeWorker,
+                        clock=FakeClock(DAY if hours else NIGHT))
         await engine.start()
         try:
             return await asyncio.wait_for(scenario(engine, engine.pool.workers), 10)  # type: ignore[arg-type]
@@ -72,7 +77,7 @@ def test_after_hours_the_welcome_plays_and_digits_are_reported(tmp_path: Path) -
         worker._emit(p.Dtmf(call, "3", "info"))
         worker.hang_up_remote(call)
         await settle(engine)
-        assert engine.inbound == {}  # forgotten once both legs are gone
+        assert engine.flows == {}  # forgotten once both legs are gone
         return [c.TYPE for c in worker.of_call(call)]
 
     assert with_engine(config, scenario) == ["answer", "play"]
@@ -87,7 +92,7 @@ def test_operator_leg_is_dialled_on_the_same_worker_and_bridged(tmp_path: Path) 
         workers[1].ring("13800001234", "961108")
         await settle(engine)
         assert not workers[0].sent
-        return workers[1].sent
+        return list(workers[1].sent)
 
     sent = with_engine(config, scenario, hours=True)
     assert [type(c) for c in sent] == [p.Ring, p.Dial, p.Answer, p.Bridge]
@@ -110,36 +115,3 @@ def test_warned_caller_hears_the_warning_before_the_ivr(tmp_path: Path) -> None:
         return [Path(c.file).stem for c in worker.of_call(call) if isinstance(c, p.Play)]
 
     assert with_engine(config, scenario) == ["warning", "welcome"]
-
-
-def test_outbound_outcomes(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
-
-    async def scenario(engine: Engine, workers: list[FakeWorker]) -> list[str]:
-        workers[0].answers.update({"13800000486": BUSY, "13800000404": NOT_FOUND})
-        outcomes = []
-        for number in ("13800000486", "13800000404", "13800000200"):
-            call = await engine.dial(number)
-            outcomes.append((await call.outcome).TYPE)
-            if not call.ended.done():
-                await call.hangup()
-            await call.ended
-        return outcomes
-
-    assert with_engine(config, scenario) == ["busy", "failed", "answered"]
-
-
-def test_a_lost_worker_frees_the_number_and_the_trunk_channel(tmp_path: Path) -> None:
-    config = write_config(tmp_path, max_channels=1)
-
-    async def scenario(engine: Engine, workers: list[FakeWorker]) -> tuple[str, int, str]:
-        call = await engine.dial("13800137490")
-        await call.outcome
-        workers[0].die()
-        ended = await call.ended
-        active = engine.pacer.active
-        again = await engine.dial("13800137490")  # same number, the only channel
-        outcome = await again.outcome
-        return ended.by, active, outcome.TYPE
-
-    assert with_engine(config, scenario) == (LOST, 0, "answered")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine import InboundCall, Pacer, Prompts, Route, dial_uri, route_for, trunk_target
+from callflow import UnexpectedEvent, commands_of, notices_of
+from engine import AlreadyCalling, InboundCall, Pacer, Prompts, Route, dial_uri, route_for, trunk_target
+from engine.hotline import TABLE, Stage
 from screening import Action, Decision, normalize
 from softphone import protocol as p
 
@@ -88,32 +90,56 @@ SCRIPTS = [
                          [s[1:] for s in SCRIPTS], ids=[s[0] for s in SCRIPTS])
 def test_script(action: Action, route: Route, status: int | None, steps: list, notices: list[str]) -> None:
     call = flow(action, route, status)
+    kinds = []
     for event, expected in steps:
-        got = call.start() if event is None else call.on_event(event)
-        assert got == expected, event
-    assert [n.kind for n in call.notices] == notices
+        got = call.start(0.0) if event is None else call.on_event(event, 1.0)
+        assert commands_of(got) == expected, event
+        kinds += [n.KIND for n in notices_of(got)]
+    assert kinds == notices
 
 
 def test_finished_only_when_both_legs_are_gone() -> None:
     call = flow(Action.ALLOW, Route.OPERATOR)
-    call.start()
-    call.on_event(p.Answered(OP))
-    call.on_event(p.HungUp(CALL, "remote", 200, 1.0))
+    call.start(0.0)
+    call.on_event(p.Answered(OP), 1.0)
+    call.on_event(p.HungUp(CALL, "remote", 200, 1.0), 2.0)
     assert not call.finished
-    call.on_event(p.HungUp(OP, "local", 200, 1.0))
+    call.on_event(p.HungUp(OP, "local", 200, 1.0), 2.0)
     assert call.finished
+
+
+def test_an_event_without_a_row_names_state_and_event() -> None:
+    call = flow(Action.ALLOW, Route.IVR)
+    call.start(0.0)
+    call.on_event(p.HungUp(CALL, "remote", 200, 1.0), 1.0)
+    with pytest.raises(UnexpectedEvent, match="no transition for hung_up .* in state ended"):
+        call.on_event(p.HungUp(CALL, "remote", 200, 1.0), 2.0)
+
+
+def test_every_stage_but_new_has_rows() -> None:
+    assert TABLE.states() == set(Stage) - {Stage.NEW}
 
 
 def test_pacer_channels_and_calls_per_second() -> None:
     pacer = Pacer(max_channels=2, max_cps=4)
     assert pacer.wait_s(0.0) == 0
-    pacer.take(0.0)
+    pacer.take(1, "a", 0.0)
     assert pacer.wait_s(0.0) == pytest.approx(0.25)
     assert pacer.wait_s(0.25) == 0
-    pacer.take(0.25)
+    pacer.take(2, "b", 0.25)
     assert pacer.wait_s(10.0) is None  # both channels busy
-    pacer.release()
+    pacer.release(1)
     assert pacer.wait_s(10.0) == 0
+
+
+def test_pacer_never_two_calls_to_one_number() -> None:
+    pacer = Pacer(max_channels=5, max_cps=100)
+    pacer.take(8613800137490, "a", 0.0)
+    assert pacer.busy(8613800137490)
+    with pytest.raises(AlreadyCalling):
+        pacer.take(8613800137490, "b", 1.0)
+    pacer.release(8613800137490)
+    pacer.take(8613800137490, "b", 1.0)
 
 
 @pytest.mark.parametrize(("uri", "target"), [

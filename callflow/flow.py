@@ -1,0 +1,98 @@
+"""The base of every call flow: event classification, the table step, outputs."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from softphone import protocol as p
+
+from .notice import Notice
+from .table import StateTable
+
+__all__ = ["CallFlow", "Output", "Timeout", "Timer", "commands_of", "notices_of", "timers_of"]
+
+
+@dataclass(frozen=True)
+class Timer:
+    """Ask the engine for a :class:`Timeout` named ``name`` at ``at``; ``at=None`` cancels it."""
+
+    call: str
+    name: str
+    at: float | None
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """A timer a flow asked for has expired (delivered like a worker event)."""
+
+    TYPE: ClassVar[str] = "timeout"
+    call: str
+    name: str
+
+
+Output = p.Command | Notice | Timer
+Event = p.Event | Timeout
+
+
+def commands_of(outputs: list[Output]) -> list[p.Command]:
+    return [o for o in outputs if not isinstance(o, (Notice, Timer))]
+
+
+def notices_of(outputs: list[Output]) -> list[Notice]:
+    return [o for o in outputs if isinstance(o, Notice)]
+
+
+def timers_of(outputs: list[Output]) -> list[Timer]:
+    return [o for o in outputs if isinstance(o, Timer)]
+
+
+class CallFlow:
+    """Subclasses set ``TABLE`` and ``state``, and implement :meth:`classify` and :meth:`start`.
+
+    ``on_event`` turns the event into a trigger (``None``: nothing for the
+    flow to do, e.g. a late media event), looks the row up (missing:
+    :class:`~callflow.UnexpectedEvent`), runs its handler, checks the state
+    it chose and returns what the handler put out.
+    """
+
+    TABLE: ClassVar[StateTable[Any, Any]]
+    state: Any
+
+    def __init__(self) -> None:
+        self._out: list[Output] = []
+
+    # What the engine needs to route events: every call id this flow owns.
+    @property
+    def legs(self) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    @property
+    def finished(self) -> bool:
+        """Every leg is gone: the engine may forget the flow."""
+        raise NotImplementedError
+
+    def classify(self, event: Event) -> enum.Enum | None:
+        raise NotImplementedError
+
+    def fail(self, error: BaseException) -> None:
+        """The engine gave up on this flow (it raised): record why, end it."""
+
+    def on_event(self, event: Event, now: float) -> list[Output]:
+        trigger = self.classify(event)
+        if trigger is None:
+            return []
+        row = self.TABLE.row(self.state, trigger, event)
+        new = row.handler(self, event, now)
+        self.state = self.TABLE.enter(row, self.state, trigger, new)
+        return self.take()
+
+    # -------------------------------------------------------- for handlers
+
+    def emit(self, *outputs: Output) -> None:
+        self._out.extend(outputs)
+
+    def take(self) -> list[Output]:
+        out, self._out = self._out, []
+        return out

@@ -1,0 +1,111 @@
+"""The warning catalog: fraud types, what a warning call says for each, and the words around it.
+
+Read once from YAML (the shipped ``dialer/warnings.yaml`` unless
+``dialer.catalog`` names another). The ids of :data:`REQUIRED_TYPES` are the
+contract's: a catalog may add types, never drop these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from audio import Prompt
+
+__all__ = ["DEFAULT_CATALOG", "REQUIRED_TYPES", "Catalog", "CatalogError", "FraudType", "load_catalog"]
+
+DEFAULT_CATALOG = Path(__file__).resolve().parent / "warnings.yaml"
+REQUIRED_TYPES = (
+    "police_impersonation", "customer_service_refund", "order_brushing", "investment", "loan",
+    "romance", "boss_or_acquaintance", "credit_record", "game_trading", "general",
+)
+MESSAGES = ("intro", "keys", "thanks", "goodbye", "machine", "connecting", "officer_unreachable")
+FALLBACK = "general"
+
+
+class CatalogError(ValueError):
+    """The catalog cannot be used; the message is one sentence naming the file."""
+
+
+@dataclass(frozen=True)
+class FraudType:
+    id: str
+    name: str
+    warning: str
+    recording: Path | None = None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    path: Path
+    types: dict[str, FraudType]
+    messages: dict[str, str]
+
+    def known(self) -> list[str]:
+        return sorted(self.types)
+
+    def get(self, type_id: str | None) -> FraudType:
+        return self.types.get(type_id or FALLBACK) or self.types[FALLBACK]
+
+    def prompts(self, *, center: str, ack: str, officer: str, callback: str) -> list[Prompt]:
+        """Every prompt a warning call may play: ``warn-<type>`` and ``warn-<message>``."""
+        words = {"center": center, "ack": ack, "officer": officer, "callback": _spell(callback)}
+        said = {k: v.format(**words) for k, v in self.messages.items()}
+        out = [Prompt(prompt_name(t.id), f"{said['intro']}{t.warning}{said['keys']}", t.recording)
+               for t in self.types.values()]
+        out += [Prompt(prompt_name(k), v) for k, v in said.items() if k not in ("intro", "keys")]
+        return out
+
+
+def prompt_name(key: str) -> str:
+    return f"warn-{key.replace('_', '-')}"
+
+
+_SPOKEN_DIGITS = dict(zip("0123456789", "零幺二三四五六七八九", strict=True))
+
+
+def _spell(number: str) -> str:
+    """Digits said one by one, the way numbers are read out on the phone ("96110" → "九六幺幺零")."""
+    return "".join(_SPOKEN_DIGITS.get(d, d) for d in number)
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    path = path or DEFAULT_CATALOG
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CatalogError(f"the warning catalog {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"the warning catalog {path} cannot be read: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise CatalogError(f"{path}{where}: the warning catalog is not valid YAML") from None
+    if not isinstance(tree, dict) or not isinstance(tree.get("types"), dict):
+        raise CatalogError(f"{path}: the warning catalog needs a 'types:' mapping of fraud types")
+    types: dict[str, FraudType] = {}
+    for type_id, entry in tree["types"].items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("warning"), str) \
+                or not entry["warning"].strip():
+            raise CatalogError(f"{path}: fraud type {type_id!r} needs a 'warning:' text")
+        recording = entry.get("wav")
+        types[str(type_id)] = FraudType(
+            str(type_id), str(entry.get("name") or type_id), " ".join(entry["warning"].split()),
+            (path.parent / recording) if isinstance(recording, str) else None)
+    missing = [t for t in REQUIRED_TYPES if t not in types]
+    if missing:
+        raise CatalogError(f"{path}: the warning catalog lacks the fraud type(s) "
+                           f"{', '.join(missing)}, which requests may name")
+    messages = tree.get("messages") or {}
+    lacking = [m for m in MESSAGES if not isinstance(messages.get(m), str)]
+    if lacking:
+        raise CatalogError(f"{path}: the warning catalog lacks the message(s) {', '.join(lacking)}")
+    for key in MESSAGES:
+        try:
+            messages[key].format(center="", ack="", officer="", callback="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise CatalogError(f"{path}: message {key!r} has a placeholder that is not "
+                               f"{{center}}, {{ack}}, {{officer}} or {{callback}} ({exc})") from None
+    return Catalog(path, types, {k: " ".join(messages[k].split()) for k in MESSAGES})

@@ -1,0 +1,136 @@
+"""From each attempt's outcome to what happens next: pure, time and chance are arguments.
+
+:meth:`Policy.after` takes what is known of a task (:class:`History`), the
+outcome of the attempt that just ended, ``now`` and a number in ``[0, 1)``
+for the jitter, and returns a :class:`Plan`: the task's new state, when to
+call again, whether this attempt counts against the person, whether it is
+time to escalate.
+
+- Busy: the person is probably on the phone with the scammer, and the moment
+  that call ends is the moment to reach them. Call again after
+  ``retry.busy_s``, growing gently (``busy_growth``) to ``busy_cap_s``. Busy
+  attempts count towards escalation but do not use up ``max_attempts``: a
+  line that stays busy is called until ``give_up_after_s``.
+- A ring that ran out (call waiting: the line is in use): ``rang_out_s``.
+- No answer from the network: ``no_answer_s``. Answered without an
+  acknowledgement: ``unacknowledged_s``. A machine: ``machine_s``.
+- Invalid number: failed at once. Trunk errors, a worker lost, the engine
+  stopped, the call's logic failed: not the person's doing; backoff from
+  ``trunk_s`` doubling to ``trunk_cap_s``, not counted.
+- Normal risk waits out ``quiet_hours``; high risk calls at any hour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, tzinfo
+
+from sip_config.schema import DialerConfig, Hours
+
+from .model import Outcome, TaskState
+from .requests import Risk
+
+__all__ = ["History", "Plan", "Policy"]
+
+
+@dataclass(frozen=True)
+class History:
+    """What the policy knows of a task before the attempt that just ended."""
+
+    risk: Risk
+    first_attempt_at: float | None = None
+    attempts: int = 0  # counted against the person
+    reached: int = 0  # counted, busy excluded
+    busy_run: int = 0  # busy attempts in a row
+    trunk_run: int = 0  # not-counted failures in a row
+    escalated: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    state: TaskState
+    next_at: float | None
+    counted: bool
+    escalate: bool
+    reason: str
+    history: History  # the history after this attempt
+
+
+_WAIT_FIELD = {
+    Outcome.RANG_OUT: "rang_out_s",
+    Outcome.NO_ANSWER: "no_answer_s",
+    Outcome.UNACKNOWLEDGED: "unacknowledged_s",
+    Outcome.MACHINE: "machine_s",
+}
+
+
+class Policy:
+    def __init__(self, config: DialerConfig, tz: tzinfo) -> None:
+        self.config = config
+        self.retry = config.retry
+        self.tz = tz
+
+    def after(self, history: History, outcome: Outcome, now: float, rand: float = 0.5) -> Plan:
+        first = history.first_attempt_at if history.first_attempt_at is not None else now
+        if outcome is Outcome.ACKNOWLEDGED:
+            return self._done(history, first, TaskState.ACKNOWLEDGED, "the person acknowledged")
+        if outcome is Outcome.TRANSFERRED:
+            return self._done(history, first, TaskState.TRANSFERRED, "the person talked to the officer")
+        if outcome is Outcome.INVALID_NUMBER:
+            return self._done(history, first, TaskState.FAILED, "the number does not exist",
+                              counted=True)
+        if not outcome.counted:
+            run = history.trunk_run + 1
+            wait = min(self.retry.trunk_s * 2 ** (run - 1), self.retry.trunk_cap_s)
+            after = replace(history, first_attempt_at=first, trunk_run=run)
+            return self._again(after, first, now, wait, rand, counted=False, escalate=False)
+        busy = outcome is Outcome.BUSY
+        after = replace(
+            history, first_attempt_at=first, attempts=history.attempts + 1,
+            reached=history.reached + (0 if busy else 1),
+            busy_run=history.busy_run + 1 if busy else 0, trunk_run=0)
+        escalate = not history.escalated and after.attempts >= self.config.escalate_after_attempts
+        if escalate:
+            after = replace(after, escalated=True)
+        if after.reached >= self.config.max_attempts:
+            return Plan(TaskState.FAILED, None, True, escalate,
+                        f"no acknowledgement after {after.reached} attempts", after)
+        if busy:
+            wait = min(self.retry.busy_s * self.retry.busy_growth ** (after.busy_run - 1),
+                       self.retry.busy_cap_s)
+        else:
+            wait = getattr(self.retry, _WAIT_FIELD[outcome])
+        return self._again(after, first, now, wait, rand, counted=True, escalate=escalate)
+
+    def _again(self, after: History, first: float, now: float, wait: float, rand: float,
+               counted: bool, escalate: bool) -> Plan:
+        if now - first >= self.config.give_up_after_s:
+            hours = self.config.give_up_after_s / 3600
+            return Plan(TaskState.FAILED, None, counted, escalate,
+                        f"gave up after {hours:g} h without an acknowledgement", after)
+        jittered = wait * (1 + self.retry.jitter * (2 * rand - 1))
+        at = self.not_before(after.risk, now + jittered)
+        return Plan(TaskState.WAITING, at, counted, escalate, "", after)
+
+    def _done(self, history: History, first: float, state: TaskState, reason: str,
+              counted: bool = False) -> Plan:
+        after = replace(history, first_attempt_at=first, trunk_run=0,
+                        attempts=history.attempts + (1 if counted else 0))
+        return Plan(state, None, counted, False, reason, after)
+
+    def not_before(self, risk: Risk, at: float) -> float:
+        """``at``, or the end of the quiet hours it falls in for a normal-risk task."""
+        quiet = self.config.quiet_hours
+        if risk is Risk.HIGH or quiet is None:
+            return at
+        return quiet_end(quiet, at, self.tz)
+
+
+def quiet_end(quiet: Hours, at: float, tz: tzinfo) -> float:
+    moment = datetime.fromtimestamp(at, tz)
+    if not quiet.contains(moment.time()):
+        return at
+    end = moment.replace(hour=quiet.end.hour, minute=quiet.end.minute, second=0, microsecond=0)
+    if end <= moment:
+        end += timedelta(days=1)
+    return end.timestamp()

@@ -1,0 +1,114 @@
+"""The retry policy, pure: (history, outcome, now) → plan. Tables, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dialer import History, Outcome, Policy, Risk, TaskState, outcome_of_status
+from sip_config.schema import DialerConfig, RetryConfig, parse_hours
+
+TZ = ZoneInfo("Asia/Shanghai")
+NOON = datetime(2026, 12, 1, 12, 0, tzinfo=TZ).timestamp()
+RETRY = RetryConfig(busy_s=15, busy_growth=1.5, busy_cap_s=30, rang_out_s=10, no_answer_s=60,
+                    unacknowledged_s=120, machine_s=300, trunk_s=5, trunk_cap_s=40, jitter=0.2)
+CONFIG = DialerConfig(retry=RETRY, max_attempts=5, escalate_after_attempts=3, give_up_after_s=3600,
+                      quiet_hours=parse_hours("22:00-08:00"))
+POLICY = Policy(CONFIG, TZ)
+HIGH = History(Risk.HIGH, first_attempt_at=NOON)
+
+
+@pytest.mark.parametrize(("outcome", "history", "state", "wait", "counted"), [
+    (Outcome.ACKNOWLEDGED, HIGH, TaskState.ACKNOWLEDGED, None, False),
+    (Outcome.TRANSFERRED, HIGH, TaskState.TRANSFERRED, None, False),
+    (Outcome.INVALID_NUMBER, HIGH, TaskState.FAILED, None, True),
+    (Outcome.BUSY, HIGH, TaskState.WAITING, 15, True),
+    (Outcome.BUSY, replace(HIGH, busy_run=1), TaskState.WAITING, 22.5, True),  # growing gently
+    (Outcome.BUSY, replace(HIGH, busy_run=5), TaskState.WAITING, 30, True),  # to the cap
+    (Outcome.RANG_OUT, HIGH, TaskState.WAITING, 10, True),
+    (Outcome.NO_ANSWER, HIGH, TaskState.WAITING, 60, True),
+    (Outcome.UNACKNOWLEDGED, HIGH, TaskState.WAITING, 120, True),
+    (Outcome.MACHINE, HIGH, TaskState.WAITING, 300, True),
+    (Outcome.TRUNK_ERROR, HIGH, TaskState.WAITING, 5, False),
+    (Outcome.TRUNK_ERROR, replace(HIGH, trunk_run=2), TaskState.WAITING, 20, False),  # doubling
+    (Outcome.TRUNK_ERROR, replace(HIGH, trunk_run=9), TaskState.WAITING, 40, False),  # to the cap
+    (Outcome.LOST, HIGH, TaskState.WAITING, 5, False),
+    (Outcome.INTERRUPTED, HIGH, TaskState.WAITING, 5, False),
+    (Outcome.ERROR, HIGH, TaskState.WAITING, 5, False),
+])
+def test_outcome_to_next_attempt(outcome: Outcome, history: History, state: TaskState,
+                                 wait: float | None, counted: bool) -> None:
+    plan = POLICY.after(history, outcome, NOON, rand=0.5)
+    assert plan.state is state
+    assert plan.counted is counted
+    assert (None if plan.next_at is None else plan.next_at - NOON) == wait
+
+
+@pytest.mark.parametrize(("rand", "wait"), [(0.0, 12.0), (0.5, 15.0), (0.999999, 18.0)])
+def test_jitter_stretches_and_shortens_by_up_to_a_fifth(rand: float, wait: float) -> None:
+    plan = POLICY.after(HIGH, Outcome.BUSY, NOON, rand=rand)
+    assert plan.next_at - NOON == pytest.approx(wait, abs=1e-3)
+
+
+def test_busy_counts_towards_escalation_but_not_max_attempts() -> None:
+    history = HIGH
+    for _ in range(40):  # a line busy for ten minutes
+        plan = POLICY.after(history, Outcome.BUSY, NOON + 1)
+        assert plan.state is TaskState.WAITING
+        history = plan.history
+    assert history.attempts == 40 and history.reached == 0 and history.escalated
+
+
+@pytest.mark.parametrize(("before", "escalate"), [(1, False), (2, True), (3, False)])
+def test_escalates_once_after_the_configured_attempts(before: int, escalate: bool) -> None:
+    history = replace(HIGH, attempts=before, reached=before, escalated=before >= 3)
+    assert POLICY.after(history, Outcome.NO_ANSWER, NOON).escalate is escalate
+
+
+def test_max_attempts_fails_the_task() -> None:
+    plan = POLICY.after(replace(HIGH, attempts=4, reached=4, escalated=True), Outcome.RANG_OUT, NOON)
+    assert plan.state is TaskState.FAILED and plan.reason == "no acknowledgement after 5 attempts"
+
+
+def test_gives_up_after_the_configured_time() -> None:
+    plan = POLICY.after(HIGH, Outcome.BUSY, NOON + 3600)
+    assert plan.state is TaskState.FAILED and "gave up after 1 h" in plan.reason
+    assert POLICY.after(HIGH, Outcome.BUSY, NOON + 3599).state is TaskState.WAITING
+
+
+@pytest.mark.parametrize(("risk", "at", "expected"), [
+    (Risk.NORMAL, (23, 30), (8, 0)),  # next morning
+    (Risk.NORMAL, (3, 0), (8, 0)),
+    (Risk.NORMAL, (8, 0), (8, 0)),  # the window ends at 08:00
+    (Risk.NORMAL, (21, 59), (21, 59)),
+    (Risk.HIGH, (23, 30), (23, 30)),  # high risk calls at any hour
+])
+def test_quiet_hours(risk: Risk, at: tuple[int, int], expected: tuple[int, int]) -> None:
+    moment = datetime(2026, 12, 1, *at, tzinfo=TZ)
+    moved = datetime.fromtimestamp(POLICY.not_before(risk, moment.timestamp()), TZ)
+    assert (moved.hour, moved.minute) == expected
+    assert moved >= moment
+
+
+def test_a_normal_task_retried_into_the_night_waits_for_the_morning() -> None:
+    evening = datetime(2026, 12, 1, 21, 59, 50, tzinfo=TZ).timestamp()
+    plan = POLICY.after(History(Risk.NORMAL, evening), Outcome.BUSY, evening)
+    assert datetime.fromtimestamp(plan.next_at, TZ).hour == 8
+
+
+@pytest.mark.parametrize(("status", "rang", "outcome"), [
+    (486, False, Outcome.BUSY), (600, True, Outcome.BUSY),
+    (408, True, Outcome.RANG_OUT),  # our own ring timeout: the phone rang, nobody took it
+    (408, False, Outcome.TRUNK_ERROR),  # no response at all
+    (480, True, Outcome.NO_ANSWER), (487, True, Outcome.NO_ANSWER), (603, True, Outcome.NO_ANSWER),
+    (404, False, Outcome.INVALID_NUMBER), (484, False, Outcome.INVALID_NUMBER),
+    (604, False, Outcome.INVALID_NUMBER),
+    (403, False, Outcome.TRUNK_ERROR), (503, False, Outcome.TRUNK_ERROR),
+    (500, False, Outcome.TRUNK_ERROR), (401, False, Outcome.TRUNK_ERROR),
+    (400, False, Outcome.TRUNK_ERROR),  # the worker could not send the INVITE
+])
+def test_final_status_of_an_unanswered_call(status: int, rang: bool, outcome: Outcome) -> None:
+    assert outcome_of_status(status, rang) is outcome
