@@ -8,10 +8,11 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sip_config import DEFAULT_CONFIG, ConfigError, LoadedConfig, load_config
 
-from . import balancer, lists, run, warn
+from . import balancer, demo, lists, run, warn
 from .errors import CommandError
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
@@ -33,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     lists.add_parsers(sub, common)
     balancer.add_parser(sub, common)
     warn.add_parsers(sub, common)
+    demo.add_parser(sub, common)
     return parser
 
 
@@ -49,8 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             loaded = load(args)
             print(f"{loaded.path}: valid")
             return EXIT_OK
-        handler = args.handler if args.command else run.run_engine
-        return int(handler(args, load(args)) or EXIT_OK)
+        handler: Any = args.handler if args.command else run.run_engine
+        config = None if getattr(args, "needs_config", True) is False else load(args)
+        return int(handler(args, config) or EXIT_OK)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

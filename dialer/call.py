@@ -31,6 +31,8 @@ from .model import Outcome, outcome_of_status
 
 __all__ = ["On", "Stage", "WarningCall", "WarningScript"]
 
+DEFAULT_AMD = AmdSettings()
+
 
 @dataclass(frozen=True)
 class WarningScript:
@@ -52,7 +54,7 @@ class WarningScript:
     ack_wait_s: float = 6.0
     max_call_s: float = 300.0
     greeting_wait_s: float = 20.0
-    amd: AmdSettings | None = AmdSettings()
+    amd: AmdSettings | None = DEFAULT_AMD
 
 
 class Stage(enum.Enum):
@@ -100,6 +102,16 @@ class WarningAnswered(Notice):
     KIND: ClassVar[str] = "warning_answered"
     task: str
     attempt: int
+
+
+@dataclass(frozen=True)
+class WarningAcknowledged(Notice):
+    """The ack digit came: the warning has been heard (the call ends after the thanks)."""
+
+    KIND: ClassVar[str] = "warning_acknowledged"
+    task: str
+    attempt: int
+    digit: str
 
 
 @dataclass(frozen=True)
@@ -292,6 +304,7 @@ class WarningCall(CallFlow):
         if self.officer == "dialled":
             self.emit(p.Hangup(self.officer_leg))
         self.outcome = Outcome.ACKNOWLEDGED
+        self.emit(WarningAcknowledged(self.call, self.task, self.attempt, event.digit))
         self._play(self.script.thanks)
         return Stage.THANKING
 

@@ -107,6 +107,11 @@ class Task:
     finished_at: float | None
     tries: int  # every attempt placed, counted or not
     reason: str = ""
+    reached_at: float | None = None  # the ack digit, or the officer answering
+
+    @property
+    def time_to_reach_s(self) -> float | None:
+        return None if self.reached_at is None else self.reached_at - self.created_at
 
     @property
     def masked(self) -> str:
@@ -128,6 +133,7 @@ class Attempt:
     amd: str
     recording: str
     counted: bool
+    reached_at: float | None = None
 
 
 @dataclass(frozen=True)

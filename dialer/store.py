@@ -64,9 +64,11 @@ class TaskStore(Protocol):
     def next_due_at(self) -> float | None: ...
     def begin_attempt(self, task_id: str, call: str, worker: str, now: float) -> Attempt: ...
     def mark_answered(self, task_id: str, n: int, now: float) -> None: ...
+    def mark_reached(self, task_id: str, n: int, how: str, now: float) -> None: ...
     def end_attempt(self, task_id: str, n: int, outcome: Outcome, status: int | None, digits: str,
                     amd: str, now: float, plan: Plan) -> Task: ...
     def recover(self, now: float) -> list[Attempt]: ...
+    def history(self, task: Task) -> History: ...
     def changed(self) -> bool: ...
     def close(self) -> None: ...
 
@@ -103,6 +105,7 @@ def _v1(db: sqlite3.Connection) -> None:
             last_outcome TEXT,
             last_status INTEGER,
             finished_at REAL,
+            reached_at REAL,
             reason TEXT NOT NULL DEFAULT ''
         );
         -- one open task per person
@@ -121,6 +124,7 @@ def _v1(db: sqlite3.Connection) -> None:
             worker TEXT NOT NULL,
             started_at REAL NOT NULL,
             answered_at REAL,
+            reached_at REAL,
             ended_at REAL,
             status INTEGER,
             outcome TEXT,
@@ -149,7 +153,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 _TASK_COLUMNS = ("id, number, dial, fraud_type, risk, state, case_ids, note, created_at, updated_at, "
                  "next_at, attempts, reached, busy_run, trunk_run, first_attempt_at, escalated_at, "
-                 "last_outcome, last_status, finished_at, tries, reason")
+                 "last_outcome, last_status, finished_at, tries, reason, reached_at")
 _OPEN = tuple(s.value for s in OPEN)
 
 
@@ -162,6 +166,8 @@ class SqliteTaskStore:
         self.path = path
         self.recordings = recordings
         path.parent.mkdir(parents=True, exist_ok=True)
+        if recordings is not None:
+            recordings.mkdir(parents=True, exist_ok=True)
         try:
             self.db = sqlite3.connect(path, timeout=10, isolation_level=None,
                                       check_same_thread=False)
@@ -308,7 +314,8 @@ class SqliteTaskStore:
     def attempts(self, task_id: str) -> list[Attempt]:
         rows = self.db.execute(
             "SELECT task_id, n, call, worker, started_at, answered_at, ended_at, status, outcome, "
-            "digits, amd, recording, counted FROM attempts WHERE task_id = ? ORDER BY n", (task_id,))
+            "digits, amd, recording, counted, reached_at FROM attempts WHERE task_id = ? ORDER BY n",
+            (task_id,))
         return [_attempt_of(r) for r in rows]
 
     def events(self, task_id: str | None = None, after: int = 0) -> list[TaskEvent]:
@@ -361,6 +368,16 @@ class SqliteTaskStore:
                        (now, task_id, n))
             self._event(task_id, "answered", n, None, now, {})
 
+    def mark_reached(self, task_id: str, n: int, how: str, now: float) -> None:
+        """The warning reached the person during attempt ``n`` (``acknowledged`` when the digit
+        came, ``transferred`` when the officer answered); the task ends with the call."""
+        with self._write() as db:
+            db.execute("UPDATE attempts SET reached_at = COALESCE(reached_at, ?) "
+                       "WHERE task_id = ? AND n = ?", (now, task_id, n))
+            db.execute("UPDATE tasks SET reached_at = COALESCE(reached_at, ?), updated_at = ? "
+                       "WHERE id = ?", (now, now, task_id))
+            self._event(task_id, how, n, how, now, {})
+
     def end_attempt(self, task_id: str, n: int, outcome: Outcome, status: int | None, digits: str,
                     amd: str, now: float, plan: Plan) -> Task:
         h = plan.history
@@ -387,15 +404,21 @@ class SqliteTaskStore:
             if plan.escalate:
                 self._event(task_id, "escalated", n, outcome.value, now,
                             {"case_ids": list(task.case_ids), "attempts": h.attempts})
-            if plan.state is TaskState.ACKNOWLEDGED:
-                self._event(task_id, "acknowledged", n, outcome.value, now, {})
-            elif plan.state is TaskState.TRANSFERRED:
-                self._event(task_id, "transferred", n, outcome.value, now, {})
+            if plan.state in (TaskState.ACKNOWLEDGED, TaskState.TRANSFERRED) and not self._marked(
+                    task_id, n):
+                self._event(task_id, plan.state.value, n, outcome.value, now, {})
+                db.execute("UPDATE tasks SET reached_at = COALESCE(reached_at, ?) WHERE id = ?",
+                           (now, task_id))
             if plan.state in (TaskState.ACKNOWLEDGED, TaskState.TRANSFERRED):
                 self._event(task_id, "completed", n, outcome.value, now, {})
             elif plan.state is TaskState.FAILED:
                 self._event(task_id, "failed", n, outcome.value, now, {"reason": plan.reason})
             return self._task(task_id)
+
+    def _marked(self, task_id: str, n: int) -> bool:
+        row = self.db.execute("SELECT reached_at FROM attempts WHERE task_id = ? AND n = ?",
+                              (task_id, n)).fetchone()
+        return bool(row and row[0] is not None)
 
     def recover(self, now: float) -> list[Attempt]:
         """After a crash: attempts left open are interrupted; their tasks are due at once."""
@@ -424,16 +447,17 @@ class SqliteTaskStore:
 def _task_of(row: Sequence[Any]) -> Task:
     (task_id, number, dial, fraud_type, risk, state, case_ids, note, created_at, updated_at, next_at,
      attempts, reached, busy_run, trunk_run, first, escalated, last_outcome, last_status,
-     finished, tries, reason) = row
+     finished, tries, reason, reached_at) = row
     return Task(task_id, number, dial, fraud_type, Risk(risk), TaskState(state),
                 tuple(json.loads(case_ids)), note, created_at, updated_at, next_at, attempts,
                 reached, busy_run, trunk_run, first, escalated,
                 Outcome(last_outcome) if last_outcome else None, last_status, finished, tries,
-                reason)
+                reason, reached_at)
 
 
 def _attempt_of(row: Sequence[Any]) -> Attempt:
     (task_id, n, call, worker, started, answered, ended, status, outcome, digits, amd, recording,
-     counted) = row
+     counted, reached_at) = row
     return Attempt(task_id, n, call, worker, started, answered, ended, status,
-                   Outcome(outcome) if outcome else None, digits, amd, recording, bool(counted))
+                   Outcome(outcome) if outcome else None, digits, amd, recording, bool(counted),
+                   reached_at)

@@ -80,8 +80,13 @@ class FakeClock:
         if when <= self._now:
             await asyncio.sleep(0)
             return
-        done = asyncio.get_running_loop().create_future()
-        self.call_at(when, lambda: done.done() or done.set_result(None))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        self.call_at(when, wake)
         await done
 
     def next_deadline(self) -> float | None:

@@ -192,7 +192,7 @@ class Engine:
                 if observe is not None:
                     try:
                         observe(flow, output)
-                    except Exception:
+                    except Exception:  # the call goes on; the log says why
                         log.exception("observer of %s", type(flow).__name__)
                 self.notice(output)
             elif isinstance(output, Timer):
@@ -278,7 +278,7 @@ class Engine:
             log.warning("worker %s, call %s: %s", worker.name, call, event.message)
         try:
             outputs = flow.on_event(event, self.clock.now())
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any fault of a flow ends its call, not the engine
             await self._fail(flow, exc)
             return
         await self._apply(flow, outputs)

@@ -22,6 +22,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import audio
@@ -39,7 +40,7 @@ from dialer import (
     WarningRequest,
     WarningScript,
 )
-from dialer.call import WarningAnswered
+from dialer.call import OfficerAnswered, WarningAcknowledged, WarningAnswered
 from dialer.catalog import prompt_name
 from softphone import protocol as p
 
@@ -68,14 +69,15 @@ class TaskNotice(Notice):
     outcome: str | None
     number: str  # the national form; masked in records
     seq: int
-    at: float
+    when: float  # epoch seconds, as stored
     detail: dict[str, Any] = field(default_factory=dict)
 
     def payload(self, full_numbers: bool = False) -> dict[str, Any]:
         """The contract's ``warning/event`` message."""
         record = self.record(full_numbers)
+        at = datetime.fromtimestamp(self.when, UTC).isoformat(timespec="milliseconds")
         out = {"task_id": self.task_id, "event": self.task_event, "attempt": self.attempt,
-               "number": record["number"], "at": self.at, "id": self.seq}
+               "number": record["number"], "at": at, "id": self.seq}
         if self.outcome is not None:
             out["outcome"] = self.outcome
         if self.task_event == "escalated":
@@ -156,7 +158,7 @@ class Dialing:
             await self._sleep(until)
 
     async def _sleep(self, until: float | None) -> None:
-        waits = [asyncio.ensure_future(self._wake.wait())]
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._wake.wait())]
         if until is not None:
             waits.append(asyncio.ensure_future(self.engine.clock.sleep_until(until)))
         try:
@@ -237,9 +239,17 @@ class Dialing:
     # ------------------------------------------------------------ the call's course
 
     def _observe(self, flow: CallFlow, notice: Notice) -> None:
+        assert isinstance(flow, WarningCall)
+        now = self.engine.clock.now()
         if isinstance(notice, WarningAnswered):
-            self.store.mark_answered(notice.task, notice.attempt, self.engine.clock.now())
-            self.publish()
+            self.store.mark_answered(notice.task, notice.attempt, now)
+        elif isinstance(notice, WarningAcknowledged):
+            self.store.mark_reached(flow.task, flow.attempt, "acknowledged", now)
+        elif isinstance(notice, OfficerAnswered):
+            self.store.mark_reached(flow.task, flow.attempt, "transferred", now)
+        else:
+            return
+        self.publish()
 
     def _ended(self, flow: CallFlow) -> None:
         assert isinstance(flow, WarningCall)
@@ -288,5 +298,5 @@ class Dialing:
 def _notice_of(event: TaskEvent, number: str) -> TaskNotice:
     return TaskNotice(call=f"{event.task_id}-{event.attempt}" if event.attempt else event.task_id,
                       task_id=event.task_id, task_event=event.event, attempt=event.attempt,
-                      outcome=event.outcome, number=number, seq=event.seq, at=event.at,
+                      outcome=event.outcome, number=number, seq=event.seq, when=event.at,
                       detail=event.detail)

@@ -112,7 +112,8 @@ def _compose(name: str, text: str) -> tuple[Any, dict[Path_, int], list[Problem]
         return None, {}, [Problem(name, 1, "(file)", "the top level must be a mapping of sections (engine:, sip:, …)")]
     lines: dict[Path_, int] = {(): 1}
     problems: list[Problem] = []
-    _walk(node, (), lines, problems, name)
+    if node is not None:
+        _walk(node, (), lines, problems, name)
     return tree, lines, problems
 
 

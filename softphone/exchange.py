@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import pjsua2 as pj
 
+from audio.amd import AmdSettings
 from softphone import protocol as p
 from softphone.digits import CollectResult, DigitCollector
 from softphone.legs import CallLeg, CallSnapshot, PhoneAccount, PhoneCall
-from audio.amd import AmdSettings
 from softphone.media import MachineNotice, Prompt, PromptEnded, SpeechNotice, SpeechPorts
 from softphone.outcome import outbound_outcome
 from softphone.sipmsg import SourcePolicy, caller_of, header, request_uri, user_part

@@ -8,6 +8,7 @@ how many calls were up together.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +16,7 @@ from pathlib import Path
 
 __all__ = ["Call", "calls_of", "max_concurrent", "overlaps"]
 
-_STAMP = re.compile(r"^-{20,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)$", re.M)
+_STAMP = re.compile(r"^-{20,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)$", re.MULTILINE)
 
 
 @dataclass
@@ -47,9 +48,7 @@ def calls_of(trace: Path) -> list[Call]:
         call = calls.get(call_id)
         if call is None or call.end is not None:
             continue
-        if received and first.startswith(("BYE ", "CANCEL ")):
-            call.end = at
-        elif not received and re.match(r"SIP/2\.0 [3-6]\d\d ", first) and "INVITE" in body:
+        if received and first.startswith(("BYE ", "CANCEL ")) or not received and re.match(r"SIP/2\.0 [3-6]\d\d ", first) and "INVITE" in body:
             call.end = at
     return sorted(calls.values(), key=lambda c: c.start)
 
@@ -61,7 +60,7 @@ def overlaps(calls: list[Call]) -> list[tuple[Call, Call]]:
     for call in calls:
         by_number.setdefault(call.number, []).append(call)
     for same in by_number.values():
-        for a, b in zip(same, same[1:], strict=False):
+        for a, b in itertools.pairwise(same):
             if a.end is None or b.start < a.end:
                 found.append((a, b))
     return found

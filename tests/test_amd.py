@@ -16,7 +16,10 @@ from audio.amd import AmdDetector, AmdSettings, Verdict
 FRAME_S = 0.02
 
 
-def judge(frames: str, settings: AmdSettings = AmdSettings()) -> tuple[Verdict | None, str, float]:
+DEFAULTS = AmdSettings()
+
+
+def judge(frames: str, settings: AmdSettings = DEFAULTS) -> tuple[Verdict | None, str, float]:
     """``frames``: one character per 20 ms frame, ``#`` voiced, ``.`` silent."""
     detector = AmdDetector(settings, FRAME_S)
     for i, frame in enumerate(frames):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from enginectl import TZ, write_config
@@ -119,7 +118,8 @@ def test_busy_twice_then_acknowledged_after_exactly_three_attempts(tmp_path: Pat
     assert seen == ["busy", "busy", "acknowledged"]
     assert starts == [0.0, 15.0, 30.0]  # busy_s after each busy
     kinds = [e.event for e in events]
-    assert kinds[0] == "queued" and kinds[-2:] == ["acknowledged", "completed"]
+    assert kinds[0] == "queued" and kinds[-3:] == ["acknowledged", "attempt_ended", "completed"]
+    assert task.reached_at is not None and task.time_to_reach_s == 30.0
     assert kinds.count("attempt") == 3 and kinds.count("answered") == 1
 
 
@@ -187,6 +187,7 @@ def test_answering_machine_gets_the_short_message_and_the_task_stays_open(tmp_pa
         return task, outcomes(engine, task_id), first, engine.store.attempts(task_id)
 
     task, seen, first, attempts = run(config(tmp_path), scenario)
+    assert task.state is TaskState.ACKNOWLEDGED
     assert seen == ["machine", "acknowledged"]
     assert attempts[1].started_at - attempts[0].ended_at == 300  # machine_s
     plays = [Path(c.file).stem for c in first if isinstance(c, p.Play)]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from enginectl import TZ, read_events, write_config

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from callflow import UnexpectedEvent, commands_of, notices_of
-from engine import AlreadyCalling, InboundCall, Pacer, Prompts, Route, dial_uri, route_for, trunk_target
+from engine import (
+    AlreadyCalling,
+    InboundCall,
+    Pacer,
+    Prompts,
+    Route,
+    dial_uri,
+    route_for,
+    trunk_target,
+)
 from engine.hotline import TABLE, Stage
 from screening import Action, Decision, normalize
 from softphone import protocol as p

@@ -27,13 +27,13 @@ def test_callable_numbers(number: str, dial: str, e164: str) -> None:
 @pytest.mark.parametrize(("fields", "message"), [
     ({"number": "110"}, "110 is a short service number, not a person's phone"),
     ({"number": "87654321"}, "has no area code"),
-    ({"number": "+1 202 555 0143"}, "202***0143 is a foreign number (+1); warning calls go to numbers "
-                                    "of +86 only"),
+    ({"number": "+1 202 555 0143"}, ("202***0143 is a foreign number (+1); warning calls go to "
+                                     "numbers of +86 only")),
     ({"number": "not a number"}, "'not a number' is not a phone number"),
     ({"number": ""}, "needs the number"),
     ({"number": "12345678901"}, "is not a mobile or landline number in use"),
-    ({"number": "13800137490", "fraud_type": "lottery"}, "'lottery' is not a fraud type of the "
-                                                         "catalog; known types: boss_or_acquaintance"),
+    ({"number": "13800137490", "fraud_type": "lottery"}, ("'lottery' is not a fraud type of the "
+                                                          "catalog; known types: boss_or_acquaintance")),
     ({"number": "13800137490", "risk": "urgent"}, "risk must be high or normal, not 'urgent'"),
     ({"number": "13800137490", "case_id": "a b"}, "case id 'a b' must be 1-64 letters"),
     ({"number": "13800137490", "note": "x" * 501}, "at most 500 characters"),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the engine and runs it with sip_config/dialer.yaml (loopback, no
+# Installs the engine and runs the demo: the engine calling simulated phones on loopback (no
 # external server needed). espeak-ng and sox make the voice prompts.
-# Extra arguments go to run_dialer.py (default: run).
+# Extra arguments go to run_dialer.py (default: demo; `run` is the engine itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,4 +18,4 @@ fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e .
-exec .venv/bin/python run_dialer.py "${@:-run}"
+exec .venv/bin/python run_dialer.py "${@:-demo}"
