@@ -67,7 +67,7 @@ class TaskStore(Protocol):
     def mark_reached(self, task_id: str, n: int, how: str, now: float) -> None: ...
     def end_attempt(self, task_id: str, n: int, outcome: Outcome, status: int | None, digits: str,
                     amd: str, now: float, plan: Plan) -> Task: ...
-    def recover(self, now: float) -> list[Attempt]: ...
+    def recover(self, now: float, due_at: float | None = None) -> list[Attempt]: ...
     def history(self, task: Task) -> History: ...
     def changed(self) -> bool: ...
     def close(self) -> None: ...
@@ -420,8 +420,9 @@ class SqliteTaskStore:
                               (task_id, n)).fetchone()
         return bool(row and row[0] is not None)
 
-    def recover(self, now: float) -> list[Attempt]:
-        """After a crash: attempts left open are interrupted; their tasks are due at once."""
+    def recover(self, now: float, due_at: float | None = None) -> list[Attempt]:
+        """After a crash: attempts left open are interrupted; their tasks are due at ``due_at``
+        (default at once)."""
         with self._write() as db:
             rows = db.execute("SELECT task_id, n FROM attempts WHERE ended_at IS NULL").fetchall()
             for task_id, n in rows:
@@ -430,7 +431,7 @@ class SqliteTaskStore:
                 self._event(task_id, "attempt_ended", n, Outcome.INTERRUPTED.value, now,
                             {"reason": "the engine stopped during the call"})
             db.execute("UPDATE tasks SET state = 'waiting', next_at = ?, updated_at = ? "
-                       "WHERE state = 'calling'", (now, now))
+                       "WHERE state = 'calling'", (now if due_at is None else due_at, now))
         return [a for task_id, n in rows for a in self.attempts(task_id) if a.n == n]
 
     def history(self, task: Task) -> History:

@@ -2,7 +2,7 @@
 
 The store is the queue. Whatever accepts a request (``warn`` in another
 process, :meth:`Dialing.submit` in this one, MQTT later) commits it first; the
-dialer notices within ~50 ms (``PRAGMA data_version``) or at once when woken.
+dialer notices within ~20 ms (``PRAGMA data_version``) or at once when woken.
 For each task that is due, while the trunk has a channel, its calls-per-second
 allow a setup and a worker has room, it records the attempt (on disk before
 the INVITE leaves), takes the channel and the number in the :class:`Pacer`,
@@ -35,6 +35,7 @@ from dialer import (
     StoreError,
     Submitted,
     TaskEvent,
+    TaskState,
     TaskStore,
     WarningCall,
     WarningRequest,
@@ -53,7 +54,10 @@ __all__ = ["Dialing", "TaskNotice"]
 
 log = logging.getLogger("engine.dialing")
 
-POLL_S = 0.05  # how often the store is checked for requests from other processes
+POLL_S = 0.02  # how often the store is checked for requests from other processes (cheap)
+RECOVERY_GRACE_S = 2.5
+"""After a crash, calls of the dead engine may still be up for a moment (its workers hang up
+within 2 s of losing it): interrupted tasks are called again after this."""
 PROMPT_RATE = 190  # espeak-ng speed of the warnings: clear for the elderly, not slow
 
 
@@ -120,7 +124,8 @@ class Dialing:
         audio.build(self.prompt_dir, self.prompts(), rate=PROMPT_RATE)
 
     def start(self) -> None:
-        interrupted = self.store.recover(self.engine.clock.now())
+        now = self.engine.clock.now()
+        interrupted = self.store.recover(now, due_at=now + RECOVERY_GRACE_S if self._had_calls() else now)
         for attempt in interrupted:
             log.warning("attempt %d of task %s was interrupted by a stop of the engine; "
                         "calling again", attempt.n, attempt.task_id)
@@ -128,6 +133,9 @@ class Dialing:
         self._tasks = [asyncio.create_task(self._run(), name="dialing"),
                        asyncio.create_task(self._poll(), name="dialing-poll")]
         self.engine.pool.on_slot_freed(self.wake)
+
+    def _had_calls(self) -> bool:
+        return bool(self.store.tasks([TaskState.CALLING]))
 
     async def stop(self) -> None:
         for task in self._tasks:

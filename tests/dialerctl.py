@@ -33,19 +33,20 @@ def short_catalog(directory: Path) -> Path:
 
 def dialer_config(directory: Path, trunk: str, *, workers: int = 1, max_channels: int = 30,
                   max_cps: float = 50, ring_timeout_s: float = 8, max_attempts: int = 10,
-                  escalate_after: int = 3, extra: str = "") -> Path:
+                  escalate_after: int = 3, retries: str = FAST_RETRIES, short_prompts: bool = True,
+                  extra: str = "") -> Path:
     path = write_config(directory, workers=workers, trunk=f"sip:{trunk}", max_channels=max_channels,
                         max_cps=max_cps)
-    catalog = short_catalog(directory)
+    catalog = short_catalog(directory) if short_prompts else None
     text = path.read_text().replace("dialer:\n  ring_timeout_s: 10\n", f"""\
 dialer:
   ring_timeout_s: {ring_timeout_s}
-  retry: {FAST_RETRIES}
+  retry: {retries}
   max_attempts: {max_attempts}
   escalate_after_attempts: {escalate_after}
   repeats: 2
   ack_wait_s: 4
-  catalog: {catalog.name}
+{f"  catalog: {catalog.name}" if catalog else ""}
 {extra}""")
     path.write_text(text)
     return path
