@@ -12,7 +12,7 @@ Each flow's states are one ``Enum`` and its transitions one
 :class:`UnexpectedEvent`, naming the state and the event.
 """
 
-from .flow import CallFlow, Output, Timeout, Timer, commands_of, notices_of, timers_of
+from .flow import CallFlow, Output, Timeout, Timer, commands_of, leg_progress, notices_of, timers_of
 from .notice import CallEnded, DigitPressed, Notice
 from .table import BadTransition, StateTable, UnexpectedEvent
 
@@ -28,6 +28,7 @@ __all__ = [
     "Timer",
     "UnexpectedEvent",
     "commands_of",
+    "leg_progress",
     "notices_of",
     "timers_of",
 ]

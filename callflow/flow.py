@@ -11,7 +11,8 @@ from softphone import protocol as p
 from .notice import Notice
 from .table import StateTable
 
-__all__ = ["CallFlow", "Output", "Timeout", "Timer", "commands_of", "notices_of", "timers_of"]
+__all__ = ["CallFlow", "Output", "Timeout", "Timer", "commands_of", "leg_progress", "notices_of",
+           "timers_of"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,18 @@ class Timeout:
 
 Output = p.Command | Notice | Timer
 Event = p.Event | Timeout
+
+
+def leg_progress(event: Event) -> str | None:
+    """What an event on a call we placed means to the flow that placed it: ``"answered"``,
+    ``"unreached"`` (busy, no answer, failed), ``"hung_up"``, or ``None`` (ringing, media)."""
+    if isinstance(event, p.Answered):
+        return "answered"
+    if isinstance(event, (p.Busy, p.NoAnswer, p.Failed)):
+        return "unreached"
+    if isinstance(event, p.HungUp):
+        return "hung_up"
+    return None
 
 
 def commands_of(outputs: list[Output]) -> list[p.Command]:

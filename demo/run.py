@@ -14,7 +14,6 @@ import asyncio
 import collections
 import logging
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from rich.text import Text
 import audio
 from dialer import Task, TaskState, validate
 from engine import Engine, TaskNotice
+from engine.ports import free_udp_run
 from screening import mask
 from sip_config import load_config
 
@@ -62,33 +62,10 @@ GREETING = "您好，我现在不方便接听电话。请在提示音后留言�
 OFFICER = "您好，我是反诈中心值班民警。请您千万不要转账，我们马上联系您当地的派出所。"
 
 
-def free_udp_ports(count: int, step: int = 1) -> int:
-    """A first port of ``count`` free UDP ports ``step`` apart on 127.0.0.1."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1] & ~1
-        if base + count * step > 64000:
-            continue
-        held: list[socket.socket] = []
-        try:
-            for i in range(count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                held.append(s)
-                s.bind(("127.0.0.1", base + i * step))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-    raise RuntimeError("no free UDP ports on 127.0.0.1")
-
-
 def write_config(directory: Path) -> tuple[Path, int, int]:
-    sip = free_udp_ports(2)
-    carrier = free_udp_ports(2)
-    rtp = free_udp_ports(4, step=100)
+    sip = free_udp_run(2)
+    carrier = free_udp_run(2)
+    rtp = free_udp_run(4, step=100, even=True)
     path = directory / "dialer.yaml"
     path.write_text(f"""\
 # Written by run_dialer.py demo: the engine on loopback, the simulated carrier as its trunk.

@@ -20,11 +20,11 @@ Every transition is a row of :data:`TABLE`.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 from audio.amd import AmdSettings
-from callflow import CallFlow, DigitPressed, Notice, StateTable, Timeout, Timer
+from callflow import CallFlow, DigitPressed, Notice, StateTable, Timeout, Timer, leg_progress
 from softphone import protocol as p
 
 from .model import Outcome, outcome_of_status
@@ -95,6 +95,8 @@ class On(enum.Enum):
 
 _IGNORED = (p.SpeechStarted, p.Digits, p.Error, p.Transferred)
 _TIMERS = {"ack": On.ACK_TIMEOUT, "greeting": On.GREETING_TIMEOUT, "call": On.CALL_TIMEOUT}
+_OFFICER = {"answered": On.OFFICER_ANSWERED, "unreached": On.OFFICER_UNREACHED,
+            "hung_up": On.OFFICER_HUNG_UP}
 
 
 @dataclass(frozen=True)
@@ -185,10 +187,7 @@ class WarningCall(CallFlow):
         s = self.script
         self.emit(p.Dial(self.call, self.uri, s.caller_id, s.ring_timeout_s, {}))
         if s.amd is not None:
-            a = s.amd
-            self.emit(p.DetectMachine(self.call, a.initial_silence_s, a.greeting_s,
-                                      a.after_greeting_silence_s, a.total_analysis_s, a.min_word_s,
-                                      a.between_words_silence_s, a.max_words, a.max_word_s))
+            self.emit(p.DetectMachine(self.call, **asdict(s.amd)))
         return self.take()
 
     def fail(self, error: BaseException) -> None:
@@ -198,15 +197,8 @@ class WarningCall(CallFlow):
         self.officer = "gone"
 
     def classify(self, event: p.Event | Timeout) -> On | None:
-        leg = getattr(event, "call", None)
-        if leg == self.officer_leg:
-            if isinstance(event, p.Answered):
-                return On.OFFICER_ANSWERED
-            if isinstance(event, (p.Busy, p.NoAnswer, p.Failed)):
-                return On.OFFICER_UNREACHED
-            if isinstance(event, p.HungUp):
-                return On.OFFICER_HUNG_UP
-            return None
+        if getattr(event, "call", None) == self.officer_leg:
+            return _OFFICER.get(leg_progress(event) or "")
         if isinstance(event, Timeout):
             return _TIMERS.get(event.name)
         if isinstance(event, p.HungUp):

@@ -239,9 +239,8 @@ class Dialing:
                 officer_uri=d.officer_uri or config.hotline.operator_uri,
                 officer_ring_timeout_s=d.officer_ring_timeout_s, repeats=d.repeats,
                 ack_wait_s=d.ack_wait_s, max_call_s=d.max_call_s, greeting_wait_s=a.greeting_wait_s,
-                amd=AmdSettings(a.initial_silence_s, a.greeting_s, a.after_greeting_silence_s,
-                                a.total_analysis_s, a.min_word_s, a.between_words_silence_s,
-                                a.max_words, a.max_word_s) if a.enabled else None)
+                amd=AmdSettings(**a.model_dump(exclude={"enabled", "greeting_wait_s"}))
+                if a.enabled else None)
         return self._scripts[kind]
 
     # ------------------------------------------------------------ the call's course

@@ -26,7 +26,7 @@ import enum
 from dataclasses import dataclass
 from typing import ClassVar
 
-from callflow import CallEnded, CallFlow, DigitPressed, Notice, StateTable, Timeout
+from callflow import CallEnded, CallFlow, DigitPressed, Notice, StateTable, Timeout, leg_progress
 from screening import Action, Decision
 from softphone import protocol as p
 
@@ -112,6 +112,8 @@ def route_for(decision: Decision, callee: str, hotline_number: str, operator_hou
     return Route.OPERATOR if operator_hours else Route.IVR
 
 
+_OPERATOR = {"answered": On.OPERATOR_ANSWERED, "unreached": On.OPERATOR_UNREACHED,
+             "hung_up": On.OPERATOR_HUNG_UP}
 _IGNORED = (p.Answered, p.SpeechStarted, p.SpeechEnded, p.Digits, p.Ringing, p.Error, p.Transferred)
 
 
@@ -168,15 +170,8 @@ class InboundCall(CallFlow):
         return self.take()
 
     def classify(self, event: p.Event | Timeout) -> On | None:
-        leg = getattr(event, "call", None)
-        if leg == self.operator_leg:
-            if isinstance(event, p.Answered):
-                return On.OPERATOR_ANSWERED
-            if isinstance(event, (p.Busy, p.NoAnswer, p.Failed)):
-                return On.OPERATOR_UNREACHED
-            if isinstance(event, p.HungUp):
-                return On.OPERATOR_HUNG_UP
-            return None
+        if getattr(event, "call", None) == self.operator_leg:
+            return _OPERATOR.get(leg_progress(event) or "")
         if isinstance(event, p.HungUp):
             return On.HUNG_UP
         if isinstance(event, p.Dtmf):

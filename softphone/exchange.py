@@ -16,7 +16,7 @@ import logging
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pjsua2 as pj
 
@@ -214,9 +214,8 @@ class Exchange:
 
     def _detect_machine(self, cmd: p.DetectMachine) -> None:
         leg = self._live_leg(cmd.call)
-        leg.amd = AmdSettings(cmd.initial_silence_s, cmd.greeting_s, cmd.after_greeting_silence_s,
-                              cmd.total_analysis_s, cmd.min_word_s, cmd.between_words_silence_s,
-                              cmd.max_words, cmd.max_word_s)
+        fields = {k: v for k, v in asdict(cmd).items() if k != "call"}
+        leg.amd = AmdSettings(**fields)
         if leg.speech is not None:  # media is up already: from the next frame
             leg.speech.detect_machine(leg.amd)
 

@@ -102,3 +102,15 @@ def test_an_espeak_short_hello_is_a_person(tmp_path: Path) -> None:
     verdict, cause, at = judge(vad_frames(hello))
     assert (verdict, cause) == (Verdict.HUMAN, "HUMAN")
     assert at < 2.5
+
+
+def test_the_thresholds_are_the_same_in_the_config_the_protocol_and_the_detector() -> None:
+    from dataclasses import fields
+
+    from sip_config.schema import AmdConfig
+    from softphone import protocol as p
+
+    names = [f.name for f in fields(AmdSettings)]
+    assert [f.name for f in fields(p.DetectMachine)] == ["call", *names]
+    assert set(AmdConfig.model_fields) - {"enabled", "greeting_wait_s"} == set(names)
+    assert AmdConfig().model_dump(exclude={"enabled", "greeting_wait_s"}) == DEFAULTS.__dict__

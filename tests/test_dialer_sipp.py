@@ -4,6 +4,7 @@ SIPp as the victims' phones behind the trunk."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dialerctl import dialer_config, store_of, wait_tasks, warn
@@ -11,7 +12,7 @@ from enginectl import EngineProcess, read_events
 from rtppcap import to_ulaw, write_pcap
 from workerproc import Sipp, make_speech
 
-from dialer import Outcome, TaskState
+from dialer import Outcome, Task, TaskState
 
 NUMBER = "13800137490"
 
@@ -29,22 +30,26 @@ def attempts(config: Path, task_id: str) -> list:
         store.close()
 
 
-def run_engine(config: Path) -> EngineProcess:
-    return EngineProcess(config)
+def warned(config: Path, phone: Sipp, *warn_args: str, done: Any = None,
+           timeout: float = 60) -> tuple[Task, str]:
+    """The engine runs, one warning is requested, until the task is done and the phone's
+    scenario has passed; then everything stops."""
+    engine = EngineProcess(config)
+    try:
+        task_id = warn(config, NUMBER, *warn_args)
+        [task] = wait_tasks(config, [task_id], done=done, timeout=timeout)
+        assert phone.wait() == 0, phone.report() + engine.log_text()
+        return task, task_id
+    finally:
+        phone.kill()
+        engine.stop()
 
 
 def test_busy_twice_then_rfc2833_ack_after_exactly_three_attempts(tmp_path: Path, dtmf_1: Path) -> None:
     phone = Sipp("uas_busy_n_then_answer_dtmf.xml", tmp_path, "-key", "busy_calls", "2",
                  "-key", "dtmf_pcap", str(dtmf_1), calls=3, timeout_s=60)
     config = dialer_config(tmp_path, phone.uri_host)
-    engine = run_engine(config)
-    try:
-        task_id = warn(config, NUMBER, "--fraud-type", "police_impersonation", "--case-id", "FZ-1")
-        [task] = wait_tasks(config, [task_id], timeout=60)
-        assert phone.wait() == 0, phone.report() + engine.log_text()
-    finally:
-        phone.kill()
-        engine.stop()
+    task, task_id = warned(config, phone, "--fraud-type", "police_impersonation", "--case-id", "FZ-1")
     assert task.state is TaskState.ACKNOWLEDGED, task
     history = attempts(config, task_id)
     assert [a.outcome for a in history] == [Outcome.BUSY, Outcome.BUSY, Outcome.ACKNOWLEDGED]
@@ -59,14 +64,7 @@ def test_busy_twice_then_sip_info_ack(tmp_path: Path) -> None:
     phone = Sipp("uas_busy_n_then_answer_info.xml", tmp_path, "-key", "busy_calls", "2",
                  calls=3, timeout_s=60)
     config = dialer_config(tmp_path, phone.uri_host)
-    engine = run_engine(config)
-    try:
-        task_id = warn(config, NUMBER)
-        [task] = wait_tasks(config, [task_id], timeout=60)
-        assert phone.wait() == 0, phone.report() + engine.log_text()
-    finally:
-        phone.kill()
-        engine.stop()
+    task, task_id = warned(config, phone)
     assert task.state is TaskState.ACKNOWLEDGED and task.tries == 3
     assert attempts(config, task_id)[-1].digits == "1"
 
@@ -75,14 +73,7 @@ def test_never_answers_escalates_then_stops_at_max_attempts(tmp_path: Path) -> N
     phone = Sipp("uas_ring_no_answer.xml", tmp_path, calls=3, timeout_s=60)
     config = dialer_config(tmp_path, phone.uri_host, ring_timeout_s=2, max_attempts=3,
                            escalate_after=2)
-    engine = run_engine(config)
-    try:
-        task_id = warn(config, NUMBER, "--case-id", "FZ-77")
-        [task] = wait_tasks(config, [task_id], timeout=60)
-        assert phone.wait() == 0, phone.report() + engine.log_text()
-    finally:
-        phone.kill()
-        engine.stop()
+    task, task_id = warned(config, phone, "--case-id", "FZ-77")
     assert task.state is TaskState.FAILED and task.tries == 3, task
     assert [a.outcome for a in attempts(config, task_id)] == [Outcome.RANG_OUT] * 3
     [escalated] = [e for e in read_events(config) if e.get("task_event") == "escalated"]
@@ -92,14 +83,7 @@ def test_never_answers_escalates_then_stops_at_max_attempts(tmp_path: Path) -> N
 def test_not_found_fails_after_one_attempt(tmp_path: Path) -> None:
     phone = Sipp("uas_not_found_404.xml", tmp_path, calls=1, timeout_s=30)
     config = dialer_config(tmp_path, phone.uri_host)
-    engine = run_engine(config)
-    try:
-        task_id = warn(config, NUMBER)
-        [task] = wait_tasks(config, [task_id], timeout=30)
-        assert phone.wait() == 0, phone.report() + engine.log_text()
-    finally:
-        phone.kill()
-        engine.stop()
+    task, task_id = warned(config, phone, timeout=30)
     assert task.state is TaskState.FAILED and task.tries == 1
     assert attempts(config, task_id)[0].outcome is Outcome.INVALID_NUMBER
 
@@ -116,17 +100,10 @@ def test_an_answering_machine_is_left_a_short_message(tmp_path: Path) -> None:
                    "-key", "greeting_stream", f"{greeting},1,0",
                    "-key", "silence_stream", f"{silence},-1,0", calls=1, timeout_s=60)
     config = dialer_config(tmp_path, machine.uri_host)
-    engine = run_engine(config)
-    try:
-        task_id = warn(config, NUMBER)
-        [task] = wait_tasks(config, [task_id], done=lambda t: t.tries == 1 and t.state is TaskState.WAITING,
-                            timeout=60)
-        assert machine.wait() == 0, machine.report() + engine.log_text()
-    finally:
-        machine.kill()
-        engine.stop()
+    task, task_id = warned(config, machine,
+                           done=lambda t: t.tries == 1 and t.state is TaskState.WAITING)
     [attempt] = attempts(config, task_id)
-    assert (attempt.outcome, attempt.amd) == (Outcome.MACHINE, "machine"), engine.log_text()
+    assert (attempt.outcome, attempt.amd) == (Outcome.MACHINE, "machine")
     played = [e for e in read_events(config) if e["event"] == "amd"]
     assert played and played[0]["verdict"] == "machine"
     assert task.state is TaskState.WAITING  # the task stays open
@@ -138,14 +115,7 @@ def test_a_short_hello_then_the_digit_is_a_person(tmp_path: Path) -> None:
     phone = Sipp("uas_answer_hello_then_dtmf.xml", tmp_path, "-key", "hello_dtmf_pcap", str(pcap),
                  calls=1, timeout_s=60)
     config = dialer_config(tmp_path, phone.uri_host)
-    engine = run_engine(config)
-    try:
-        task_id = warn(config, NUMBER)
-        [task] = wait_tasks(config, [task_id], timeout=60)
-        assert phone.wait() == 0, phone.report() + engine.log_text()
-    finally:
-        phone.kill()
-        engine.stop()
+    task, task_id = warned(config, phone)
     assert task.state is TaskState.ACKNOWLEDGED, task
     [attempt] = attempts(config, task_id)
     assert attempt.amd == "human" and attempt.digits == "1"

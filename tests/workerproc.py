@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # plain `pytest` without the project installed
     sys.path.insert(0, str(ROOT))
 
+from engine.ports import free_udp_port, free_udp_run
 from softphone import protocol as p
 
 SIPP_DIR = Path(__file__).resolve().parent / "sipp"
@@ -30,31 +31,7 @@ PCAP_DIR = Path("/usr/share/sip-tester")
 PYTHON = sys.executable
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_port_run(count: int, step: int = 1, even: bool = False) -> int:
-    """A first port of ``count`` UDP ports (``step`` apart) on 127.0.0.1, all free right now."""
-    for _ in range(100):
-        base = free_udp_port() & (~1 if even else ~0)
-        if base + count * step > 65000:
-            continue
-        socks: list[socket.socket] = []
-        try:
-            for i in range(count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", base + i * step))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError(f"no run of {count} free UDP ports")
+free_port_run = free_udp_run
 
 
 def free_rtp_base() -> int:
