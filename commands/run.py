@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import audio
+from dialer import CatalogError, StoreError
 from sip_config import LoadedConfig
 
 from .errors import CommandError
@@ -32,7 +33,10 @@ def run_engine(args: argparse.Namespace, loaded: LoadedConfig) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     async def serve() -> None:
-        engine = Engine(loaded)
+        try:
+            engine = Engine(loaded)
+        except (StoreError, CatalogError) as exc:
+            raise CommandError(str(exc)) from None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -131,3 +131,15 @@ def test_twelve_calls_at_once_across_three_workers(tmp_path: Path) -> None:
     store.close()
     assert sorted(spread.values()) == [4, 4, 4]
     assert max_concurrent(calls_of(trace_of(tmp_path))) == 12
+
+
+def test_a_second_engine_on_the_same_data_is_refused(tmp_path: Path) -> None:
+    config = dialer_config(tmp_path, "127.0.0.1:5999")
+    engine = EngineProcess(config)
+    try:
+        second = cli(config, "run", check=False)
+    finally:
+        engine.stop()
+    assert second.returncode == 1
+    assert f"another engine (pid {engine.proc.pid}) is running on" in second.stderr
+    assert len(second.stderr.strip().splitlines()) == 1
