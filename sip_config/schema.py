@@ -174,6 +174,11 @@ class SipConfig(_Section):
     """Leave out when callers reach the workers directly."""
     allowed_sources: tuple[str, ...] = ("127.0.0.1/32",)
     """Addresses (CIDR) that may send INVITEs; others get 403."""
+    media_timeout_s: Seconds = 10
+    """A call that has received no RTP for this long is ended (media_timeout): a vanished peer
+    must not hold a channel."""
+    max_call_s: Seconds = 3600
+    """No call lasts longer than this."""
 
     def networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         return tuple(ip_network(n, strict=False) for n in self.allowed_sources)
@@ -224,6 +229,9 @@ class ScreeningConfig(_Section):
     anonymous: VerdictConfig = VerdictConfig(action="tag", reason="caller id withheld")
     invalid: VerdictConfig = VerdictConfig(action="tag", reason="caller id is not a phone number")
     rate: RateConfig | None = None
+    on_error: Literal["allow", "reject"] = "allow"
+    """What a caller gets when no decision can be made (a list cannot be read, a fault):
+    allow keeps the hotline reachable; reject answers 503."""
 
 
 class RetryConfig(_Section):
