@@ -179,6 +179,10 @@ class SipConfig(_Section):
     must not hold a channel."""
     max_call_s: Seconds = 3600
     """No call lasts longer than this."""
+    transaction_timeout_s: Annotated[float, Field(ge=2, le=32)] = 6
+    """How long a SIP transaction waits for the far end (pjsip's timers B, F, H and J, 64×T1 =
+    32 s by default): an answer never ACKed, a BYE never answered, an INVITE never responded to
+    free their channel after this."""
 
     def networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         return tuple(ip_network(n, strict=False) for n in self.allowed_sources)
