@@ -57,3 +57,4 @@ class CallEnded(Notice):
     status: int
     duration_s: float
     digits: str = ""
+    reason: str = ""  # media_timeout, max_call: the worker ended it on its own

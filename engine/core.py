@@ -26,17 +26,19 @@ from zoneinfo import ZoneInfo
 import audio
 from callflow import CallFlow, Notice, Output, Timeout, Timer, UnexpectedEvent
 from dialer import Policy, load_catalog, open_store
-from screening import ListSet, normalize
+from screening import StoreError, normalize
 from sip_config import LoadedConfig
 from softphone import protocol as p
 
 from .clock import Clock, SystemClock, TimerHandle, local
 from .dialing import Dialing
 from .hotline import InboundCall, Prompts, route_for
+from .inbound import Gate
 from .lock import DataDirLock
 from .workers import RTP_PORTS_PER_WORKER, Worker, WorkerPool, WorkerSpec
 
-__all__ = ["CallScreened", "Engine", "EngineStarted", "FlowFailed", "SourceRefused", "worker_specs"]
+__all__ = ["CallScreened", "Engine", "EngineStarted", "EngineStatus", "FlowFailed", "SourceRefused",
+           "worker_specs"]
 
 log = logging.getLogger("engine")
 
@@ -62,6 +64,7 @@ class CallScreened(Notice):
     source: str
     worker: str
     decision_us: float
+    error: str = ""  # why no decision could be made (screening.on_error answered), or ""
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,21 @@ class SourceRefused(Notice):
     KIND: ClassVar[str] = "refused"
     source: str
     caller: str  # masked
+
+
+STATUS_EVERY_S = 30.0
+
+
+@dataclass(frozen=True)
+class EngineStatus(Notice):
+    """How the engine stands (every 30 s, and when a list becomes unreadable or mended)."""
+
+    KIND: ClassVar[str] = "status"
+    workers_ready: int
+    workers: int
+    calls: int
+    tasks_due: int
+    lists_unreadable: list[str]
 
 
 @dataclass(frozen=True)
@@ -90,6 +108,8 @@ def worker_specs(loaded: LoadedConfig) -> list[WorkerSpec]:
             rtp_port=sip.listen.rtp_port + i * RTP_PORTS_PER_WORKER, allow=sip.allowed_sources,
             trunk_user=trunk.username, trunk_password_env=trunk.password_env,
             trunk_registrar=trunk.registrar, log_file=logs / f"worker-w{i + 1}.log",
+            media_timeout_s=sip.media_timeout_s, max_call_s=sip.max_call_s,
+            transaction_timeout_s=sip.transaction_timeout_s,
         )
         for i in range(config.engine.workers)
     ]
@@ -102,8 +122,8 @@ class Engine:
         self.config = loaded.config
         self.clock: Clock = clock or SystemClock()
         self.tz = ZoneInfo(self.config.engine.timezone)
-        self.lists = ListSet(loaded)
-        self.screener = self.lists.screener()
+        self.gate = Gate(loaded, self.notice)
+        self.lists = self.gate.lists
         self.pool = WorkerPool(specs if specs is not None else worker_specs(loaded), worker_type)
         self.flows: dict[str, CallFlow] = {}  # every live leg id → the flow that owns it
         self._holder: dict[int, Worker] = {}  # id(flow) → the worker that carries its legs
@@ -112,6 +132,7 @@ class Engine:
         self._observers: dict[int, Callable[[CallFlow, Notice], object]] = {}
         self._subscribers: list[asyncio.Queue[Notice]] = []
         self._dispatcher: asyncio.Task[None] | None = None
+        self._status: asyncio.Task[None] | None = None
         data = loaded.data_dir
         data.mkdir(parents=True, exist_ok=True)
         self.events_path = data / "events.jsonl"
@@ -129,17 +150,26 @@ class Engine:
 
     async def start(self) -> None:
         self.lock.take()  # one engine per data directory: never two calls to one number
-        for report in self.lists.sync_sources():
+        for name, path in self.lists.stale_sources():
+            try:
+                report = self.lists.import_file(name, path)
+            except StoreError as exc:
+                log.error("list %s: %s was not imported: %s", name, path, exc)
+                continue
             log.info("imported %s into list %s: %d numbers", report.file.name, report.list_name,
                      len(report.parsed.keys))
+        self.gate.check_lists()
         audio.build(self.prompt_dir)
         self.dialing.build_prompts()
         await self.pool.start()
         self._dispatcher = asyncio.create_task(self._dispatch(), name="engine-dispatch")
         self.notice(EngineStarted("", len(self.pool.workers)))
         self.dialing.start()
+        self._status = asyncio.create_task(self._report_status(), name="engine-status")
 
     async def stop(self) -> None:
+        if self._status is not None:
+            self._status.cancel()
         await self.dialing.stop()
         await self.pool.stop()
         if self._dispatcher is not None:
@@ -153,6 +183,26 @@ class Engine:
         self._events.close()
         self.store.close()
         self.lock.release()
+
+    def status(self) -> EngineStatus:
+        workers = self.pool.workers
+        return EngineStatus("", sum(w.ready.is_set() for w in workers), len(workers),
+                            sum(len(w.calls) for w in workers),
+                            self.store.due_count(self.clock.now()), sorted(self.gate.problems))
+
+    async def _report_status(self) -> None:
+        """Every STATUS_EVERY_S, and at once when a list's health changes."""
+        last: tuple[str, ...] = ()
+        next_at = 0.0
+        while True:
+            await asyncio.sleep(1.0)
+            problems = tuple(sorted(self.gate.problems))
+            if problems != last or time.monotonic() >= next_at:
+                try:
+                    self.notice(self.status())
+                except Exception:
+                    log.exception("status")
+                last, next_at = problems, time.monotonic() + STATUS_EVERY_S
 
     def holder(self, flow: CallFlow) -> Worker | None:
         """The worker that carries a flow's legs."""
@@ -284,18 +334,25 @@ class Engine:
         await self._apply(flow, outputs)
 
     async def _incoming(self, worker: Any, event: p.Incoming) -> None:
+        """Every INVITE gets a final answer: screened, routed, or refused if all else fails."""
         started = time.perf_counter()
-        self.lists.refresh()
-        decision = self.screener.decide(event.caller, time.monotonic())
-        route = route_for(decision, event.callee, self.config.hotline.number, self.operator_hours_now())
-        flow = InboundCall(event.call, event.caller, decision, route, self.prompts,
-                           self.config.hotline.operator_uri)
-        outputs = flow.start(self.clock.now())
+        try:
+            decision, error = self.gate.decide(event.caller)
+            route = route_for(decision, event.callee, self.config.hotline.number,
+                              self.operator_hours_now())
+            flow = InboundCall(event.call, event.caller, decision, route, self.prompts,
+                               self.config.hotline.operator_uri)
+            outputs = flow.start(self.clock.now())
+        except Exception as exc:
+            log.exception("call %s could not be handled", event.call)
+            self.notice(FlowFailed(event.call, f"{type(exc).__name__}: {exc}"))
+            await worker.send(p.Reject(event.call, 500))
+            return
         decided_us = round((time.perf_counter() - started) * 1e6, 1)  # screen + route, before I/O
         d = decision.as_dict()
         self.notice(CallScreened(event.call, d["action"], d["status"], d["rule"], d["reason"],
                                  d["number"], d["kind"], route.value, event.callee, event.source,
-                                 worker.name, decided_us))
+                                 worker.name, decided_us, error))
         await self.run_flow(flow, worker, outputs)
 
     def notice(self, notice: Notice) -> None:

@@ -247,7 +247,8 @@ class InboundCall(CallFlow):
         return Stage.ENDING
 
     def _hung_up(self, event: p.HungUp, now: float) -> Stage:
-        self.emit(CallEnded(self.call, event.by, event.status, event.duration_s, self.digits))
+        self.emit(CallEnded(self.call, event.by, event.status, event.duration_s, self.digits,
+                            event.reason))
         if self.operator == "dialled":
             self.emit(p.Hangup(self.operator_leg))
         return Stage.ENDED

@@ -45,6 +45,9 @@ class WorkerSpec:
     trunk_password_env: str | None = None
     trunk_registrar: str | None = None
     log_file: Path | None = None
+    media_timeout_s: float = 0.0
+    max_call_s: float = 0.0
+    transaction_timeout_s: float = 0.0
 
     def argv(self) -> list[str]:
         args = [sys.executable, "-m", "softphone.worker", "--name", self.name,
@@ -58,6 +61,12 @@ class WorkerSpec:
             args += ["--trunk-password-env", self.trunk_password_env]
         if self.trunk_registrar:
             args += ["--trunk-registrar", self.trunk_registrar]
+        if self.media_timeout_s:
+            args += ["--media-timeout-s", f"{self.media_timeout_s:g}"]
+        if self.max_call_s:
+            args += ["--max-call-s", f"{self.max_call_s:g}"]
+        if self.transaction_timeout_s:
+            args += ["--transaction-timeout-ms", str(round(self.transaction_timeout_s * 1000))]
         return args
 
 

@@ -21,7 +21,7 @@ from sip_config.schema import ScreeningConfig, VerdictConfig
 
 from .decide import Action, NumberList, PrefixRule, RateRule, Rules, Screener, Verdict
 from .fileparse import ParseResult, parse_file
-from .store import NumberStore
+from .store import NumberStore, StoreError
 
 __all__ = ["ImportReport", "ListSet", "source_signature"]
 
@@ -45,11 +45,15 @@ def source_signature(path: Path) -> dict[str, object]:
 class ListSet:
     """The stores of every configured list, by name."""
 
-    def __init__(self, loaded: LoadedConfig) -> None:
+    def __init__(self, loaded: LoadedConfig, lenient: bool = False) -> None:
+        """``lenient`` (the engine): a list that cannot be read is served from its last good
+        copy (or empty) and reported in :attr:`problems`, instead of raising."""
         self.loaded = loaded
         self.screening: ScreeningConfig = loaded.config.screening
         root = loaded.data_dir / "lists"
-        self.stores = {lst.name: NumberStore(root / lst.name) for lst in self.screening.lists}
+        self.stores = {lst.name: NumberStore(root / lst.name, lenient=lenient)
+                       for lst in self.screening.lists}
+        self.lenient = lenient
 
     def name_of(self, name: str | None) -> str:
         """The list meant by ``name``; without a name, the first ``reject`` list."""
@@ -102,7 +106,16 @@ class ListSet:
 
     def refresh(self) -> None:
         for store in self.stores.values():
-            store.refresh()
+            try:
+                store.refresh()
+            except StoreError:
+                if not self.lenient:
+                    raise
+
+    @property
+    def problems(self) -> dict[str, str]:
+        """List name → why it cannot be read now (it is served from its last good copy)."""
+        return {name: store.error for name, store in self.stores.items() if store.error}
 
     def screener(self) -> Screener:
         return Screener(build_rules(self.screening, self.stores))

@@ -38,7 +38,9 @@ class StoreError(Exception):
 
 
 class NumberStore:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, lenient: bool = False) -> None:
+        """``lenient``: a list that cannot be read starts empty (``error`` says why) instead of
+        raising; :meth:`refresh` keeps trying."""
         self.directory = Path(directory)
         self._snapshot: np.ndarray = np.empty(0, np.uint64)
         self._view: memoryview = self._snapshot.data
@@ -47,7 +49,13 @@ class NumberStore:
         self._meta: dict[str, Any] = {"generation": 0, "count": 0, "sources": {}}
         self._meta_stamp: tuple[int, int] | None = None
         self._journal_offset = 0
-        self._load()
+        self.error: str | None = None
+        try:
+            self._load()
+        except StoreError as exc:
+            if not lenient:
+                raise
+            self.error = str(exc)
 
     # -- reading ---------------------------------------------------------------
 
@@ -76,9 +84,17 @@ class NumberStore:
         return sum(p.stat().st_size for p in paths if p.exists())
 
     def refresh(self) -> None:
-        """Pick up what other processes wrote: a new generation or journal lines."""
-        if self._stamp() != self._meta_stamp:
-            self._load()
+        """Pick up what other processes wrote: a new generation or journal lines.
+
+        Raises :class:`StoreError` when the new generation cannot be read; the last good
+        copy stays in use."""
+        if self._stamp() != self._meta_stamp or self.error is not None:
+            try:
+                self._load()
+            except StoreError as exc:
+                self.error = str(exc)
+                raise
+            self.error = None
             return
         try:
             size = self._journal_path().stat().st_size
@@ -135,26 +151,32 @@ class NumberStore:
         return (st.st_ino, st.st_mtime_ns)
 
     def _load(self) -> None:
+        """Read the current generation; on failure nothing changes (the last good copy stays
+        in use, and the next :meth:`refresh` tries again)."""
         stamp = self._stamp()
+        if stamp is None and self._meta_stamp is not None:
+            raise StoreError(f"cannot read the list in {self.directory}: meta.json has gone")
+        if stamp is None:
+            meta: dict[str, Any] = {"generation": 0, "count": 0, "sources": {}}
+            snapshot = np.empty(0, np.uint64)
+        else:
+            try:
+                meta = json.loads(self._meta_path.read_text())
+                generation = meta.get("generation") if isinstance(meta, dict) else None
+                if not isinstance(generation, int):
+                    raise StoreError(f"cannot read the list in {self.directory}: meta.json has no "
+                                     "generation number")
+                path = self.directory / f"snapshot-{generation}.npy"
+                snapshot = np.load(path, mmap_mode="r") if path.exists() else np.empty(0, np.uint64)
+            except (OSError, ValueError) as exc:
+                raise StoreError(f"cannot read the list in {self.directory}: {exc}") from exc
+            if snapshot.dtype != np.uint64 or snapshot.ndim != 1:
+                raise StoreError(f"{path} is not a list snapshot")
+        self._meta, self._snapshot, self._meta_stamp = meta, snapshot, stamp
         self._added.clear()
         self._removed.clear()
         self._journal_offset = 0
-        self._meta_stamp = stamp
-        if stamp is None:
-            self._meta = {"generation": 0, "count": 0, "sources": {}}
-            self._snapshot = np.empty(0, np.uint64)
-        else:
-            try:
-                self._meta = json.loads(self._meta_path.read_text())
-                path = self._snapshot_path()
-                self._snapshot = (
-                    np.load(path, mmap_mode="r") if path.exists() else np.empty(0, np.uint64)
-                )
-            except (OSError, ValueError) as exc:
-                raise StoreError(f"cannot read the list in {self.directory}: {exc}") from exc
-            if self._snapshot.dtype != np.uint64 or self._snapshot.ndim != 1:
-                raise StoreError(f"{self._snapshot_path()} is not a list snapshot")
-        self._view = self._snapshot.data.cast("B").cast("Q") if len(self._snapshot) else memoryview(b"").cast("Q")
+        self._view = snapshot.data.cast("B").cast("Q") if len(snapshot) else memoryview(b"").cast("Q")
         self._replay_journal()
 
     def _replay_journal(self) -> None:

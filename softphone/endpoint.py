@@ -7,6 +7,7 @@ Everything here runs on the main thread: pjsua2 is configured with
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ class WorkerConfig:
     sources: SourcePolicy
     trunk: Trunk | None
     log_level: int
+    media_timeout_s: float = 0.0
+    max_call_s: float = 0.0
+    transaction_timeout_ms: int = 0
 
 
 def parse_args(argv: Sequence[str] | None = None) -> WorkerConfig:
@@ -53,6 +57,12 @@ def parse_args(argv: Sequence[str] | None = None) -> WorkerConfig:
     parser.add_argument("--trunk-password-env", metavar="VAR")
     parser.add_argument("--trunk-registrar", metavar="URI")
     parser.add_argument("--log-level", type=int, default=1, help="pjsip console log level")
+    parser.add_argument("--media-timeout-s", type=float, default=0.0,
+                        help="end a connected call after this long without RTP (0: never)")
+    parser.add_argument("--max-call-s", type=float, default=0.0,
+                        help="end a connected call after this long (0: never)")
+    parser.add_argument("--transaction-timeout-ms", type=int, default=0,
+                        help="pjsip's timers B/F/H/J (0: pjsip's 64*T1 = 32 s)")
     args = parser.parse_args(argv)
     try:
         sources = SourcePolicy.from_cidrs(args.allow)
@@ -67,7 +77,8 @@ def parse_args(argv: Sequence[str] | None = None) -> WorkerConfig:
             parser.error(f"environment variable {args.trunk_password_env} is empty or unset")
         trunk = Trunk(args.trunk_user, password, args.trunk_registrar)
     return WorkerConfig(args.name, args.sip_host, args.sip_port, args.rtp_port, sources,
-                        trunk, args.log_level)
+                        trunk, args.log_level, args.media_timeout_s, args.max_call_s,
+                        args.transaction_timeout_ms)
 
 
 def start_endpoint(config: WorkerConfig) -> tuple[pj.Endpoint, int]:
@@ -86,6 +97,8 @@ def start_endpoint(config: WorkerConfig) -> tuple[pj.Endpoint, int]:
     ep_config.medConfig.noVad = True
     ep_config.medConfig.ecTailLen = 0
     ep.libInit(ep_config)
+    if config.transaction_timeout_ms:
+        set_transaction_timeout(config.transaction_timeout_ms)
     ep.audDevManager().setNullDev()
     transport = pj.TransportConfig()
     transport.port = config.sip_port
@@ -96,6 +109,30 @@ def start_endpoint(config: WorkerConfig) -> tuple[pj.Endpoint, int]:
         ep.codecSetPriority(codec.codecId, CODEC_PRIORITY.get(codec.codecId, 0))
     bound = ep.transportGetInfo(transport_id).localName
     return ep, int(bound.rsplit(":", 1)[1])
+
+
+def set_transaction_timeout(ms: int) -> None:
+    """Set pjsip's transaction timeout (timers B, F, H, J; 64*T1 = 32 s by default).
+
+    pjsua2 has no setting for it; pjsip's C API has ``pjsip_tsx_set_timers(t1, t2,
+    t4, td)``, where ``td`` is that timeout (0 keeps a timer as it is). The
+    wheel's extension module exports it, and ``dlopen`` of the already loaded
+    module returns the same library, so this sets the timers pjsua uses.
+    Without it, an answer whose ACK never comes holds its call slot 32 s (timer
+    H) and the BYE that follows another 32 s (timer F): measured 75 s.
+    """
+    library = ctypes.CDLL(_pjsua2_library())
+    set_timers = library.pjsip_tsx_set_timers
+    set_timers.argtypes = [ctypes.c_uint] * 4
+    set_timers.restype = None
+    set_timers(0, 0, 0, ms)
+
+
+def _pjsua2_library() -> str:
+    import importlib
+
+    module = importlib.import_module("pjsua2._pjsua2")
+    return str(module.__file__)
 
 
 def create_accounts(

@@ -36,6 +36,19 @@ RETIRE_S = 2.0  # how long media objects outlive their call (see Exchange._retir
 from softphone.endpoint import MAX_CALLS
 
 
+@dataclass(frozen=True)
+class CallLimits:
+    """How long a call may go on; 0 turns a limit off."""
+
+    media_timeout_s: float = 0.0
+    """A connected call that receives no RTP for this long is ended (``media_timeout``)."""
+    max_call_s: float = 0.0
+    """No connected call lasts longer (``max_call``)."""
+
+
+MEDIA_CHECK_S = 1.0  # how often RTP counters are read
+
+
 class CommandRejected(Exception):
     """A command that does not fit the call's state; becomes an ``error`` event."""
 
@@ -49,8 +62,10 @@ class DigitNotice:
 
 class Exchange:
     def __init__(self, name: str, sources: SourcePolicy, emit: Callable[[p.Event], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, limits: CallLimits | None = None) -> None:
         self.name = name
+        self.limits = limits or CallLimits()
+        self._next_media_check = 0.0
         self.sources = sources
         self.emit = emit
         self.clock = clock
@@ -260,6 +275,7 @@ class Exchange:
             return
         elif snapshot.state == pj.PJSIP_INV_STATE_CONFIRMED and not leg.connected:
             leg.connected = True
+            leg.connected_at = leg.rx_at = self.clock()
             leg.ring_deadline = None
             self.emit(p.Answered(leg.id))
         elif (snapshot.state == pj.PJSIP_INV_STATE_EARLY and leg.direction == "out"
@@ -287,7 +303,7 @@ class Exchange:
                 self.emit(p.SpeechEnded(leg.id, end.duration_s))
         by: p.HangupSide = "local" if leg.local_hangup else "remote"
         duration = round(snapshot.connect_s, 3) if leg.connected else 0.0
-        self.emit(p.HungUp(leg.id, by, snapshot.status, duration))
+        self.emit(p.HungUp(leg.id, by, snapshot.status, duration, leg.end_reason))
 
     def _emit_outcome(self, call: str, snapshot: CallSnapshot) -> None:
         outcome = outbound_outcome(snapshot.status)
@@ -439,6 +455,41 @@ class Exchange:
                 self._hang_up(leg)
             elif leg.collector is not None:
                 self._collected(leg, leg.collector.expire(now))
+        if now >= self._next_media_check:
+            self._next_media_check = now + MEDIA_CHECK_S
+            self._check_limits(now)
+
+    def _check_limits(self, now: float) -> None:
+        """End connected calls that receive no RTP any more, or have gone on too long: a peer
+        that vanished (a crashed phone, a scanner) must not hold one of the 4 channels."""
+        limits = self.limits
+        for leg in list(self.legs.values()):
+            if leg.ended or leg.silent or not leg.connected or leg.connected_at is None:
+                continue
+            if limits.max_call_s and now - leg.connected_at >= limits.max_call_s:
+                self._end_on_our_own(leg, "max_call")
+                continue
+            if not limits.media_timeout_s:
+                continue
+            received = self._rx_packets(leg)
+            if received > leg.rx_packets:
+                leg.rx_packets, leg.rx_at = received, now
+            elif leg.rx_at is not None and now - leg.rx_at >= limits.media_timeout_s:
+                self._end_on_our_own(leg, "media_timeout")
+
+    def _rx_packets(self, leg: CallLeg) -> int:
+        try:
+            return int(leg.phone.getStreamStat(0).rtcp.rxStat.pkt)
+        except pj.Error:
+            return leg.rx_packets  # no stream (yet): nothing counted
+
+    def _end_on_our_own(self, leg: CallLeg, reason: str) -> None:
+        log.info("ending %s: %s", leg.id, reason)
+        leg.end_reason = reason
+        try:
+            self._hang_up(leg)
+        except pj.Error as exc:
+            log.warning("hangup of %s (%s): %s", leg.id, reason, exc.reason)
 
     def _release(self, call: str) -> None:
         """Drop every pjsua2 object of a call, from inside its DISCONNECTED callback.

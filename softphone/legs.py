@@ -68,6 +68,12 @@ class CallLeg:
     """The call whose audio this one hears and feeds (``bridge``)."""
     amd: AmdSettings | None = None
     """Answering-machine detection asked for (``detect_machine``), run from the first frame."""
+    connected_at: float | None = None
+    rx_packets: int = 0
+    """RTP packets received so far (from the stream's RTCP statistics)."""
+    rx_at: float | None = None
+    """When ``rx_packets`` last grew (or the call was answered)."""
+    end_reason: str = ""
 
 
 class PhoneCall(pj.Call):  # type: ignore[misc]

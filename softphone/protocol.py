@@ -379,6 +379,9 @@ class HungUp:
     status: int
     duration_s: float
     """Connected time; 0 for a call never answered."""
+    reason: str = ""
+    """Why the worker ended it on its own: ``media_timeout`` (no RTP for the media timeout),
+    ``max_call`` (the longest call allowed); empty otherwise."""
 
 
 @dataclass(frozen=True)

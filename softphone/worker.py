@@ -35,7 +35,7 @@ from softphone.endpoint import (
     parse_args,
     start_endpoint,
 )
-from softphone.exchange import Exchange
+from softphone.exchange import CallLimits, Exchange
 
 log = logging.getLogger("softphone.worker")
 
@@ -131,7 +131,8 @@ def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | 
     except pj.Error as exc:
         emit(p.Error(f"cannot start SIP endpoint: {exc.reason or exc.title}"))
         return 2
-    exchange = Exchange(config.name, config.sources, emit)
+    limits = CallLimits(config.media_timeout_s, config.max_call_s)
+    exchange = Exchange(config.name, config.sources, emit, limits=limits)
     exchange.local, exchange.trunk = create_accounts(config, sip_port, exchange)
     waker.aim(config.sip_host, sip_port)
     emit(p.Ready(config.name, sip_port, MAX_CALLS))

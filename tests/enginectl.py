@@ -97,9 +97,11 @@ class EngineProcess:
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "run_dialer.py"), "run", "-c", str(config)],
                                      cwd=ROOT, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT)
-        if not wait_events(config, lambda e: e["event"] == "engine_started", timeout=30):
-            self.stop()
-            raise AssertionError(f"engine did not start:\n{self.log_text()}")
+        deadline = time.monotonic() + 30
+        while not wait_events(config, lambda e: e["event"] == "engine_started", timeout=0.2):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"engine did not start:\n{self.log_text()}")
 
     @property
     def target(self) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from enginectl import TZ, read_events, write_config
 from fakeworker import FakeWorker
 
@@ -114,3 +115,93 @@ def test_warned_caller_hears_the_warning_before_the_ivr(tmp_path: Path) -> None:
         return [Path(c.file).stem for c in worker.of_call(call) if isinstance(c, p.Play)]
 
     assert with_engine(config, scenario) == ["warning", "welcome"]
+
+
+def test_an_unreadable_list_is_served_from_its_last_good_copy_and_reported_once(tmp_path: Path) -> None:
+    config = write_config(tmp_path, blocked=("13900001111",))
+
+    async def scenario(engine: Engine, workers: list[FakeWorker]) -> tuple[list, list]:
+        meta = tmp_path / "var" / "lists" / "fraud" / "meta.json"
+        good = meta.read_text()
+        meta.write_text("garbage")
+        blocked = workers[0].ring("13900001111", "961108")
+        other = workers[0].ring("13800001234", "961108")
+        again = workers[0].ring("13900001111", "961108")
+        await settle(engine)
+        meta.write_text(good)
+        after = workers[0].ring("13900001111", "961108")
+        await settle(engine)
+        return [workers[0].of_call(c)[0] for c in (blocked, other, again, after)], [
+            e["event"] for e in read_events(config) if e["event"].startswith("list_")]
+
+    first, kinds = with_engine(config, scenario)
+    assert [type(c).__name__ for c in first] == ["Reject", "Answer", "Reject", "Reject"]
+    assert kinds == ["list_unreadable", "list_mended"]  # once, then once when mended
+    [unreadable] = [e for e in read_events(config) if e["event"] == "list_unreadable"]
+    assert unreadable["list"] == "fraud" and "lists/fraud" in unreadable["error"]
+
+
+def test_when_no_decision_can_be_made_the_caller_is_let_through(tmp_path: Path) -> None:
+    async def scenario(engine: Engine, workers: list[FakeWorker]) -> p.Command:
+        def broken(caller: str, now: float) -> None:
+            raise RuntimeError("the decision failed")
+
+        engine.gate.screener.decide = broken  # type: ignore[method-assign]
+        call = workers[0].ring("13900001111", "961108")
+        await settle(engine)
+        return workers[0].of_call(call)[0]
+
+    config = write_config(tmp_path)
+    assert with_engine(config, scenario) == p.Answer("w1-in-1")
+    [screened] = [e for e in read_events(config) if e["event"] == "screened"]
+    assert screened["rule"] == "error" and "the decision failed" in screened["error"]
+
+
+def test_on_error_reject_answers_503(tmp_path: Path) -> None:
+    async def scenario(engine: Engine, workers: list[FakeWorker]) -> p.Command:
+        engine.gate.screener.decide = None  # type: ignore[assignment, method-assign]
+        call = workers[0].ring("13800001234", "961108")
+        await settle(engine)
+        return workers[0].of_call(call)[0]
+
+    config = write_config(tmp_path, extra="")
+    config.write_text(config.read_text().replace("screening:\n", "screening:\n  on_error: reject\n"))
+    assert with_engine(config, scenario) == p.Reject("w1-in-1", 503)
+
+
+def test_a_call_whose_handling_fails_still_gets_a_final_response(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.core
+
+    class Broken:
+        def __init__(self, *args: object) -> None:
+            raise ValueError("a bug in the call flow")
+
+    monkeypatch.setattr(engine.core, "InboundCall", Broken)
+
+    async def scenario(engine_: Engine, workers: list[FakeWorker]) -> list[p.Command]:
+        call = workers[0].ring("13800001234", "961108")
+        second = workers[0].ring("13800001235", "961108")
+        await settle(engine_)
+        return workers[0].of_call(call) + workers[0].of_call(second)
+
+    config = write_config(tmp_path)
+    assert with_engine(config, scenario) == [p.Reject("w1-in-1", 500), p.Reject("w1-in-2", 500)]
+    assert [e["event"] for e in read_events(config)].count("flow_failed") == 2
+
+
+def test_a_flow_that_raises_mid_call_is_hung_up_and_the_engine_goes_on(tmp_path: Path) -> None:
+    async def scenario(engine: Engine, workers: list[FakeWorker]) -> list[p.Command]:
+        call = workers[0].ring("13800001234", "961108")
+        await settle(engine)
+        engine.flows[call].classify = None  # type: ignore[assignment, method-assign]
+        workers[0]._emit(p.Dtmf(call, "1", "rfc2833"))
+        await settle(engine)
+        later = workers[0].ring("13800001235", "961108")
+        await settle(engine)
+        return workers[0].of_call(call) + workers[0].of_call(later)[:1]
+
+    config = write_config(tmp_path)
+    sent = with_engine(config, scenario)
+    assert [type(c).__name__ for c in sent] == ["Answer", "Play", "Hangup", "Answer"]
+    assert sent[2] == p.Hangup("w1-in-1", 500)

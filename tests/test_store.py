@@ -97,3 +97,49 @@ def test_snapshot_is_memory_mapped(tmp_path: Path) -> None:
     assert isinstance(reopened._snapshot, np.memmap)
     assert 3000 in reopened and 3001 not in reopened
     assert reopened.disk_bytes() < 1000 * 8 + 1024
+
+
+def test_a_corrupt_generation_keeps_the_last_good_copy_until_mended(tmp_path: Path) -> None:
+    import pytest
+
+    from screening import StoreError
+
+    writer = NumberStore(tmp_path)
+    writer.merge(np.array([8613800137490, 8613900001111], np.uint64))
+    reader = NumberStore(tmp_path)
+    good = (tmp_path / "meta.json").read_text()
+    (tmp_path / "meta.json").write_text("{ not json")
+    with pytest.raises(StoreError, match="cannot read the list"):
+        reader.refresh()
+    assert 8613800137490 in reader and len(reader) == 2  # still served
+    assert reader.error is not None
+    with pytest.raises(StoreError):
+        reader.refresh()  # and it keeps trying
+    (tmp_path / "meta.json").write_text(good)
+    reader.refresh()
+    assert reader.error is None and 8613900001111 in reader
+
+
+def test_a_vanished_meta_file_is_not_an_empty_list(tmp_path: Path) -> None:
+    import pytest
+
+    from screening import StoreError
+
+    NumberStore(tmp_path).merge(np.array([8613800137490], np.uint64))
+    reader = NumberStore(tmp_path)
+    (tmp_path / "meta.json").unlink()
+    with pytest.raises(StoreError, match="meta.json has gone"):
+        reader.refresh()
+    assert 8613800137490 in reader
+
+
+def test_lenient_open_of_a_corrupt_list_starts_empty_and_says_why(tmp_path: Path) -> None:
+    import pytest
+
+    from screening import StoreError
+
+    (tmp_path / "meta.json").write_text('{"generation": "x"}')
+    with pytest.raises(StoreError):
+        NumberStore(tmp_path)
+    store = NumberStore(tmp_path, lenient=True)
+    assert len(store) == 0 and "no generation number" in (store.error or "")
