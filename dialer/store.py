@@ -168,7 +168,9 @@ class SqliteTaskStore:
         self.recordings = recordings
         path.parent.mkdir(parents=True, exist_ok=True)
         if recordings is not None:
-            recordings.mkdir(parents=True, exist_ok=True)
+            recordings.mkdir(mode=0o700, parents=True, exist_ok=True)  # people's voices
+        if not path.exists():  # full phone numbers: for the owner only (WAL files follow)
+            path.touch(mode=0o600)
         try:
             self.db = sqlite3.connect(path, timeout=10, isolation_level=None,
                                       check_same_thread=False)
