@@ -32,6 +32,7 @@ from softphone import protocol as p
 
 from .clock import Clock, SystemClock, TimerHandle, local
 from .dialing import Dialing
+from .front import Front, behind_front
 from .hotline import InboundCall, Prompts, route_for
 from .inbound import Gate
 from .lock import DataDirLock
@@ -124,6 +125,9 @@ class Engine:
         self.tz = ZoneInfo(self.config.engine.timezone)
         self.gate = Gate(loaded, self.notice)
         self.lists = self.gate.lists
+        self.front = Front(loaded, self.notice) if self.config.sip.balancer else None
+        if self.front is not None and specs is None:
+            specs = behind_front(worker_specs(loaded), loaded)
         self.pool = WorkerPool(specs if specs is not None else worker_specs(loaded), worker_type)
         self.flows: dict[str, CallFlow] = {}  # every live leg id → the flow that owns it
         self._holder: dict[int, Worker] = {}  # id(flow) → the worker that carries its legs
@@ -161,6 +165,8 @@ class Engine:
         self.gate.check_lists()
         audio.build(self.prompt_dir)
         self.dialing.build_prompts()
+        if self.front is not None:
+            await self.front.start()  # before the workers: a missing kamailio fails at once
         await self.pool.start()
         self._dispatcher = asyncio.create_task(self._dispatch(), name="engine-dispatch")
         self.notice(EngineStarted("", len(self.pool.workers)))
@@ -172,6 +178,8 @@ class Engine:
             self._status.cancel()
         await self.dialing.stop()
         await self.pool.stop()
+        if self.front is not None:
+            await self.front.stop()  # after the workers: their last BYEs pass through it
         if self._dispatcher is not None:
             # the calls the workers ended on the way out reach their flows (and the store)
             while not self.pool.inbox.empty():

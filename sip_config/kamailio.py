@@ -1,9 +1,15 @@
 """The Kamailio load balancer in front of the softphone workers, as text.
 
-``run_dialer.py kamailio-config`` writes two files from ``dialer.yaml``:
-``kamailio.cfg`` (routing logic) and ``dispatcher.list`` (the workers). Both
-are rendered here by pure functions, without I/O, so that tests read the
-output line by line and ``kamailio -c`` checks the syntax.
+``run_dialer.py run`` (through :mod:`engine.front`) and ``run_dialer.py
+kamailio-config`` write two files from ``dialer.yaml``: ``kamailio.cfg``
+(routing logic) and ``dispatcher.list`` (the workers). Both are rendered here
+by pure functions, without I/O, so that tests read the output line by line and
+``kamailio -c`` checks the syntax.
+
+Ports: the front listens on ``sip.listen.host:sip.listen.port``, the address
+callers use; behind it worker N listens on ``sip.listen.port + N`` on the same
+host (:func:`worker_ports`). Without ``sip.balancer`` worker N listens on
+``sip.listen.port + N - 1``.
 
 What the balancer does (Kamailio 5.6, ``dispatcher`` module, set 1):
 
@@ -19,11 +25,19 @@ What the balancer does (Kamailio 5.6, ``dispatcher`` module, set 1):
 - every worker is pinged with OPTIONS; a dead one is skipped until it
   answers again;
 - only ``sip.allowed_sources`` (and the workers themselves) may send
-  requests; others get 403. OPTIONS to the balancer get 200.
+  requests; others get 403. OPTIONS to the balancer get 200;
+- before anything else, flood defence: a source address that sends more than
+  ``flood_requests`` requests in ``flood_window_s`` (``pike``) is banned for
+  ``ban_s`` (``htable`` ``ipban`` with autoexpire): everything it sends is
+  dropped without a reply; requests from SIP scanners (by User-Agent) are
+  dropped without a reply too. The workers and ``flood_exempt`` are never
+  banned.
 """
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 from pathlib import Path
@@ -38,10 +52,13 @@ __all__ = [
     "WORKER_SET",
     "BalancerSetup",
     "WorkerAddress",
+    "front_source",
     "render_cfg",
     "render_dispatcher_list",
     "setup_from_config",
+    "start_argv",
     "start_command",
+    "worker_ports",
 ]
 
 Algorithm = Literal["round-robin", "call-load"]
@@ -59,6 +76,9 @@ _PROBING = 8
 """dispatcher.list flag: ping this destination with OPTIONS."""
 
 _UNSPECIFIED = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+_MAX_SOCKET_PATH = 100
+"""A Unix socket path longer than this (the kernel's limit is 107 bytes) moves to /tmp."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +98,9 @@ class BalancerSetup:
     """Everything the two files depend on; build it with :func:`setup_from_config`."""
 
     host: str
-    """Address the balancer listens on (UDP)."""
+    """Address the balancer listens on (UDP): sip.listen.host."""
     port: int
+    """sip.listen.port: the address callers use."""
     algorithm: Algorithm
     workers: tuple[WorkerAddress, ...]
     allowed_sources: tuple[str, ...]
@@ -104,6 +125,15 @@ class BalancerSetup:
     """OPTIONS pings to every worker, this often."""
     ping_failures: int = 2
     """Unanswered pings in a row before a worker is marked down."""
+    flood_requests: int = 16
+    """Requests one source may send in ``flood_window_s`` before it is banned (pike)."""
+    flood_window_s: int = 2
+    ban_s: int = 300
+    """How long a flooding source is banned (htable ``ipban`` autoexpire)."""
+    flood_exempt: tuple[str, ...] = ()
+    """CIDRs never counted or banned (besides the workers)."""
+    scanner_agents: tuple[str, ...] = ()
+    """User-Agent parts whose requests are dropped without a reply."""
     source: str = ""
     """Where the setup came from (a config file), for the header comment."""
 
@@ -112,40 +142,67 @@ class BalancerSetup:
         return ALGORITHMS[self.algorithm]
 
 
+def worker_ports(config: Config) -> tuple[int, ...]:
+    """SIP port of each worker: behind the front (``sip.balancer``) worker N takes
+    ``sip.listen.port + N``, because the front holds ``sip.listen.port``; without it, worker N
+    takes ``sip.listen.port + N - 1``."""
+    first = config.sip.listen.port + (1 if config.sip.balancer is not None else 0)
+    return tuple(first + i for i in range(config.engine.workers))
+
+
+def front_source(config: Config) -> str:
+    """The address the front's requests reach the workers from (a host, no port)."""
+    host = config.sip.listen.host
+    return _UNSPECIFIED.get(host, host)
+
+
 def setup_from_config(config: Config, out_dir: Path, *, source: str = "",
                       ping_interval_s: int = 5, fr_timer_ms: int = 2000) -> BalancerSetup:
     """The balancer of ``config`` whose files live in ``out_dir``.
 
-    Raises ``ValueError`` when ``sip.balancer`` is not configured.
+    Raises ``ValueError`` when ``sip.balancer`` is not configured, or when the workers'
+    ports would run past 65535.
     """
     balancer = config.sip.balancer
     if balancer is None:
         raise ValueError("sip.balancer is not configured")
     listen = config.sip.listen
+    ports = worker_ports(config)
+    if ports[-1] > 65535:
+        raise ValueError(f"the workers behind the front need SIP ports {ports[0]}-{ports[-1]} "
+                         f"(sip.listen.port + 1 and up), past 65535: lower sip.listen.port")
     worker_host = _UNSPECIFIED.get(listen.host, listen.host)
-    workers = tuple(
-        WorkerAddress(f"w{i + 1}", worker_host, listen.port + i)
-        for i in range(config.engine.workers)
-    )
+    workers = tuple(WorkerAddress(f"w{i + 1}", worker_host, port) for i, port in enumerate(ports))
     out_dir = out_dir.absolute()
     return BalancerSetup(
-        host=balancer.host, port=balancer.port, algorithm=balancer.algorithm,
+        host=listen.host, port=listen.port, algorithm=balancer.algorithm,
         workers=workers, allowed_sources=config.sip.allowed_sources,
-        list_file=out_dir / "dispatcher.list", control_socket=out_dir / "kamailio_ctl",
-        ping_interval_s=ping_interval_s, fr_timer_ms=fr_timer_ms, source=source,
+        list_file=out_dir / "dispatcher.list", control_socket=_control_socket(out_dir),
+        new_calls_per_worker_s=balancer.new_calls_per_worker_s,
+        ping_interval_s=ping_interval_s, fr_timer_ms=fr_timer_ms,
+        flood_requests=balancer.flood_requests, flood_window_s=balancer.flood_window_s,
+        ban_s=balancer.ban_s, flood_exempt=balancer.flood_exempt,
+        scanner_agents=balancer.scanner_agents, source=source,
     )
+
+
+def start_argv(cfg_path: Path, run_dir: Path | None = None, binary: str = "kamailio") -> list[str]:
+    """Kamailio in the foreground (``-DD``), logging to stderr (``-E``); ``run_dir`` is a
+    private runtime directory (``-Y``) instead of /run/kamailio."""
+    argv = [binary, "-DD", "-E", "-f", str(cfg_path)]
+    return [*argv, "-Y", str(run_dir)] if run_dir is not None else argv
 
 
 def start_command(cfg_path: Path) -> str:
     """The command that runs Kamailio in the foreground, logging to stderr."""
-    return f"kamailio -DD -E -f {cfg_path}"
+    return " ".join(start_argv(cfg_path))
 
 
 def render_dispatcher_list(setup: BalancerSetup) -> str:
     """``dispatcher.list``: one line per worker in set 1."""
     lines = [
         "# Dispatcher set 1: the softphone workers behind the balancer.",
-        f"# Generated by `run_dialer.py kamailio-config`{_from(setup)}; regenerate rather than edit.",
+        f"# Generated by `run_dialer.py run` or `kamailio-config`{_from(setup)}; regenerate rather than edit.",
         "#",
         "# setid  destination  flags  priority  attributes",
         "#   flags 8: probing, i.e. active from the start and pinged with OPTIONS",
@@ -167,6 +224,7 @@ def render_cfg(setup: BalancerSetup) -> str:
         _globals(setup),
         _modules(setup, call_load),
         _request_route(),
+        _flood(setup),
         _checks(),
         _in_dialog(call_load),
         _dispatch(setup, call_load),
@@ -188,16 +246,21 @@ def _header(setup: BalancerSetup) -> str:
     }[setup.algorithm]
     return f"""#!KAMAILIO
 #
-# SIP load balancer in front of the anti-fraud softphone workers.
-# Generated by `run_dialer.py kamailio-config`{_from(setup)}.
+# SIP front (load balancer and flood defence) of the anti-fraud softphone workers.
+# Generated by `run_dialer.py run` or `kamailio-config`{_from(setup)}.
 # Change dialer.yaml (sip.balancer, sip.listen, engine.workers,
-# sip.allowed_sources) and generate again rather than editing this file.
+# sip.allowed_sources) and generate again rather than editing this file;
+# `run_dialer.py run` writes it again and starts Kamailio itself.
 #
 # Start it:   {start_command(Path("<this file>"))}   (add -Y DIR for a runtime dir
 #             other than /run/kamailio)
 # Look at it: kamcmd -s unix:{setup.control_socket} dispatcher.list
+# Bans:       kamcmd -s unix:{setup.control_socket} htable.dump ipban
+#             (lift one: htable.delete ipban ADDRESS)
 #
-# - listens on udp:{_host_for_uri(setup.host)}:{setup.port}
+# - listens on udp:{_host_for_uri(setup.host)}:{setup.port} (sip.listen: the address callers use)
+# - a source sending more than {setup.flood_requests} requests in {setup.flood_window_s} s (pike) is banned
+#   for {setup.ban_s} s: whatever it sends is dropped without a reply{_exempt_note(setup)}{_scanner_note(setup)}
 # - new calls (INVITE) go to one of {len(setup.workers)} worker(s): {workers}
 #   chosen by {how}
 # - a worker that answers {FAILOVER_STATUSES.replace("|", "/")}, or does not answer within
@@ -235,7 +298,7 @@ user_agent_header="User-Agent: antifraud-balancer"
 def _modules(setup: BalancerSetup, call_load: bool) -> str:
     load = "\n".join(f'loadmodule "{m}.so"' for m in (
         "ctl", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "sanity", "textops", "siputils",
-        "xlog", "ipops", "dispatcher", "pipelimit",
+        "xlog", "ipops", "dispatcher", "pipelimit", "pike", "htable",
     ))
     call_load_params = f"""
 # call-load: count calls per worker by Call-ID (no dialog module needed)
@@ -261,13 +324,19 @@ modparam("rr", "append_fromtag", 0)
 # new calls a second per worker: a pipe per worker, counted over 1 s windows
 modparam("pipelimit", "timer_interval", 1)
 
+# floods: requests per source address (pike), and the sources banned for a while
+modparam("pike", "sampling_time_unit", {setup.flood_window_s})
+modparam("pike", "reqs_density_per_unit", {setup.flood_requests})
+modparam("pike", "remove_latency", {max(4, 2 * setup.flood_window_s)})
+modparam("htable", "htable", "ipban=>size=8;autoexpire={setup.ban_s};")
+
 # the workers: dispatcher set {WORKER_SET}
 modparam("dispatcher", "list_file", "{setup.list_file}")
 modparam("dispatcher", "flags", 2)                  # keep the other workers for failover
 modparam("dispatcher", "xavp_dst", "_dsdst_")
 modparam("dispatcher", "xavp_ctx", "_dsctx_")
 modparam("dispatcher", "ds_ping_method", "OPTIONS")
-modparam("dispatcher", "ds_ping_from", "sip:balancer@{_host_for_uri(setup.host)}")
+modparam("dispatcher", "ds_ping_from", "sip:balancer@{_host_for_uri(_UNSPECIFIED.get(setup.host, setup.host))}")
 modparam("dispatcher", "ds_ping_interval", {setup.ping_interval_s})
 modparam("dispatcher", "ds_probing_mode", 1)        # ping every worker, not only failed ones
 modparam("dispatcher", "ds_probing_threshold", {setup.ping_failures})
@@ -280,6 +349,7 @@ def _request_route() -> str:
     return """####### Routing logic #########
 
 request_route {
+	route(FLOOD);
 	route(CHECKS);
 
 	# CANCEL of a call being set up: to the worker that has it
@@ -324,6 +394,34 @@ route[RELAY] {
 	}
 	exit;
 }
+"""
+
+
+def _flood(setup: BalancerSetup) -> str:
+    exempt = (f' || is_in_subnet("$si", "{_subnets(setup.flood_exempt)}")'
+              if setup.flood_exempt else "")
+    scanners = f"""
+	# SIP scanners: dropped without a reply (an answer tells them someone is here)
+	if ($ua =~ "{_scanner_regex(setup.scanner_agents)}") {{
+		xlog("L_NOTICE", "dropped $rm from scanner $si:$sp ($ua)\\n");
+		exit;
+	}}""" if setup.scanner_agents else ""
+    return f"""# Floods and scanners, before anything else: dropped without a reply
+route[FLOOD] {{
+	# the workers (BYE and re-INVITE of their calls){" and sip.balancer.flood_exempt" if exempt else ""}
+	# are never counted or banned
+	if (ds_is_from_list(WORKERS){exempt}) {{
+		return;
+	}}
+	if ($sht(ipban=>$si) != $null) {{
+		exit;   # banned: every request dropped until the ban expires
+	}}
+	if (!pike_check_req()) {{
+		$sht(ipban=>$si) = 1;
+		xlog("L_ALERT", "flood from $si: over {setup.flood_requests} requests in {setup.flood_window_s} s ($rm from $fu), banned for {setup.ban_s} s\\n");
+		exit;
+	}}{scanners}
+}}
 """
 
 
@@ -501,6 +599,31 @@ def _host_for_uri(host: str) -> str:
     except ValueError:
         pass
     return host
+
+
+def _exempt_note(setup: BalancerSetup) -> str:
+    exempt = ", ".join(setup.flood_exempt)
+    return f"\n#   (never banned: the workers{', ' + exempt if exempt else ''})"
+
+
+def _scanner_note(setup: BalancerSetup) -> str:
+    if not setup.scanner_agents:
+        return ""
+    return "\n# - requests from SIP scanners (by User-Agent) are dropped without a reply"
+
+
+def _scanner_regex(agents: tuple[str, ...]) -> str:
+    """``a|b|c`` for ``$ua =~``; a dot is put in brackets (no backslashes in cfg strings)."""
+    return "|".join(agent.replace(".", "[.]") for agent in agents)
+
+
+def _control_socket(out_dir: Path) -> Path:
+    """``kamailio_ctl`` beside the files, or in /tmp when that path is too long for a socket."""
+    path = out_dir / "kamailio_ctl"
+    if len(str(path)) <= _MAX_SOCKET_PATH:
+        return path
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"antifraud-kamailio-{digest}.ctl"
 
 
 def _subnets(cidrs: tuple[str, ...]) -> str:

@@ -266,13 +266,6 @@ def _semantic(loaded: LoadedConfig, name: str, lines: dict[Path_, int]) -> list[
             load_catalog(loaded.resolve(dialer.catalog) if dialer.catalog else None)
         except CatalogError as exc:
             add(("dialer", "catalog"), str(exc))
-    balancer = config.sip.balancer
-    if balancer is not None:
-        first = config.sip.listen.port
-        last = first + config.engine.workers - 1
-        if balancer.host == config.sip.listen.host and first <= balancer.port <= last:
-            add(("sip", "balancer", "port"),
-                f"{balancer.port} is also a worker port (workers use {first}-{last}: sip.listen.port)")
     trunk = config.sip.trunk
     if trunk.registrar and not (trunk.username and trunk.password_env):
         add(("sip", "trunk", "registrar"), "registration needs sip.trunk.username and sip.trunk.password_env")

@@ -133,7 +133,9 @@ class ListenConfig(_Section):
     host: str = "127.0.0.1"
     """Address the SIP workers listen on."""
     port: Port = 5060
-    """SIP port of the first worker; worker N listens on port + N - 1."""
+    """Where callers and the hotline trunk send INVITEs. Without sip.balancer that is the first
+    worker (worker N listens on port + N - 1); with it, the Kamailio front (worker N on
+    port + N)."""
     rtp_port: Port = 40000
     """First RTP port; each worker gets its own range of 100 ports from here."""
 
@@ -156,15 +158,57 @@ class TrunkConfig(_Section):
 
 
 class BalancerConfig(_Section):
-    """A Kamailio ``dispatcher`` in front of the workers (``run_dialer.py kamailio-config``)."""
+    """Kamailio in front of the workers. With this section, ``run`` starts Kamailio itself and
+    restarts it if it dies: it listens on sip.listen.host:sip.listen.port (the address callers
+    and the hotline trunk use) and hands each new call to a worker; the workers move behind it,
+    worker N to sip.listen.port + N on the same host. Without it, callers reach the workers
+    directly (worker N on sip.listen.port + N - 1). ``kamailio-config`` writes the same files."""
 
-    host: str = "127.0.0.1"
-    """Address the balancer listens on: the address callers and the hotline trunk use."""
-    port: Port = 5060
-    """SIP port of the balancer; the workers then need other ports (sip.listen.port)."""
+    @staticmethod
+    def _cidr(value: str) -> str:
+        try:
+            ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an address or network (CIDR)") from None
+        return value
+
+    @staticmethod
+    def _removed(value: object) -> None:
+        raise ValueError(
+            "is no longer used: Kamailio now listens on sip.listen.host and sip.listen.port (the "
+            "address callers use) and the workers move behind it to sip.listen.port + 1 and up; "
+            "remove this key and put the address callers use in sip.listen")
+
     algorithm: Literal["round-robin", "call-load"] = "round-robin"
-    """round-robin: workers in turn, with a flood guard (new calls a second per worker);
-    call-load: the worker with the fewest calls, without the flood guard."""
+    """round-robin: workers in turn, with the per-worker flood guard (new_calls_per_worker_s);
+    call-load: the worker with the fewest calls, without that guard."""
+    new_calls_per_worker_s: Annotated[int, Field(ge=1, le=1000)] = 25
+    """(round-robin) New calls one worker is given a second; past it the next worker takes the
+    call, and when every worker is over it the caller gets 503 with Retry-After. pjsua opens two
+    media sockets per INVITE before the engine sees it and frees them 500 ms after the call: at
+    30-60 new INVITEs a second a worker aborts, with its live calls."""
+    flood_requests: Annotated[int, Field(ge=2, le=100000)] = 16
+    """Requests (of any method) one source address may send in flood_window_s (Kamailio's pike
+    module, reqs_density_per_unit; 16 in 2 s is its stock example). Pike blocks somewhere
+    between this and 3 times this (IPv4); a source over it is banned for ban_s."""
+    flood_window_s: Annotated[int, Field(ge=1, le=60)] = 2
+    """The sampling window of flood_requests, in whole seconds (pike sampling_time_unit)."""
+    ban_s: Annotated[int, Field(ge=1, le=86400)] = 300
+    """How long a flooding source stays banned: every request from it is dropped without a
+    reply (htable ipban with autoexpire). ``kamcmd -s unix:<data_dir>/kamailio/kamailio_ctl
+    htable.dump ipban`` lists the bans; ``htable.delete ipban ADDRESS`` lifts one."""
+    flood_exempt: tuple[Annotated[str, AfterValidator(_cidr)], ...] = ()
+    """Sources (CIDRs) never counted or banned: your carrier's SBC or the hotline trunk, whose
+    calls from many people arrive from one address. The per-worker guard still applies to them."""
+    scanner_agents: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9 ._/-]+$")], ...] = (
+        "friendly-scanner", "sipvicious", "sipcli", "sip-scan", "VaxSIPUserAgent", "pplsip",
+        "sundayddr", "iWar")
+    """User-Agent parts of SIP scanners (case-insensitive); their requests are dropped without a
+    reply. An empty list drops none."""
+    host: Annotated[None, BeforeValidator(_removed)] = None
+    """Removed (always None): the front listens on sip.listen.host."""
+    port: Annotated[None, BeforeValidator(_removed)] = None
+    """Removed (always None): the front listens on sip.listen.port."""
 
 
 class SipConfig(_Section):

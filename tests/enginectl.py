@@ -33,11 +33,14 @@ def hours(inside_now: bool) -> str:
 def write_config(directory: Path, *, workers: int = 1, operator_hours: str = "08:00-22:00",
                  trunk: str = "sip:127.0.0.1:5070", operator: str = "sip:operator@127.0.0.1:5090",
                  blocked: tuple[str, ...] = ("13900001111",), allowed_sources: str = "127.0.0.1/32",
-                 max_channels: int = 30, max_cps: float = 50, balancer_port: int | None = None,
-                 extra: str = "") -> Path:
+                 max_channels: int = 30, max_cps: float = 50, extra: str = "",
+                 balancer: str | None = None, sip_extra: str = "") -> Path:
+    """``balancer``: the ``sip.balancer`` mapping in YAML flow style (e.g. ``"{}"``); the engine
+    then starts the Kamailio front on ``sip.listen.port`` and the workers move to the next
+    ports. ``sip_extra``: more ``sip:`` keys, YAML lines indented by two spaces."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "blocked.txt").write_text("".join(f"{n}\n" for n in blocked))
-    sip_port = free_port_run(workers)
+    sip_port = free_port_run(workers + (1 if balancer is not None else 0))
     rtp_port = free_port_run(workers * 2, step=50, even=True)
     path = directory / "dialer.yaml"
     path.write_text(f"""\
@@ -49,8 +52,8 @@ engine:
 sip:
   listen: {{host: 127.0.0.1, port: {sip_port}, rtp_port: {rtp_port}}}
   allowed_sources: [{allowed_sources}]
-{f"  balancer: {{host: 127.0.0.1, port: {balancer_port}}}" if balancer_port else ""}
-  trunk: {{uri: "{trunk}", caller_id: "96110", max_channels: {max_channels}, max_cps: {max_cps}}}
+{f"  balancer: {balancer}" if balancer is not None else ""}
+{sip_extra}  trunk: {{uri: "{trunk}", caller_id: "96110", max_channels: {max_channels}, max_cps: {max_cps}}}
 screening:
   lists:
     - {{name: fraud, file: blocked.txt, action: reject, status: 603}}

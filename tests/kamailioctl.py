@@ -14,8 +14,10 @@ from pathlib import Path
 KAMAILIO = "kamailio"
 
 
-def options_status(port: int, source: str = "127.0.0.1", timeout: float = 1.0) -> int | None:
-    """Status code of the reply to one OPTIONS sent from ``source`` to the balancer."""
+def options_status(port: int, source: str = "127.0.0.1", timeout: float = 1.0,
+                   user_agent: str | None = None) -> int | None:
+    """Status code of the reply to one OPTIONS sent from ``source`` to the balancer
+    (None: no reply within ``timeout``)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((source, 0))
         s.settimeout(timeout)
@@ -26,7 +28,9 @@ def options_status(port: int, source: str = "127.0.0.1", timeout: float = 1.0) -
             f"Via: SIP/2.0/UDP {local};branch=z9hG4bK{tag}\r\n"
             f"Max-Forwards: 70\r\nFrom: <sip:probe@{local}>;tag={tag[:8]}\r\n"
             f"To: <sip:127.0.0.1:{port}>\r\nCall-ID: {tag}@{source}\r\n"
-            f"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            f"CSeq: 1 OPTIONS\r\n"
+            + (f"User-Agent: {user_agent}\r\n" if user_agent else "")
+            + "Content-Length: 0\r\n\r\n"
         )
         s.sendto(request.encode(), ("127.0.0.1", port))
         try:
@@ -34,6 +38,25 @@ def options_status(port: int, source: str = "127.0.0.1", timeout: float = 1.0) -
         except TimeoutError:
             return None
     return int(reply.split(" ", 2)[1])
+
+
+def kamcmd(control_socket: Path, *command: str) -> str:
+    """``kamcmd -s unix:SOCKET COMMAND…``: its output (raises on failure)."""
+    done = subprocess.run(["kamcmd", "-s", f"unix:{control_socket}", *command],
+                          capture_output=True, text=True, timeout=10, check=True)
+    return done.stdout
+
+
+def control_socket_of(cfg: Path) -> Path:
+    """The ``ctl`` module's Unix socket named in a generated ``kamailio.cfg``."""
+    found = re.search(r'modparam\("ctl", "binrpc", "unix:([^"]+)"\)', cfg.read_text())
+    assert found, f"no ctl socket in {cfg}"
+    return Path(found.group(1))
+
+
+def banned(control_socket: Path) -> set[str]:
+    """Source addresses in the front's ban list (``htable.dump ipban``)."""
+    return set(re.findall(r"name: (\S+)", kamcmd(control_socket, "htable.dump", "ipban")))
 
 
 class Kamailio:
@@ -61,9 +84,8 @@ class Kamailio:
 
     def states(self) -> dict[str, str]:
         """Worker URI → dispatcher FLAGS (``AP``, ``IP``...) from ``kamcmd dispatcher.list``."""
-        done = subprocess.run(["kamcmd", "-s", f"unix:{self.control_socket}", "dispatcher.list"],
-                              capture_output=True, text=True, timeout=10, check=True)
-        pairs = re.findall(r"URI: (\S+)\s+FLAGS: (\w+)", done.stdout)
+        out = kamcmd(self.control_socket, "dispatcher.list")
+        pairs = re.findall(r"URI: (\S+)\s+FLAGS: (\w+)", out)
         return dict(pairs)
 
     def stop(self) -> None:

@@ -27,6 +27,7 @@ from sip_config.kamailio import (
     render_cfg,
     render_dispatcher_list,
     setup_from_config,
+    worker_ports,
 )
 from sip_config.schema import Config
 from softphone import protocol as p
@@ -34,14 +35,15 @@ from softphone import protocol as p
 THROUGH_BALANCER = "uac_call_hold_bye_through_balancer.xml"
 
 
-def config_of(workers: int = 3, algorithm: str = "call-load", port: int = 5070,
+def config_of(workers: int = 3, algorithm: str = "call-load", port: int = 5060,
               sources: Sequence[str] = ("127.0.0.1/32",), host: str = "127.0.0.1",
-              balancer_host: str = "127.0.0.1", balancer_port: int = 5060) -> Config:
+              **balancer: Any) -> Config:
+    """``port``: sip.listen.port, where the front listens; the workers take the next ports."""
     return Config.model_validate({
         "engine": {"workers": workers},
         "sip": {
             "listen": {"host": host, "port": port},
-            "balancer": {"host": balancer_host, "port": balancer_port, "algorithm": algorithm},
+            "balancer": {"algorithm": algorithm, **balancer},
             "allowed_sources": list(sources),
         },
     })
@@ -59,9 +61,17 @@ RENDER_CASES = [
     pytest.param(
         config_of(workers=1, algorithm="round-robin"),
         ["#!define ALGORITHM 4", '#!define ALLOWED_SOURCES "127.0.0.1/32"',
-         "listen=udp:127.0.0.1:5060"],
-        ["1 sip:127.0.0.1:5070 8 0 duid=w1;maxload=4"],
-        ["ds_load_update();", "ds_load_unset();", "ds_hash_size"],
+         "listen=udp:127.0.0.1:5060",
+         'modparam("pike", "sampling_time_unit", 2)',
+         'modparam("pike", "reqs_density_per_unit", 16)',
+         'modparam("pike", "remove_latency", 4)',
+         'modparam("htable", "htable", "ipban=>size=8;autoexpire=300;")',
+         "if (ds_is_from_list(WORKERS)) {",
+         ('if ($ua =~ "friendly-scanner|sipvicious|sipcli|sip-scan|VaxSIPUserAgent|pplsip|'
+          'sundayddr|iWar") {'),
+         'while (pl_check("$du", "TAILDROP", 25) != 1) {'],
+        ["1 sip:127.0.0.1:5061 8 0 duid=w1;maxload=4"],
+        ["ds_load_update();", "ds_load_unset();", "ds_hash_size", "sip:127.0.0.1:5060 8"],
         id="one-worker-round-robin",
     ),
     pytest.param(
@@ -69,38 +79,60 @@ RENDER_CASES = [
         ["#!define ALGORITHM 10", '#!define ALLOWED_SOURCES "127.0.0.1/32,10.0.0.0/8"',
          'modparam("dispatcher", "ds_hash_size", 8)', "ds_load_update();",
          "ds_load_unset();", 't_on_reply("WORKER_REPLY");'],
-        ["1 sip:127.0.0.1:5070 8 0 duid=w1;maxload=4",
-         "1 sip:127.0.0.1:5071 8 0 duid=w2;maxload=4",
-         "1 sip:127.0.0.1:5072 8 0 duid=w3;maxload=4"],
-        [],
+        ["1 sip:127.0.0.1:5061 8 0 duid=w1;maxload=4",
+         "1 sip:127.0.0.1:5062 8 0 duid=w2;maxload=4",
+         "1 sip:127.0.0.1:5063 8 0 duid=w3;maxload=4"],
+        ["pl_check("],
         id="three-workers-call-load",
     ),
     pytest.param(
-        config_of(workers=2, algorithm="round-robin", port=6000,
-                  sources=("192.168.1.7/24", "127.0.0.1/32"), balancer_host="192.168.1.2",
-                  balancer_port=5080),
+        config_of(workers=2, algorithm="round-robin", port=6000, host="192.168.1.2",
+                  sources=("192.168.1.7/24", "127.0.0.1/32")),
         ['#!define ALLOWED_SOURCES "192.168.1.0/24,127.0.0.1/32"',
-         "listen=udp:192.168.1.2:5080",
+         "listen=udp:192.168.1.2:6000",
          'modparam("dispatcher", "ds_ping_from", "sip:balancer@192.168.1.2")'],
-        ["1 sip:127.0.0.1:6000 8 0 duid=w1;maxload=4",
-         "1 sip:127.0.0.1:6001 8 0 duid=w2;maxload=4"],
-        ["1 sip:127.0.0.1:6002 8 0 duid=w3;maxload=4"],
+        ["1 sip:192.168.1.2:6001 8 0 duid=w1;maxload=4",
+         "1 sip:192.168.1.2:6002 8 0 duid=w2;maxload=4"],
+        ["sip:192.168.1.2:6003", "sip:192.168.1.2:6000 8"],
         id="network-normalized-other-ports",
     ),
     pytest.param(
         config_of(workers=2, host="0.0.0.0"),
-        [],
-        ["1 sip:127.0.0.1:5070 8 0 duid=w1;maxload=4",
-         "1 sip:127.0.0.1:5071 8 0 duid=w2;maxload=4"],
+        ["listen=udp:0.0.0.0:5060",
+         'modparam("dispatcher", "ds_ping_from", "sip:balancer@127.0.0.1")'],
+        ["1 sip:127.0.0.1:5061 8 0 duid=w1;maxload=4",
+         "1 sip:127.0.0.1:5062 8 0 duid=w2;maxload=4"],
         ["sip:0.0.0.0"],
         id="workers-on-any-address-reached-on-loopback",
     ),
     pytest.param(
-        config_of(workers=1, host="::1", balancer_host="::1", sources=("::1",)),
+        config_of(workers=1, host="::1", sources=("::1",)),
         ["listen=udp:[::1]:5060", '#!define ALLOWED_SOURCES "::1/128"'],
-        ["1 sip:[::1]:5070 8 0 duid=w1;maxload=4"],
+        ["1 sip:[::1]:5061 8 0 duid=w1;maxload=4"],
         [],
         id="ipv6",
+    ),
+    pytest.param(
+        config_of(workers=1, algorithm="round-robin", flood_requests=40, flood_window_s=4,
+                  ban_s=60, flood_exempt=["10.0.0.0/8", "192.168.1.7"],
+                  scanner_agents=["evil.scan", "x-bot/2"], new_calls_per_worker_s=10),
+        ['modparam("pike", "sampling_time_unit", 4)',
+         'modparam("pike", "reqs_density_per_unit", 40)',
+         'modparam("pike", "remove_latency", 8)',
+         'modparam("htable", "htable", "ipban=>size=8;autoexpire=60;")',
+         'if (ds_is_from_list(WORKERS) || is_in_subnet("$si", "10.0.0.0/8,192.168.1.7/32")) {',
+         'if ($ua =~ "evil[.]scan|x-bot/2") {',
+         'while (pl_check("$du", "TAILDROP", 10) != 1) {'],
+        [],
+        ["friendly-scanner"],
+        id="flood-settings",
+    ),
+    pytest.param(
+        config_of(workers=1, scanner_agents=[]),
+        [],
+        [],
+        ["$ua =~", "SIP scanners"],
+        id="no-scanner-list",
     ),
 ]
 
@@ -109,6 +141,13 @@ EVERY_CFG_HAS = [
     "#!define WORKERS 1",
     'loadmodule "dispatcher.so"',
     'loadmodule "sanity.so"',
+    'loadmodule "pike.so"',
+    'loadmodule "htable.so"',
+    "route(FLOOD);",
+    "route[FLOOD] {",
+    "if ($sht(ipban=>$si) != $null) {",
+    "if (!pike_check_req()) {",
+    "$sht(ipban=>$si) = 1;",
     'modparam("dispatcher", "flags", 2)',
     'modparam("dispatcher", "ds_probing_mode", 1)',
     'modparam("dispatcher", "ds_ping_method", "OPTIONS")',
@@ -148,6 +187,30 @@ def test_rendered_files(config: Config, cfg_has: list[str], list_has: list[str],
     for text in absent:
         assert text not in cfg and text not in dispatchers
     assert "password" not in cfg.lower()
+    # floods and scanners are dropped before anything answers them
+    assert cfg.index("route(FLOOD);") < cfg.index("route(CHECKS);")
+
+
+PORT_CASES = [
+    # (workers, balancer, expected worker ports): sip.listen.port is 5060
+    (1, False, (5060,)),
+    (3, False, (5060, 5061, 5062)),
+    (1, True, (5061,)),
+    (3, True, (5061, 5062, 5063)),
+]
+
+
+@pytest.mark.parametrize(("workers", "balancer", "ports"), PORT_CASES)
+def test_worker_ports(workers: int, balancer: bool, ports: tuple[int, ...]) -> None:
+    """Behind the front the workers leave sip.listen.port to it and take the next ones."""
+    config = Config.model_validate({"engine": {"workers": workers}, "sip": {
+        "listen": {"port": 5060}, **({"balancer": {}} if balancer else {})}})
+    assert worker_ports(config) == ports
+
+
+def test_worker_ports_past_65535_are_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="past 65535"):
+        setup_from_config(config_of(workers=3, port=65534), tmp_path)
 
 
 def test_no_balancer_section_is_an_error(tmp_path: Path) -> None:
@@ -158,10 +221,16 @@ def test_no_balancer_section_is_an_error(tmp_path: Path) -> None:
 # ----------------------------------------------------------- kamailio -c, CLI
 
 
-@pytest.mark.parametrize("algorithm", ["round-robin", "call-load"])
-def test_kamailio_accepts_the_generated_cfg(algorithm: str, tmp_path: Path) -> None:
-    setup = setup_from_config(config_of(algorithm=algorithm, sources=("127.0.0.1", "::1")),
-                              tmp_path)
+@pytest.mark.parametrize(("algorithm", "balancer"), [
+    ("round-robin", {}),
+    ("call-load", {}),
+    ("round-robin", {"flood_exempt": ["10.0.0.0/8", "::1"], "scanner_agents": ["evil.scan"]}),
+    ("round-robin", {"scanner_agents": []}),
+])
+def test_kamailio_accepts_the_generated_cfg(algorithm: str, balancer: dict[str, Any],
+                                            tmp_path: Path) -> None:
+    setup = setup_from_config(config_of(algorithm=algorithm, sources=("127.0.0.1", "::1"),
+                                        **balancer), tmp_path)
     cfg = write_files(setup)
     done = subprocess.run([KAMAILIO, "-c", "-f", str(cfg)], capture_output=True, text=True,
                           timeout=20, check=False)
@@ -172,15 +241,19 @@ def test_kamailio_accepts_the_generated_cfg(algorithm: str, tmp_path: Path) -> N
 def test_command_writes_both_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "dialer.yaml"
     config.write_text("engine:\n  workers: 2\n  data_dir: data\n"
-                      "sip:\n  listen: {port: 5071}\n  balancer: {port: 5060, algorithm: round-robin}\n",
+                      "sip:\n  listen: {port: 5071}\n  balancer: {algorithm: round-robin}\n",
                       encoding="utf-8")
     assert main(["kamailio-config", "-c", str(config)]) == 0
     out_dir = tmp_path / "data" / "kamailio"
     out = capsys.readouterr().out
     assert f"wrote {out_dir / 'kamailio.cfg'}" in out
     assert f"start: kamailio -DD -E -f {out_dir / 'kamailio.cfg'}" in out
-    assert "#!define ALGORITHM 4" in (out_dir / "kamailio.cfg").read_text()
-    assert "duid=w2" in (out_dir / "dispatcher.list").read_text()
+    assert "on 127.0.0.1 ports 5072-5073, round-robin, listening on udp 127.0.0.1:5071" in out
+    cfg = (out_dir / "kamailio.cfg").read_text()
+    assert "#!define ALGORITHM 4" in cfg and "listen=udp:127.0.0.1:5071" in cfg
+    dispatchers = (out_dir / "dispatcher.list").read_text()
+    assert "sip:127.0.0.1:5072 8 0 duid=w1" in dispatchers
+    assert "sip:127.0.0.1:5073 8 0 duid=w2" in dispatchers
 
     elsewhere = tmp_path / "elsewhere"
     assert main(["kamailio-config", "-c", str(config), "-o", str(elsewhere)]) == 0
@@ -295,8 +368,9 @@ class Cluster:
 
 @contextlib.contextmanager
 def cluster(tmp_path: Path, algorithm: str) -> Iterator[Cluster]:
-    first = free_port_run(4)  # three workers, then the balancer
-    config = config_of(workers=3, algorithm=algorithm, port=first, balancer_port=first + 3)
+    first = free_port_run(4)  # the balancer, then three workers
+    # 127.0.0.1 plays the carrier here (every SIPp caller): never banned for its rate
+    config = config_of(workers=3, algorithm=algorithm, port=first, flood_exempt=["127.0.0.1/32"])
     setup = setup_from_config(config, tmp_path / "kamailio", ping_interval_s=1, fr_timer_ms=1000)
     workers: list[WorkerProcess] = []
     balancer: Kamailio | None = None
