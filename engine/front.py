@@ -107,7 +107,7 @@ def behind_front(specs: Sequence[WorkerSpec], loaded: LoadedConfig) -> list[Work
         allow = tuple(spec.allow)
         if allow and network not in allow:
             allow = (*allow, network)
-        moved.append(replace(spec, sip_port=port, allow=allow))
+        moved.append(replace(spec, sip_port=port, allow=allow, front=source))
     return moved
 
 

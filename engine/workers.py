@@ -48,6 +48,8 @@ class WorkerSpec:
     media_timeout_s: float = 0.0
     max_call_s: float = 0.0
     transaction_timeout_s: float = 0.0
+    front: str | None = None
+    """The Kamailio front's address: its X-Source-Address header names the real caller."""
 
     def argv(self) -> list[str]:
         args = [sys.executable, "-m", "softphone.worker", "--name", self.name,
@@ -65,6 +67,8 @@ class WorkerSpec:
             args += ["--media-timeout-s", f"{self.media_timeout_s:g}"]
         if self.max_call_s:
             args += ["--max-call-s", f"{self.max_call_s:g}"]
+        if self.front:
+            args += ["--front", self.front]
         if self.transaction_timeout_s:
             args += ["--transaction-timeout-ms", str(round(self.transaction_timeout_s * 1000))]
         return args

@@ -384,6 +384,10 @@ request_route {
 		exit;
 	}
 
+	# the caller's own address, for the engine's records (the workers see only the front);
+	# a header of that name from outside is never believed
+	remove_hf("X-Source-Address");
+	append_hf("X-Source-Address: $si:$sp\r\n");
 	record_route();
 	route(DISPATCH);
 }

@@ -43,6 +43,7 @@ class WorkerConfig:
     media_timeout_s: float = 0.0
     max_call_s: float = 0.0
     transaction_timeout_ms: int = 0
+    front: str | None = None
 
 
 def parse_args(argv: Sequence[str] | None = None) -> WorkerConfig:
@@ -61,6 +62,9 @@ def parse_args(argv: Sequence[str] | None = None) -> WorkerConfig:
                         help="end a connected call after this long without RTP (0: never)")
     parser.add_argument("--max-call-s", type=float, default=0.0,
                         help="end a connected call after this long (0: never)")
+    parser.add_argument("--front", metavar="ADDRESS",
+                        help="the SIP front (Kamailio): INVITEs from it carry the caller's own "
+                             "address in X-Source-Address")
     parser.add_argument("--transaction-timeout-ms", type=int, default=0,
                         help="pjsip's timers B/F/H/J (0: pjsip's 64*T1 = 32 s)")
     args = parser.parse_args(argv)
@@ -78,7 +82,7 @@ def parse_args(argv: Sequence[str] | None = None) -> WorkerConfig:
         trunk = Trunk(args.trunk_user, password, args.trunk_registrar)
     return WorkerConfig(args.name, args.sip_host, args.sip_port, args.rtp_port, sources,
                         trunk, args.log_level, args.media_timeout_s, args.max_call_s,
-                        args.transaction_timeout_ms)
+                        args.transaction_timeout_ms, args.front)
 
 
 def start_endpoint(config: WorkerConfig) -> tuple[pj.Endpoint, int]:

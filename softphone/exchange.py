@@ -62,8 +62,10 @@ class DigitNotice:
 
 class Exchange:
     def __init__(self, name: str, sources: SourcePolicy, emit: Callable[[p.Event], None],
-                 clock: Callable[[], float] = time.monotonic, limits: CallLimits | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, limits: CallLimits | None = None,
+                 front: str | None = None) -> None:
         self.name = name
+        self.front = front
         self.limits = limits or CallLimits()
         self._next_media_check = 0.0
         self.sources = sources
@@ -366,6 +368,8 @@ class Exchange:
             leg_id, "in", PhoneCall(account, self, leg_id, prm.callId), self.clock()
         )
         callee = user_part(request_uri(message)) or user_part(header(message, "To") or "")
+        if self.front is not None and _host_of(source) == self.front:
+            source = header(message, "X-Source-Address") or source  # the caller, not the front
         self.emit(p.Incoming(leg_id, caller, callee, source,
                              header(message, "Call-ID") or "", display))
 
@@ -521,6 +525,12 @@ class Exchange:
                     self._hang_up(leg)
                 except pj.Error as exc:
                     log.warning("hangup of %s at shutdown: %s", leg.id, exc.reason)
+
+
+def _host_of(address: str) -> str:
+    """``1.2.3.4:5060`` → ``1.2.3.4``; ``[::1]:5060`` → ``::1``."""
+    host = address.rsplit(":", 1)[0] if address.count(":") == 1 or "]" in address else address
+    return host.strip("[]")
 
 
 def _sip_header(name: str, value: str) -> pj.SipHeader:

@@ -132,7 +132,7 @@ def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | 
         emit(p.Error(f"cannot start SIP endpoint: {exc.reason or exc.title}"))
         return 2
     limits = CallLimits(config.media_timeout_s, config.max_call_s)
-    exchange = Exchange(config.name, config.sources, emit, limits=limits)
+    exchange = Exchange(config.name, config.sources, emit, limits=limits, front=config.front)
     exchange.local, exchange.trunk = create_accounts(config, sip_port, exchange)
     waker.aim(config.sip_host, sip_port)
     emit(p.Ready(config.name, sip_port, MAX_CALLS))

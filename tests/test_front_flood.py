@@ -99,6 +99,10 @@ def test_flood_at_the_front_is_banned_and_live_calls_last(tmp_path: Path) -> Non
         events = read_events(config)
         flooded = [e for e in events if e["event"] == "screened" and e["status"] == 603]
         assert 1 <= len(flooded) <= 60, len(flooded)  # what reached the worker before the ban
+        # the records name the callers' own addresses, not the front's
+        assert all(e["source"].startswith(f"{FLOODER}:") for e in flooded)
+        assert {e["source"].split(":")[0] for e in events if e["event"] == "screened"
+                and e["route"] == "ivr"} == {GOOD}
         good = [e for e in events if e["event"] == "ended" and e["by"] == "remote"]
         assert len(good) == 4, good  # 2 live calls, one during and one after the flood
         log = engine.log_path.read_text()
