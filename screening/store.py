@@ -162,14 +162,19 @@ class NumberStore:
         else:
             try:
                 meta = json.loads(self._meta_path.read_text())
-                generation = meta.get("generation") if isinstance(meta, dict) else None
-                if not isinstance(generation, int):
-                    raise StoreError(f"cannot read the list in {self.directory}: meta.json has no "
-                                     "generation number")
-                path = self.directory / f"snapshot-{generation}.npy"
+            except (OSError, ValueError) as exc:
+                raise StoreError(f"cannot read the list in {self.directory}: "
+                                 f"{self._meta_path.name} is not valid ({exc})") from exc
+            generation = meta.get("generation") if isinstance(meta, dict) else None
+            if not isinstance(generation, int):
+                raise StoreError(f"cannot read the list in {self.directory}: meta.json has no "
+                                 "generation number")
+            path = self.directory / f"snapshot-{generation}.npy"
+            try:
                 snapshot = np.load(path, mmap_mode="r") if path.exists() else np.empty(0, np.uint64)
             except (OSError, ValueError) as exc:
-                raise StoreError(f"cannot read the list in {self.directory}: {exc}") from exc
+                raise StoreError(f"cannot read the list in {self.directory}: {path.name} is not "
+                                 f"valid ({exc})") from exc
             if snapshot.dtype != np.uint64 or snapshot.ndim != 1:
                 raise StoreError(f"{path} is not a list snapshot")
         self._meta, self._snapshot, self._meta_stamp = meta, snapshot, stamp
