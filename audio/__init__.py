@@ -1,5 +1,5 @@
 """Audio for calls: voice prompts made from their text."""
 
-from .prompts import PROMPTS, Prompt, PromptError, build, path_of
+from .prompts import PROMPTS, Prompt, PromptError, build, path_of, stale_prompts
 
-__all__ = ["PROMPTS", "Prompt", "PromptError", "build", "path_of"]
+__all__ = ["PROMPTS", "Prompt", "PromptError", "build", "path_of", "stale_prompts"]

@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,17 +26,17 @@ class Prompt:
     text: str
     recording: Path | None = None
     """A recorded WAV to use instead of speaking ``text``."""
+    tone_s: float = 0.0
+    """A beep of this length (1 kHz) instead of speech."""
 
     @property
     def source(self) -> str:
+        if self.tone_s:
+            return f"tone:1000Hz:{self.tone_s:g}s"
         return f"recording:{self.recording}" if self.recording else self.text
 
 
 PROMPTS: dict[str, Prompt] = {p.name: p for p in (
-    Prompt("welcome",
-           "您好，这里是反诈预警咨询热线。现在是夜间，值班民警每天早上八点到晚上十点接听。"
-           "如果您已经被骗、钱已经转出，请马上挂断，拨打一一零报警。"
-           "凡是自称公检法、要求您把钱转到安全账户的，都是诈骗。"),
     Prompt("warning",
            "请注意，这个来电号码被反诈系统标记为可疑。"
            "凡是让您转账汇款、提供验证码、下载陌生软件的，都是诈骗，请不要转账。"),
@@ -61,19 +61,24 @@ def cache_dir() -> Path:
 
 
 def build(directory: Path, prompts: Iterable[Prompt] | None = None, voice: str = "cmn",
-          force: bool = False, rate: int = 150) -> list[Path]:
+          force: bool = False, rate: int = 150,
+          progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """Make every missing or outdated prompt WAV in ``directory``; returns the files written.
 
-    A spoken prompt already in :func:`cache_dir` is copied from there."""
+    A spoken prompt already in :func:`cache_dir` is copied from there.
+    ``progress(done, total)`` is called after each prompt made."""
     todo = list(PROMPTS.values() if prompts is None else prompts)
     directory.mkdir(parents=True, exist_ok=True)
-    stale = [p for p in todo if force or not _current(directory, p)]
+    stale = stale_prompts(directory, todo, force)
     if not stale:
         return []
     written = []
     for prompt in stale:
         target = path_of(directory, prompt.name)
-        if prompt.recording is not None:
+        if prompt.tone_s:
+            _run(["sox", "-n", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(target),
+                  "synth", f"{prompt.tone_s:g}", "sine", "1000", "vol", "0.4"])
+        elif prompt.recording is not None:
             if not prompt.recording.is_file():
                 raise PromptError(f"the recording {prompt.recording} of prompt {prompt.name} "
                                   "does not exist")
@@ -82,7 +87,14 @@ def build(directory: Path, prompts: Iterable[Prompt] | None = None, voice: str =
             _spoken(prompt.text, voice, rate, target, force)
         target.with_suffix(".txt").write_text(prompt.source, encoding="utf-8")
         written.append(target)
+        if progress is not None:
+            progress(len(written), len(stale))
     return written
+
+
+def stale_prompts(directory: Path, prompts: Iterable[Prompt], force: bool = False) -> list[Prompt]:
+    """The prompts ``build`` would make: missing, or made from another text or recording."""
+    return [p for p in prompts if force or not _current(directory, p)]
 
 
 def _current(directory: Path, prompt: Prompt) -> bool:
@@ -96,7 +108,7 @@ def _current(directory: Path, prompt: Prompt) -> bool:
 
 
 def _spoken(text: str, voice: str, rate: int, target: Path, force: bool) -> None:
-    key = hashlib.sha256(f"{voice}|{rate}|{SAMPLE_RATE}|{text}".encode()).hexdigest()[:32]
+    key = hashlib.sha256(f"v2|{voice}|{rate}|{SAMPLE_RATE}|{text}".encode()).hexdigest()[:32]
     cached = cache_dir() / f"{key}.wav"
     if cached.is_file() and not force:
         shutil.copyfile(cached, target)
@@ -115,13 +127,18 @@ def _speak(text: str, voice: str, rate: int, target: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
         _run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(raw), text])
-        _convert(raw, target)
+        _convert(raw, target, trim=False)
 
 
-def _convert(source: Path, target: Path) -> None:
+def _convert(source: Path, target: Path, trim: bool = True) -> None:
+    """Any WAV/FLAC/MP3, any rate or channels → 8 kHz mono 16-bit, loudness normalized
+    (-3 dBFS peak), silence trimmed from both ends."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.wav"
-        _run(["sox", str(source), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out)])
+        effects = ["silence", "1", "0.05", "0.5%", "reverse", "silence", "1", "0.05", "0.5%",
+                   "reverse"] if trim else []
+        _run(["sox", str(source), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out),
+              *effects, "norm", "-3"])
         shutil.move(out, target)
 
 

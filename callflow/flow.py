@@ -33,7 +33,9 @@ class Timeout:
     name: str
 
 
-Output = p.Command | Notice | Timer
+Output = p.Command | Notice | Timer | object
+"""A softphone command, a notice, a timer, or a request the engine answers with an event
+(e.g. ``hotline.SaveMessage``)."""
 Event = p.Event | Timeout
 
 
@@ -49,8 +51,12 @@ def leg_progress(event: Event) -> str | None:
     return None
 
 
+_COMMANDS = tuple(p.COMMANDS.values())
+
+
 def commands_of(outputs: list[Output]) -> list[p.Command]:
-    return [o for o in outputs if not isinstance(o, (Notice, Timer))]
+    """The softphone commands among a flow's outputs (not notices, timers or requests)."""
+    return [o for o in outputs if isinstance(o, _COMMANDS)]  # type: ignore[misc]
 
 
 def notices_of(outputs: list[Output]) -> list[Notice]:
@@ -86,13 +92,13 @@ class CallFlow:
         """Every leg is gone: the engine may forget the flow."""
         raise NotImplementedError
 
-    def classify(self, event: Event) -> enum.Enum | None:
+    def classify(self, event: Event | object) -> enum.Enum | None:
         raise NotImplementedError
 
     def fail(self, error: BaseException) -> None:
         """The engine gave up on this flow (it raised): record why, end it."""
 
-    def on_event(self, event: Event, now: float) -> list[Output]:
+    def on_event(self, event: Event | object, now: float) -> list[Output]:
         trigger = self.classify(event)
         if trigger is None:
             return []

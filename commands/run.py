@@ -7,7 +7,10 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from typing import Any
+
+from rich.console import Console
 
 import audio
 from dialer import CatalogError, StoreError
@@ -59,12 +62,29 @@ def run_engine(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def build_prompts(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    directory = loaded.data_dir / "prompts"
-    try:
-        written = audio.build(directory, force=args.force)
-    except audio.PromptError as exc:
-        raise CommandError(str(exc)) from None
-    for path in written:
-        print(f"made {path}")
-    print(f"{len(audio.PROMPTS)} prompts in {directory} ({len(written)} new)")
+    """Make every missing or changed prompt (built-in, voice menus, warnings), with a bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from engine.voice import prompt_dir, prompt_sets
+
+    directory = prompt_dir(loaded)
+    sets = prompt_sets(loaded)
+    total = sum(len(prompts) for _, prompts, _ in sets)
+    todo = sum(len(audio.stale_prompts(directory, prompts, args.force)) for _, prompts, _ in sets)
+    started = time.perf_counter()
+    made = 0
+    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+                  disable=todo == 0) as progress:
+        bar = progress.add_task("making voice prompts", total=todo)
+        for what, prompts, rate in sets:
+            progress.update(bar, description=f"making {what} prompts")
+            try:
+                written = audio.build(directory, prompts, force=args.force, rate=rate,
+                                      progress=lambda *_: progress.advance(bar))
+            except audio.PromptError as exc:
+                raise CommandError(str(exc)) from None
+            made += len(written)
+    print(f"{total} prompts in {directory}: {made} made, {total - made} already up to date "
+          f"({time.perf_counter() - started:.1f} s)")
     return 0

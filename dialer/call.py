@@ -196,9 +196,9 @@ class WarningCall(CallFlow):
         self.state = Stage.ENDED
         self.officer = "gone"
 
-    def classify(self, event: p.Event | Timeout) -> On | None:
+    def classify(self, event: object) -> On | None:
         if getattr(event, "call", None) == self.officer_leg:
-            return _OFFICER.get(leg_progress(event) or "")
+            return _OFFICER.get(leg_progress(event) or "")  # type: ignore[arg-type]
         if isinstance(event, Timeout):
             return _TIMERS.get(event.name)
         if isinstance(event, p.HungUp):

@@ -26,16 +26,19 @@ from zoneinfo import ZoneInfo
 import audio
 from callflow import CallFlow, Notice, Output, Timeout, Timer, UnexpectedEvent
 from dialer import Policy, load_catalog, open_store
+from hotline import SaveMessage
 from screening import StoreError, normalize
 from sip_config import LoadedConfig
 from softphone import protocol as p
 
 from .clock import Clock, SystemClock, TimerHandle, local
+from .desk import HotlineDesk
 from .dialing import Dialing
 from .front import Front, behind_front
-from .hotline import InboundCall, Prompts, route_for
+from .hotline import route_for
 from .inbound import Gate
 from .lock import DataDirLock
+from .voice import prompt_sets
 from .workers import RTP_PORTS_PER_WORKER, Worker, WorkerPool, WorkerSpec
 
 __all__ = ["CallScreened", "Engine", "EngineStarted", "EngineStatus", "FlowFailed", "SourceRefused",
@@ -142,8 +145,10 @@ class Engine:
         self.events_path = data / "events.jsonl"
         self._events = self.events_path.open("a", encoding="utf-8", buffering=1)  # a line at a time
         self.prompt_dir = data / "prompts"
-        self.prompts = Prompts(*(str(audio.path_of(self.prompt_dir, n))
-                                 for n in ("welcome", "warning", "connecting")))
+        self.desk = HotlineDesk(loaded, self.prompt_dir, self.tz, self.notice)
+        self._requests: dict[type, Callable[[Any, float], object]] = {
+            SaveMessage: self.desk.save,
+        }
         self.lock = DataDirLock(data)
         self.store = open_store(data, data / "recordings")
         dialer = self.config.dialer
@@ -163,8 +168,8 @@ class Engine:
             log.info("imported %s into list %s: %d numbers", report.file.name, report.list_name,
                      len(report.parsed.keys))
         self.gate.check_lists()
-        audio.build(self.prompt_dir)
-        self.dialing.build_prompts()
+        for _, prompts, rate in prompt_sets(self.loaded):
+            audio.build(self.prompt_dir, prompts, rate=rate)
         if self.front is not None:
             await self.front.start()  # before the workers: a missing kamailio fails at once
         await self.pool.start()
@@ -190,6 +195,7 @@ class Engine:
             handle.cancel()
         self._events.close()
         self.store.close()
+        self.desk.close()
         self.lock.release()
 
     def status(self) -> EngineStatus:
@@ -222,7 +228,7 @@ class Engine:
         return queue
 
     def operator_hours_now(self) -> bool:
-        return self.config.hotline.operator_hours.contains(local(self.clock, self.tz).time())
+        return self.desk.open_at(self.clock.now())
 
     # ------------------------------------------------------------ flows
 
@@ -255,8 +261,10 @@ class Engine:
                 self.notice(output)
             elif isinstance(output, Timer):
                 self._timer(flow, output)
+            elif type(output) in self._requests:
+                self._request(flow, output)
             elif worker is not None:
-                await worker.send(output)
+                await worker.send(output)  # type: ignore[arg-type]
         if flow.finished:
             self._forget(flow)
 
@@ -268,6 +276,14 @@ class Engine:
         if timer.at is not None:
             event = Timeout(timer.call, timer.name)
             self._timers[key] = self.clock.call_at(timer.at, lambda: self._deliver(flow, event))
+
+    def _request(self, flow: CallFlow, request: object) -> None:
+        """A flow asked the engine for something (store a message…); the answer is an event
+        for the same flow, queued behind what the worker has sent so far."""
+        answer = self._requests[type(request)](request, self.clock.now())
+        worker = self._holder.get(id(flow))
+        if answer is not None and worker is not None:
+            self.pool.inbox.put_nowait((worker, answer))  # type: ignore[arg-type]
 
     def _deliver(self, flow: CallFlow, event: Timeout) -> None:
         self._timers.pop((id(flow), event.name), None)
@@ -348,8 +364,7 @@ class Engine:
             decision, error = self.gate.decide(event.caller)
             route = route_for(decision, event.callee, self.config.hotline.number,
                               self.operator_hours_now())
-            flow = InboundCall(event.call, event.caller, decision, route, self.prompts,
-                               self.config.hotline.operator_uri)
+            flow = self.desk.new_call(event.call, event.caller, decision, route, self.clock.now())
             outputs = flow.start(self.clock.now())
         except Exception as exc:
             log.exception("call %s could not be handled", event.call)

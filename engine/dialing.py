@@ -58,7 +58,6 @@ POLL_S = 0.02  # how often the store is checked for requests from other processe
 RECOVERY_GRACE_S = 2.5
 """After a crash, calls of the dead engine may still be up for a moment (its workers hang up
 within 2 s of losing it): interrupted tasks are called again after this."""
-PROMPT_RATE = 190  # espeak-ng speed of the warnings: clear for the elderly, not slow
 
 
 @dataclass(frozen=True)
@@ -114,14 +113,6 @@ class Dialing:
         self._tasks: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------ life cycle
-
-    def prompts(self) -> list[audio.Prompt]:
-        d = self.engine.config.dialer
-        return self.catalog.prompts(center=d.center_name, ack=d.ack_digit, officer=d.officer_digit,
-                                    callback=self.engine.config.sip.trunk.caller_id)
-
-    def build_prompts(self) -> None:
-        audio.build(self.prompt_dir, self.prompts(), rate=PROMPT_RATE)
 
     def start(self) -> None:
         now = self.engine.clock.now()

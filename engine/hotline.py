@@ -13,7 +13,8 @@ Routes:
   worker calls ``hotline.operator_uri`` (showing the caller's number); when the
   operator answers, the caller is answered and both are bridged. If the
   operator is busy or does not answer, the IVR takes the call instead.
-- ``IVR``: outside operator hours: answered, the welcome prompt plays.
+- ``IVR``: outside operator hours: answered, the voice menu (:class:`hotline.Ivr`)
+  takes the call; the inbound call hands it every event of the caller's leg.
 - A ``warn`` decision first answers and plays the warning, then goes on with
   the route of the hour.
 
@@ -23,10 +24,12 @@ Every transition is a row of :data:`TABLE`.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 from callflow import CallEnded, CallFlow, DigitPressed, Notice, StateTable, Timeout, leg_progress
+from hotline import Ivr
 from screening import Action, Decision
 from softphone import protocol as p
 
@@ -41,9 +44,6 @@ __all__ = [
     "Stage",
     "route_for",
 ]
-
-WELCOME_PLAYS = 2  # the welcome is said twice, then the call ends
-
 
 class Route(enum.Enum):
     REJECT = "reject"
@@ -74,11 +74,11 @@ class On(enum.Enum):
     OPERATOR_UNREACHED = enum.auto()  # busy, no answer, failed
     OPERATOR_HUNG_UP = enum.auto()
     HUNG_UP = enum.auto()  # the caller's leg ended
+    IVR_EVENT = enum.auto()  # for the voice menu that has the call
 
 
 @dataclass(frozen=True)
 class Prompts:
-    welcome: str
     warning: str
     connecting: str
 
@@ -119,7 +119,7 @@ _IGNORED = (p.Answered, p.SpeechStarted, p.SpeechEnded, p.Digits, p.Ringing, p.E
 
 class InboundCall(CallFlow):
     def __init__(self, call: str, caller: str, decision: Decision, route: Route, prompts: Prompts,
-                 operator_uri: str, ring_timeout_s: float = 30.0) -> None:
+                 operator_uri: str, ivr: Callable[[], Ivr], ring_timeout_s: float = 30.0) -> None:
         super().__init__()
         self.call = call
         self.caller = caller  # as the caller id arrived: only sent to the operator, never logged
@@ -129,7 +129,8 @@ class InboundCall(CallFlow):
         self.operator_uri = operator_uri
         self.ring_timeout_s = ring_timeout_s
         self.state = Stage.NEW
-        self.welcome_plays = 0
+        self.new_ivr = ivr
+        self.ivr: Ivr | None = None
         self.digits = ""
         self.operator = "none"  # the operator leg: "none", "dialled", "gone"
 
@@ -166,12 +167,14 @@ class InboundCall(CallFlow):
             self.state = Stage.WARNING
             self.emit(p.Answer(self.call), p.Play(self.call, self.prompts.warning))
         else:
-            self.state = self._go_on(answered=False)
+            self.state = self._go_on(answered=False, now=now)
         return self.take()
 
-    def classify(self, event: p.Event | Timeout) -> On | None:
+    def classify(self, event: object) -> On | None:
         if getattr(event, "call", None) == self.operator_leg:
-            return _OPERATOR.get(leg_progress(event) or "")
+            return _OPERATOR.get(leg_progress(event) or "")  # type: ignore[arg-type]
+        if self.state is Stage.IVR:
+            return On.IVR_EVENT
         if isinstance(event, p.HungUp):
             return On.HUNG_UP
         if isinstance(event, p.Dtmf):
@@ -194,9 +197,9 @@ class InboundCall(CallFlow):
         return self.state
 
     def _warning_done(self, event: object, now: float) -> Stage:
-        return self._go_on(answered=True)
+        return self._go_on(answered=True, now=now)
 
-    def _go_on(self, answered: bool) -> Stage:
+    def _go_on(self, answered: bool, now: float) -> Stage:
         if self.route is Route.OPERATOR:
             self.operator = "dialled"
             self.emit(OperatorDialled(self.call))
@@ -207,23 +210,22 @@ class InboundCall(CallFlow):
             self.emit(p.Dial(self.operator_leg, self.operator_uri, self.caller, self.ring_timeout_s,
                              {"X-Screening": self.decision.action.value}))
             return Stage.CALLING_OPERATOR
-        return self._ivr(answered)
+        return self._ivr(answered, now)
 
-    def _ivr(self, answered: bool) -> Stage:
+    def _ivr(self, answered: bool, now: float) -> Stage:
         self.emit(IvrAnswered(self.call))
-        if not answered:
-            self.emit(p.Answer(self.call))
-        self.emit(p.Play(self.call, self.prompts.welcome, interrupt_on_digit=True))
+        self.ivr = self.new_ivr()
+        self.emit(*self.ivr.start(now, answered))
         return Stage.IVR
 
-    def _welcome_ended(self, event: p.PlaybackEnded, now: float) -> Stage:
-        if event.reason == "done":  # a digit cuts it short; only whole plays count
-            self.welcome_plays += 1
-        if self.welcome_plays < WELCOME_PLAYS:
-            self.emit(p.Play(self.call, self.prompts.welcome, interrupt_on_digit=True))
+    def _in_ivr(self, event: object, now: float) -> Stage:
+        assert self.ivr is not None
+        self.emit(*self.ivr.on_event(event, now))
+        if not self.ivr.finished:
             return Stage.IVR
-        self.emit(p.Hangup(self.call))
-        return Stage.ENDING
+        if isinstance(event, p.HungUp):
+            return self._hung_up(event, now)
+        return Stage.ENDING  # the menu hung up; its hung_up ends the call
 
     def _operator_answered(self, event: object, now: float) -> Stage:
         self.emit(OperatorAnswered(self.call))
@@ -235,7 +237,7 @@ class InboundCall(CallFlow):
         self.emit(OperatorUnreachable(self.call, event.status))
         if self.answered_by_us:
             self.emit(p.Stop(self.call))
-        return self._ivr(self.answered_by_us)
+        return self._ivr(self.answered_by_us, now)
 
     def _operator_gone(self, event: object, now: float) -> Stage:
         self.operator = "gone"
@@ -285,12 +287,8 @@ TABLE: StateTable[Stage, On] = StateTable("inbound call", {
     (S.BRIDGED, On.PROMPT_STOPPED): (C._stay, _STAY),
     (S.BRIDGED, On.HUNG_UP): (C._hung_up, [S.ENDED]),
 
-    (S.IVR, On.PROMPT_DONE): (C._welcome_ended, [S.IVR, S.ENDING]),
-    (S.IVR, On.PROMPT_CUT): (C._welcome_ended, [S.IVR, S.ENDING]),
-    (S.IVR, On.PROMPT_STOPPED): (C._stay, _STAY),
-    (S.IVR, On.DIGIT): (C._digit, _STAY),
+    (S.IVR, On.IVR_EVENT): (C._in_ivr, [S.IVR, S.ENDING, S.ENDED]),
     (S.IVR, On.OPERATOR_HUNG_UP): (C._operator_gone, _STAY),
-    (S.IVR, On.HUNG_UP): (C._hung_up, [S.ENDED]),
 
     **{(S.ENDING, on): (C._stay, _STAY) for on in On if on not in (On.HUNG_UP, On.OPERATOR_HUNG_UP)},
     (S.ENDING, On.OPERATOR_HUNG_UP): (C._operator_gone, _STAY),

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ValidationError
 
 from .schema import Config
 
-__all__ = ["DEFAULT_CONFIG", "ConfigError", "LoadedConfig", "Problem", "load_config"]
+__all__ = ["DEFAULT_CONFIG", "ConfigError", "LoadedConfig", "Problem", "compose_mapping", "dotted",
+           "line_of", "load_config"]
 
 DEFAULT_CONFIG = Path("sip_config/dialer.yaml")
 _SECRET_KEYS = {"password", "passwd", "secret", "token", "api_key", "apikey"}
@@ -75,7 +76,7 @@ def load_config(path: Path) -> LoadedConfig:
         raise ConfigError([Problem(name, 0, "(file)", "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(name, 0, "(file)", f"cannot be read: {exc}")]) from None
-    tree, lines, problems = _compose(name, text)
+    tree, lines, problems = compose_mapping(name, text)
     if problems:
         raise ConfigError(problems)
     problems = _secrets(tree, name, lines)
@@ -94,9 +95,12 @@ def load_config(path: Path) -> LoadedConfig:
     return loaded
 
 
-def _compose(name: str, text: str) -> tuple[Any, dict[Path_, int], list[Problem]]:
+def compose_mapping(name: str, text: str, example: str = "sip_config/dialer.yaml"
+                    ) -> tuple[Any, dict[Path_, int], list[Problem]]:
+    """A YAML mapping and the line of every key path in it, or the problems that stop it
+    (syntax, empty, not a mapping, a key given twice). Used for every YAML file operators edit."""
     if not text.strip():
-        return None, {}, [Problem(name, 1, "(file)", "the file is empty; start from sip_config/dialer.yaml")]
+        return None, {}, [Problem(name, 1, "(file)", f"the file is empty; start from {example}")]
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         tree = yaml.safe_load(text)
@@ -107,9 +111,9 @@ def _compose(name: str, text: str) -> tuple[Any, dict[Path_, int], list[Problem]
     except yaml.YAMLError as exc:
         return None, {}, [Problem(name, 1, "(yaml)", f"YAML syntax error: {exc}")]
     if tree is None:
-        return None, {}, [Problem(name, 1, "(file)", "the file has no settings; start from sip_config/dialer.yaml")]
+        return None, {}, [Problem(name, 1, "(file)", f"the file has no settings; start from {example}")]
     if not isinstance(tree, dict):
-        return None, {}, [Problem(name, 1, "(file)", "the top level must be a mapping of sections (engine:, sip:, …)")]
+        return None, {}, [Problem(name, 1, "(file)", "the top level must be a mapping of sections")]
     lines: dict[Path_, int] = {(): 1}
     problems: list[Problem] = []
     if node is not None:
@@ -125,7 +129,7 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[
             child = (*path, key)
             line = key_node.start_mark.line + 1
             if key in seen:
-                problems.append(Problem(name, line, _dotted(child), "this key is given twice"))
+                problems.append(Problem(name, line, dotted(child), "this key is given twice"))
             seen.add(key)
             lines[child] = line
             _walk(value_node, child, lines, problems, name)
@@ -136,14 +140,15 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[
             _walk(item, child, lines, problems, name)
 
 
-def _dotted(path: Path_) -> str:
+def dotted(path: Path_) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out or "(top)"
 
 
-def _line(path: Path_, lines: dict[Path_, int]) -> int:
+def line_of(path: Path_, lines: dict[Path_, int]) -> int:
+    """The line of ``path``, or of its nearest parent that has one."""
     while path not in lines:
         path = path[:-1]
     return lines[path]
@@ -155,7 +160,7 @@ def _secrets(tree: Any, name: str, lines: dict[Path_, int], path: Path_ = ()) ->
         for key, value in tree.items():
             child = (*path, key)
             if isinstance(key, str) and key.lower() in _SECRET_KEYS:
-                problems.append(Problem(name, _line(child, lines), _dotted(child),
+                problems.append(Problem(name, line_of(child, lines), dotted(child),
                                         "a secret is written in clear; put it in an environment "
                                         "variable and name that variable with password_env"))
             else:
@@ -186,7 +191,7 @@ def _problem(err: Any, name: str, lines: dict[Path_, int]) -> Problem:
         message = "is required"
     else:
         message = _plain(err)
-    return Problem(name, _line(loc, lines), _dotted(loc), message)
+    return Problem(name, line_of(loc, lines), dotted(loc), message)
 
 
 def _plain(err: Any) -> str:
@@ -230,7 +235,7 @@ def _semantic(loaded: LoadedConfig, name: str, lines: dict[Path_, int]) -> list[
     problems: list[Problem] = []
 
     def add(path: Path_, message: str) -> None:
-        problems.append(Problem(name, _line(path, lines), _dotted(path), message))
+        problems.append(Problem(name, line_of(path, lines), dotted(path), message))
 
     seen: dict[str, int] = {}
     for index, lst in enumerate(config.screening.lists):
@@ -266,6 +271,13 @@ def _semantic(loaded: LoadedConfig, name: str, lines: dict[Path_, int]) -> list[
             load_catalog(loaded.resolve(dialer.catalog) if dialer.catalog else None)
         except CatalogError as exc:
             add(("dialer", "catalog"), str(exc))
+    hotline = config.hotline
+    from hotline.menus import MenuError, load_menus  # the hotline needs sip_config too
+
+    try:
+        load_menus(loaded.resolve(hotline.menus) if hotline.menus else None)
+    except MenuError as exc:
+        problems.extend(exc.problems)  # each names the menus file, its line and key
     trunk = config.sip.trunk
     if trunk.registrar and not (trunk.username and trunk.password_env):
         add(("sip", "trunk", "registrar"), "registration needs sip.trunk.username and sip.trunk.password_env")

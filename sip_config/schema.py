@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from datetime import time
+from datetime import date, time
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Literal
 
@@ -365,11 +365,61 @@ class DialerConfig(_Section):
     amd: AmdConfig = AmdConfig()
 
 
+def parse_hours_or_closed(value: object) -> object:
+    if isinstance(value, str) and value.strip().lower() == "closed":
+        return None
+    return parse_hours(value)
+
+
+HoursOrClosed = Annotated[Hours | None, BeforeValidator(parse_hours_or_closed)]
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class MessageConfig(_Section):
+    """Messages left on the hotline for a callback."""
+
+    max_s: Annotated[float, Field(ge=5, le=600)] = 60
+    """The longest message."""
+    silence_s: Annotated[float, Field(ge=1, le=30)] = 3
+    """Silence after speech that ends a message (as # does)."""
+    initial_silence_s: Annotated[float, Field(ge=1, le=60)] = 8
+    """Silence after the beep, before any word, that ends it."""
+
+
 class HotlineConfig(_Section):
     number: Digits = "961108"
     operator_hours: Annotated[Hours, BeforeValidator(parse_hours)] = Hours(start=time(8), end=time(22))
-    """Operators answer inside this window; the IVR answers outside it."""
+    """Operators answer inside this window (it may cross midnight); the IVR answers outside it."""
+    weekdays: dict[Weekday, HoursOrClosed] = {}
+    """Other hours on some days of the week, e.g. {saturday: "09:00-17:00", sunday: closed}."""
+    holidays: tuple[date, ...] = ()
+    """Dates on which holiday_hours apply (e.g. 2026-10-01)."""
+    holiday_hours: HoursOrClosed = None
+    """Operator hours on a holiday; closed (the IVR all day) by default."""
+    workdays: tuple[date, ...] = ()
+    """Make-up working days (调休上班): the usual hours even when the weekday says otherwise."""
+    official_calendar: bool = False
+    """Also follow China's official holidays and make-up working days (chinese-calendar)."""
     operator_uri: SipUri = "sip:operator@127.0.0.1:5090"
+    """The operator, when hotline.operators is not given (a queue of one)."""
+    operators: tuple[SipUri, ...] = ()
+    """The operators' phones, rung by the queue."""
+    ring: Literal["round_robin", "longest_idle", "all"] = "round_robin"
+    """Which free operator rings: each in turn, the one idle longest, or all at once."""
+    operator_ring_s: Seconds = 20
+    """How long one operator's phone rings before the next is tried."""
+    max_wait_s: Seconds = 120
+    """A caller waiting this long for an operator (or for whom no operator answers at all) is
+    offered the voice menu or a message for callback."""
+    queue_announce_s: Seconds = 30
+    """How often a waiting caller hears their place in the queue."""
+    menus: str | None = None
+    """The voice menus (YAML; relative to this file); default the shipped hotline/menus.yaml."""
+    message: MessageConfig = MessageConfig()
+
+    @property
+    def operator_uris(self) -> tuple[str, ...]:
+        return self.operators or (self.operator_uri,)
 
 
 class MqttConfig(_Section):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import os
 import queue
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from softphone.speech import SpeechStart
 log = logging.getLogger(__name__)
 
 RETIRE_S = 2.0  # how long media objects outlive their call (see Exchange._retire)
+RECORDER_CLOSE_S = 0.2  # a stopped recorder is closed this long after (ten media clock ticks)
 
 from softphone.endpoint import MAX_CALLS
 
@@ -76,6 +78,8 @@ class Exchange:
         self.local: PhoneAccount | None = None
         self.trunk: PhoneAccount | None = None
         self.retired: collections.deque[tuple[float, object]] = collections.deque()
+        self.closing: collections.deque[tuple[float, str, object, str]] = collections.deque()
+        self.saving: list[tuple[float, float, str, str]] = []
         self.speech_ports = SpeechPorts(self.inbox.put)
         self._inbound = itertools.count(1)
         self._refused = itertools.count(1)
@@ -83,6 +87,7 @@ class Exchange:
             p.Dial: self._dial, p.Answer: self._answer, p.Ring: self._ring,  # type: ignore
             p.Reject: self._reject, p.Redirect: self._redirect, p.Play: self._play,  # type: ignore
             p.Stop: self._stop, p.Record: self._record, p.Collect: self._collect,  # type: ignore
+            p.StopRecording: self._stop_recording,  # type: ignore
             p.Transfer: self._transfer, p.Hangup: self._hangup,  # type: ignore
             p.Bridge: self._bridge,  # type: ignore
             p.SendDigits: self._send_digits, p.DetectMachine: self._detect_machine,  # type: ignore
@@ -183,8 +188,41 @@ class Exchange:
                 pass
         self._retire(leg.recorder)  # the previous recording is finalised when it goes
         leg.recorder = recorder
+        leg.record_file = cmd.file
         if leg.audio is not None:
             leg.audio.startTransmit(recorder)
+
+    def _stop_recording(self, cmd: p.StopRecording) -> None:
+        leg = self._live_leg(cmd.call)
+        recorder, leg.recorder = leg.recorder, None
+        if recorder is None:
+            raise CommandRejected("the call is not being recorded")
+        if leg.audio is not None:
+            try:
+                leg.audio.stopTransmit(recorder)
+            except pj.Error:
+                pass
+        # closed (and the WAV header written) once the media clock has let go of it
+        self.closing.append((self.clock() + RECORDER_CLOSE_S, leg.id, recorder, leg.record_file))
+
+    def _close_recorders(self, now: float) -> None:
+        """Two steps: let go of the recorder (pjsua destroys its port on a later media clock
+        tick, and the WAV header is written then), then wait for the header to show it."""
+        while self.closing and self.closing[0][0] <= now:
+            _, call, recorder, file = self.closing.popleft()
+            del recorder
+            self.saving.append((now + RECORDER_CLOSE_S, now + RECORDER_CLOSE_S * 10, call, file))
+        waiting = []
+        for due, give_up, call, file in self.saving:
+            if due > now:
+                waiting.append((due, give_up, call, file))
+                continue
+            seconds = _wav_seconds(file)
+            if seconds == 0.0 and now < give_up and _wav_has_data(file):
+                waiting.append((now + RECORDER_CLOSE_S, give_up, call, file))  # not written yet
+                continue
+            self.emit(p.RecordingSaved(call, file, seconds or _wav_data_seconds(file)))
+        self.saving = waiting
 
     def _collect(self, cmd: p.Collect) -> None:
         leg = self._live_leg(cmd.call)
@@ -450,6 +488,7 @@ class Exchange:
         now = self.clock()
         while self.retired and now - self.retired[0][0] > RETIRE_S:
             self.retired.popleft()
+        self._close_recorders(now)
         for leg in list(self.legs.values()):
             if leg.ended or leg.silent:
                 continue
@@ -525,6 +564,32 @@ class Exchange:
                     self._hang_up(leg)
                 except pj.Error as exc:
                     log.warning("hangup of %s at shutdown: %s", leg.id, exc.reason)
+
+
+def _wav_seconds(path: str) -> float:
+    """The length of a WAV the worker wrote (0 if it cannot be read)."""
+    import wave
+
+    try:
+        with wave.open(path, "rb") as w:
+            return round(w.getnframes() / w.getframerate(), 3)
+    except (OSError, EOFError, wave.Error):
+        return 0.0
+
+
+def _wav_has_data(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 44
+    except OSError:
+        return False
+
+
+def _wav_data_seconds(path: str) -> float:
+    """From the size, for a header that was never completed (8 kHz, 16-bit mono)."""
+    try:
+        return round(max(0, os.path.getsize(path) - 44) / 16000, 3)
+    except OSError:
+        return 0.0
 
 
 def _host_of(address: str) -> str:

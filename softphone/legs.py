@@ -62,6 +62,7 @@ class CallLeg:
     audio: pj.AudioMedia | None = None
     prompt: Prompt | None = None
     recorder: pj.AudioMediaRecorder | None = None
+    record_file: str = ""
     speech: SpeechPort | None = None
     collector: DigitCollector | None = None
     bridged_to: str | None = None

@@ -41,6 +41,7 @@ __all__ = [
     "ProtocolError",
     "Ready",
     "Record",
+    "RecordingSaved",
     "Redirect",
     "Refused",
     "Registration",
@@ -53,6 +54,7 @@ __all__ = [
     "SpeechStarted",
     "Stats",
     "Stop",
+    "StopRecording",
     "Transfer",
     "Transferred",
     "WorkerStats",
@@ -148,6 +150,14 @@ class Record:
 
 
 @dataclass(frozen=True)
+class StopRecording:
+    """Stop the call's recording and close its WAV; :class:`RecordingSaved` follows."""
+
+    TYPE: ClassVar[str] = "stop_recording"
+    call: str
+
+
+@dataclass(frozen=True)
 class Collect:
     """Collect DTMF digits; ``timeout_s`` restarts after every digit."""
 
@@ -231,7 +241,8 @@ class Stats:
 
 
 Command = (
-    Dial | Answer | Ring | Reject | Redirect | Play | Stop | Record | Collect | Transfer
+    Dial | Answer | Ring | Reject | Redirect | Play | Stop | Record | StopRecording | Collect
+    | Transfer
     | Bridge | SendDigits | DetectMachine | Hangup | Shutdown | Stats
 )
 
@@ -353,6 +364,16 @@ class MachineDetection:
 
 
 @dataclass(frozen=True)
+class RecordingSaved:
+    """A recording stopped with :class:`StopRecording` is complete on disk."""
+
+    TYPE: ClassVar[str] = "recording_saved"
+    call: str
+    file: str
+    duration_s: float
+
+
+@dataclass(frozen=True)
 class SpeechStarted:
     TYPE: ClassVar[str] = "speech_started"
     call: str
@@ -429,7 +450,8 @@ class WorkerStats:
 
 Event = (
     Ready | Incoming | Ringing | Answered | Busy | NoAnswer | Failed | Dtmf | PlaybackEnded
-    | Digits | MachineDetection | SpeechStarted | SpeechEnded | HungUp | Refused | Error
+    | Digits | MachineDetection | RecordingSaved | SpeechStarted | SpeechEnded | HungUp | Refused
+    | Error
     | Transferred | Registration | WorkerStats
 )
 

@@ -193,6 +193,7 @@ def shut_down(ep: pj.Endpoint, exchange: Exchange) -> None:
     exchange.local = exchange.trunk = None
     exchange.drain()
     exchange.retired.clear()
+    exchange.closing.clear()
     exchange.speech_ports.clear()
     gc.collect()
     ep.libDestroy()

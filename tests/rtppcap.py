@@ -41,8 +41,9 @@ def _udp_frame(rtp: bytes) -> bytes:
 
 def write_pcap(path: Path, audio: bytes = b"", digits: tuple[tuple[str, int], ...] = (),
                until_ms: int = 0, tail_ms: int = 200, event_pt: int = EVENT_PT,
-               event_ms: int = 200) -> Path:
-    """``audio`` (mu-law) from 0 ms, silence to ``until_ms``, then each ``(digit, at_ms)``."""
+               event_ms: int = 200, first: tuple[tuple[str, int], ...] = ()) -> Path:
+    """Each ``(digit, at_ms)`` of ``first``, then ``audio`` (mu-law), silence to ``until_ms``,
+    then each ``(digit, at_ms)`` of ``digits``; silence between."""
     packets: list[tuple[int, bytes]] = []
     seq, ts0, ssrc = 1000, 16000, 0x5EED1234
     t = 0
@@ -60,11 +61,8 @@ def write_pcap(path: Path, audio: bytes = b"", digits: tuple[tuple[str, int], ..
             rtp(0, not packets, ts0 + t * 8, SILENCE)
             t += 20
 
-    for i in range(0, len(audio), FRAME):
-        rtp(0, not packets, ts0 + t * 8, audio[i:i + FRAME].ljust(FRAME, b"\xff"))
-        t += 20
-    silence_to(until_ms)
-    for digit, at in digits:
+    def event(digit: str, at: int) -> None:
+        nonlocal t
         silence_to(at)
         start, count = ts0 + t * 8, max(1, event_ms // 20)
         for k in range(1, count + 1):
@@ -73,6 +71,15 @@ def write_pcap(path: Path, audio: bytes = b"", digits: tuple[tuple[str, int], ..
             for _ in range(3 if end else 1):  # the end of an event is sent three times
                 rtp(event_pt, k == 1, start, payload)
             t += 20
+
+    for digit, at in first:
+        event(digit, at)
+    for i in range(0, len(audio), FRAME):
+        rtp(0, not packets, ts0 + t * 8, audio[i:i + FRAME].ljust(FRAME, b"\xff"))
+        t += 20
+    silence_to(until_ms)
+    for digit, at in digits:
+        event(digit, at)
     silence_to(t + tail_ms)
     with path.open("wb") as out:
         out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))

@@ -80,7 +80,7 @@ def test_after_hours_the_welcome_plays_and_digits_are_reported(tmp_path: Path) -
         assert engine.flows == {}  # forgotten once both legs are gone
         return [c.TYPE for c in worker.of_call(call)]
 
-    assert with_engine(config, scenario) == ["answer", "play"]
+    assert with_engine(config, scenario) == ["answer", "play", "play"]  # welcome, then 3: a message
     kinds = [(e["event"], e.get("digit")) for e in read_events(config)]
     assert ("dtmf", "3") in kinds and kinds[-1][0] == "ended"
 
@@ -114,7 +114,7 @@ def test_warned_caller_hears_the_warning_before_the_ivr(tmp_path: Path) -> None:
         await settle(engine)
         return [Path(c.file).stem for c in worker.of_call(call) if isinstance(c, p.Play)]
 
-    assert with_engine(config, scenario) == ["warning", "welcome"]
+    assert with_engine(config, scenario) == ["warning", "ivr-welcome"]
 
 
 def test_an_unreadable_list_is_served_from_its_last_good_copy_and_reported_once(tmp_path: Path) -> None:
@@ -171,13 +171,13 @@ def test_on_error_reject_answers_503(tmp_path: Path) -> None:
 
 def test_a_call_whose_handling_fails_still_gets_a_final_response(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.core
+    import engine.desk
 
     class Broken:
         def __init__(self, *args: object) -> None:
             raise ValueError("a bug in the call flow")
 
-    monkeypatch.setattr(engine.core, "InboundCall", Broken)
+    monkeypatch.setattr(engine.desk, "InboundCall", Broken)
 
     async def scenario(engine_: Engine, workers: list[FakeWorker]) -> list[p.Command]:
         call = workers[0].ring("13800001234", "961108")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from menubook import BOOK, wav
 
 from callflow import UnexpectedEvent, commands_of, notices_of
 from engine import (
@@ -16,10 +17,19 @@ from engine import (
     trunk_target,
 )
 from engine.hotline import TABLE, Stage
+from hotline import Ivr
 from screening import Action, Decision, normalize
 from softphone import protocol as p
 
-PROMPTS = Prompts("welcome.wav", "warning.wav", "connecting.wav")
+PROMPTS = Prompts("warning.wav", "connecting.wav")
+
+
+def new_ivr() -> Ivr:
+    return Ivr(CALL, "13800137490", BOOK, wav, "/var/messages/m.wav")
+
+
+def play(prompt: str) -> p.Play:
+    return p.Play(CALL, f"{prompt}.wav", interrupt_on_digit=True)
 CALL, OP = "w1-in-1", "w1-in-1-op"
 
 
@@ -41,7 +51,8 @@ def test_route(action: Action, callee: str, hours: bool, route: Route) -> None:
 
 
 def flow(action: Action, route: Route, status: int | None = None) -> InboundCall:
-    return InboundCall(CALL, "13800137490", decision(action, status), route, PROMPTS, "sip:duty@op")
+    return InboundCall(CALL, "13800137490", decision(action, status), route, PROMPTS, "sip:duty@op",
+                       new_ivr)
 
 
 # (action, route, [(event, expected commands)], notices)
@@ -53,14 +64,12 @@ SCRIPTS = [
     ("unknown callee", Action.ALLOW, Route.NOT_FOUND, None, [
         (None, [p.Reject(CALL, 404)]),
     ], []),
-    ("ivr: welcome twice, a digit restarts it, then hang up", Action.ALLOW, Route.IVR, None, [
-        (None, [p.Answer(CALL), p.Play(CALL, "welcome.wav", interrupt_on_digit=True)]),
-        (p.Dtmf(CALL, "1", "rfc2833"), []),
-        (p.PlaybackEnded(CALL, "interrupted", "welcome.wav"), [p.Play(CALL, "welcome.wav", interrupt_on_digit=True)]),
-        (p.PlaybackEnded(CALL, "done", "welcome.wav"), [p.Play(CALL, "welcome.wav", interrupt_on_digit=True)]),
-        (p.PlaybackEnded(CALL, "done", "welcome.wav"), [p.Hangup(CALL)]),
-        (p.HungUp(CALL, "local", 200, 80.0), []),
-    ], ["ivr", "dtmf", "ended"]),
+    ("after hours the voice menu takes the call", Action.ALLOW, Route.IVR, None, [
+        (None, [p.Answer(CALL), play("welcome")]),
+        (p.Dtmf(CALL, "2", "rfc2833"), [play("six_rules")]),
+        (p.PlaybackEnded(CALL, "interrupted", "welcome.wav"), []),
+        (p.HungUp(CALL, "remote", 200, 8.0), []),
+    ], ["ivr", "ivr_prompt", "dtmf", "ivr_menu", "ivr_prompt", "ivr_ended", "ended"]),
     ("operator answers, caller hangs up", Action.ALLOW, Route.OPERATOR, None, [
         (None, [p.Ring(CALL), p.Dial(OP, "sip:duty@op", "13800137490", 30.0, {"X-Screening": "allow"})]),
         (p.Ringing(OP, 180), []),
@@ -76,10 +85,10 @@ SCRIPTS = [
     ], ["operator_dialled", "operator_answered", "ended"]),
     ("operator busy: the IVR takes the call", Action.ALLOW, Route.OPERATOR, None, [
         (None, [p.Ring(CALL), p.Dial(OP, "sip:duty@op", "13800137490", 30.0, {"X-Screening": "allow"})]),
-        (p.Busy(OP, 486), [p.Answer(CALL), p.Play(CALL, "welcome.wav", interrupt_on_digit=True)]),
+        (p.Busy(OP, 486), [p.Answer(CALL), play("welcome")]),
         (p.HungUp(OP, "remote", 486, 0.0), []),
         (p.HungUp(CALL, "remote", 200, 5.0), []),
-    ], ["operator_dialled", "operator_unreachable", "ivr", "ended"]),
+    ], ["operator_dialled", "operator_unreachable", "ivr", "ivr_prompt", "ivr_ended", "ended"]),
     ("warned caller hears the warning, then the operator", Action.WARN, Route.OPERATOR, None, [
         (None, [p.Answer(CALL), p.Play(CALL, "warning.wav")]),
         (p.PlaybackEnded(CALL, "done", "warning.wav"), [

@@ -1,0 +1,93 @@
+"""The hotline desk: what the engine needs to answer the hotline, in one place.
+
+Operator hours (:class:`hotline.OperatorHours`), the voice menus
+(:class:`hotline.MenuBook`) and their prompts, the store of messages left for
+a callback, and the inbound call flow built for each INVITE. It also serves
+the flows' :class:`hotline.SaveMessage` requests: the message's row is
+committed, then :class:`hotline.MessageSaved` goes back to the flow, so the
+caller hears "thank you" only for a message that is on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from pathlib import Path
+
+import audio
+from callflow import Notice
+from hotline import (
+    CallbackStore,
+    Ivr,
+    MessageSaved,
+    MessageSettings,
+    OperatorHours,
+    SaveMessage,
+    load_menus,
+    prompt_file,
+)
+from hotline.ivr import MessageLeft
+from screening import Decision
+from sip_config import LoadedConfig
+
+from .hotline import InboundCall, Prompts, Route
+
+__all__ = ["HotlineDesk"]
+
+log = logging.getLogger("engine.hotline")
+
+
+class HotlineDesk:
+    def __init__(self, loaded: LoadedConfig, prompt_dir: Path, tz: tzinfo,
+                 notice: Callable[[Notice], None]) -> None:
+        config = loaded.config.hotline
+        self.config = config
+        self.tz = tz
+        self.notice = notice
+        self.hours = OperatorHours.from_config(config)
+        self.menus = load_menus(loaded.resolve(config.menus) if config.menus else None)
+        self.prompt_dir = prompt_dir
+        self.prompts = Prompts(*(str(audio.path_of(prompt_dir, n)) for n in ("warning", "connecting")))
+        self.messages_dir = loaded.data_dir / "messages"
+        self.messages_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.callbacks = CallbackStore(loaded.data_dir)
+        m = config.message
+        self.message = MessageSettings(m.max_s, m.silence_s, m.initial_silence_s)
+
+    def audio_prompts(self) -> list[audio.Prompt]:
+        return self.menus.audio_prompts()
+
+    def open_at(self, now: float) -> bool:
+        return self.hours.open_at(datetime.fromtimestamp(now, self.tz))
+
+    def prompt(self, prompt_id: str) -> str:
+        return str(audio.path_of(self.prompt_dir, prompt_file(prompt_id)))
+
+    def new_call(self, call: str, caller: str, decision: Decision, route: Route,
+                 now: float) -> InboundCall:
+        def ivr() -> Ivr:
+            stamp = datetime.fromtimestamp(now, self.tz).strftime("%Y%m%d-%H%M%S")
+            recording = str(self.messages_dir / f"{stamp}-{call}.wav")
+            return Ivr(call, caller, self.menus, self.prompt, recording, self.message)
+
+        return InboundCall(call, caller, decision, route, self.prompts,
+                           self.config.operator_uris[0], ivr)
+
+    def save(self, request: SaveMessage, now: float) -> MessageSaved:
+        try:
+            callback = self.callbacks.add(request.caller, now, request.file, request.duration_s,
+                                          request.path)
+        except Exception as exc:  # noqa: BLE001 - the caller hears that it failed
+            log.error("a message left by a caller was lost: %s (%s)", exc, request.file)
+            self.notice(MessageLeft(request.call, None, request.caller, request.duration_s,
+                                    request.path, False))
+            return MessageSaved(request.call, None, str(exc))
+        log.info("message %s left for a callback (%.1f s)", callback.id, request.duration_s)
+        self.notice(MessageLeft(request.call, callback.id, request.caller, request.duration_s,
+                                request.path, True))
+        return MessageSaved(request.call, callback.id)
+
+    def close(self) -> None:
+        self.callbacks.close()
+

@@ -1,0 +1,124 @@
+"""Messages left on the hotline for a callback: the morning shift's list.
+
+SQLite (``<data_dir>/callbacks.sqlite``, WAL, ``synchronous=FULL``) with a
+schema version and migrations, like the task store. A message's row is
+committed before the caller hears "thank you"; its WAV is already closed by
+then (the worker says so). The full number stays here; people see it masked.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from screening import mask
+
+__all__ = ["Callback", "CallbackError", "CallbackStore"]
+
+FILE_NAME = "callbacks.sqlite"
+
+
+class CallbackError(Exception):
+    """The list of callbacks cannot do what was asked; ``str()`` is one sentence."""
+
+
+@dataclass(frozen=True)
+class Callback:
+    id: str
+    caller: str
+    at: float
+    file: str
+    duration_s: float
+    path: str  # the menus the caller went through
+    state: str  # waiting, done
+    done_at: float | None
+    note: str
+
+    @property
+    def masked(self) -> str:
+        return mask(self.caller) if self.caller else "withheld"
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    db.execute("""CREATE TABLE callbacks (
+        id TEXT PRIMARY KEY,
+        caller TEXT NOT NULL,
+        at REAL NOT NULL,
+        file TEXT NOT NULL,
+        duration_s REAL NOT NULL,
+        path TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'done')),
+        done_at REAL,
+        note TEXT NOT NULL DEFAULT '')""")
+    db.execute("CREATE INDEX callbacks_state ON callbacks (state, at)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+_COLUMNS = "id, caller, at, file, duration_s, path, state, done_at, note"
+
+
+class CallbackStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / FILE_NAME
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            self.path.touch(mode=0o600)  # callers' numbers
+        try:
+            self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
+                                      check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise CallbackError(f"the list of callbacks {self.path} cannot be opened: {exc}") from None
+
+    def _migrate(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise CallbackError(f"{self.path} has schema version {version}, newer than this "
+                                    f"program's {SCHEMA_VERSION}; update the program")
+            for step in MIGRATIONS[version:]:
+                step(self.db)
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def add(self, caller: str, at: float, file: str, duration_s: float, path: str) -> Callback:
+        callback_id = "m" + secrets.token_hex(4)
+        self.db.execute(f"INSERT INTO callbacks ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 'waiting', "
+                        "NULL, '')", (callback_id, caller, at, file, duration_s, path))
+        return self.get(callback_id)
+
+    def get(self, callback_id: str) -> Callback:
+        row = self.db.execute(f"SELECT {_COLUMNS} FROM callbacks WHERE id = ?",
+                              (callback_id,)).fetchone()
+        if row is None:
+            raise CallbackError(f"there is no message {callback_id}")
+        return Callback(*row)
+
+    def list(self, state: str | None = None) -> list[Callback]:
+        query = f"SELECT {_COLUMNS} FROM callbacks"
+        args: tuple[str, ...] = ()
+        if state:
+            query += " WHERE state = ?"
+            args = (state,)
+        return [Callback(*row) for row in self.db.execute(query + " ORDER BY at", args)]
+
+    def done(self, callback_id: str, at: float, note: str = "") -> Callback:
+        callback = self.get(callback_id)
+        if callback.state == "done":
+            raise CallbackError(f"message {callback_id} was already marked answered")
+        self.db.execute("UPDATE callbacks SET state = 'done', done_at = ?, note = ? WHERE id = ?",
+                        (at, note, callback_id))
+        return self.get(callback_id)
