@@ -12,7 +12,7 @@ from typing import Any
 
 from sip_config import DEFAULT_CONFIG, ConfigError, LoadedConfig, load_config
 
-from . import balancer, demo, lists, run, warn
+from . import balancer, demo, hotline, lists, run, warn
 from .errors import CommandError
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     balancer.add_parser(sub, common)
     warn.add_parsers(sub, common)
     demo.add_parser(sub, common)
+    hotline.add_parsers(sub, common)
     return parser
 
 

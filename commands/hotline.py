@@ -1,0 +1,157 @@
+"""``callbacks`` and ``hotline stats``: what the hotline's callers left and asked about.
+
+``callbacks`` lists the messages left after hours for the morning shift
+(masked numbers, time, length, the menus the caller went through, the WAV);
+``callbacks done ID`` marks one answered. ``hotline stats`` reads the engine's
+event file: calls by hour and by route, the fraud types people asked about
+most, and calls abandoned before any choice or before an operator answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from hotline import CallbackError, CallbackStore
+from sip_config import LoadedConfig
+
+from .errors import CommandError
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    callbacks = sub.add_parser("callbacks", parents=[common],
+                               help="messages left on the hotline (or: callbacks done ID)",
+                               usage="%(prog)s [--json] [--state waiting|done]\n"
+                                     "       %(prog)s done MESSAGE_ID [--note TEXT]")
+    callbacks.add_argument("words", nargs="*", metavar="done ID", help=argparse.SUPPRESS)
+    callbacks.add_argument("--json", action="store_true", help="one JSON object per message")
+    callbacks.add_argument("--state", choices=("waiting", "done"))
+    callbacks.add_argument("--note", default="", help="what came of the callback")
+    callbacks.set_defaults(handler=callbacks_command)
+
+    hotline = sub.add_parser("hotline", help="the hotline's figures")
+    ops = hotline.add_subparsers(dest="op", metavar="OP", required=True)
+    stats = ops.add_parser("stats", parents=[common], help="calls by hour and route, fraud types "
+                                                            "asked about, abandoned calls")
+    stats.add_argument("--since", type=date.fromisoformat, metavar="YYYY-MM-DD")
+    stats.add_argument("--json", action="store_true")
+    stats.set_defaults(handler=stats_command)
+
+
+def _store(loaded: LoadedConfig) -> CallbackStore:
+    try:
+        return CallbackStore(loaded.data_dir)
+    except CallbackError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def callbacks_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    tz = ZoneInfo(loaded.config.engine.timezone)
+    store = _store(loaded)
+    if args.words:
+        if args.words[0] != "done" or len(args.words) != 2:
+            raise CommandError("write: callbacks done MESSAGE_ID")
+        try:
+            callback = store.done(args.words[1], time.time(), args.note)
+        except CallbackError as exc:
+            raise CommandError(str(exc)) from None
+        print(f"message {callback.id} from {callback.masked} marked answered")
+        return 0
+    rows = store.list(args.state)
+    if args.json:
+        for c in rows:
+            print(json.dumps({"id": c.id, "number": c.masked, "at": _iso(c.at, tz),
+                              "duration_s": c.duration_s, "path": c.path, "state": c.state,
+                              "file": c.file, "done_at": _iso(c.done_at, tz), "note": c.note},
+                             ensure_ascii=False))
+        return 0
+    waiting = sum(c.state == "waiting" for c in rows)
+    table = Table(title=f"{len(rows)} messages, {waiting} waiting for a callback",
+                  title_justify="left")
+    for column in ("id", "left at", "number", "length", "state", "the caller went through", "file"):
+        table.add_column(column, no_wrap=column in ("id", "number"))
+    for c in rows:
+        table.add_row(c.id, _iso(c.at, tz) or "", c.masked, f"{c.duration_s:.0f} s", c.state,
+                      c.path, c.file)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    return 0
+
+
+def _iso(at: float | None, tz: ZoneInfo) -> str | None:
+    return None if at is None else datetime.fromtimestamp(at, tz).isoformat(timespec="seconds")
+
+
+def read_events(path: Path, since: date | None) -> list[dict[str, Any]]:
+    """The engine's event file; a line that is not an event is skipped."""
+    if not path.exists():
+        return []
+    events = []
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            try:
+                event = json.loads(line)
+                day = datetime.fromisoformat(event["at"]).date()
+            except (ValueError, KeyError, TypeError):
+                continue
+            if since is None or day >= since:
+                events.append(event)
+    return events
+
+
+def hotline_figures(events: list[dict[str, Any]]) -> dict[str, Any]:
+    calls = {e["call"]: e for e in events if e.get("event") == "screened"
+             and e.get("route") in ("operator", "ivr", "reject")}
+    by_hour = Counter(datetime.fromisoformat(e["at"]).hour for e in calls.values())
+    answered_by_operator = {e["call"] for e in events if e.get("event") == "operator_answered"}
+    to_ivr = {e["call"] for e in events if e.get("event") == "ivr"}
+    messages = [e for e in events if e.get("event") == "message_left" and e.get("stored")]
+    asked = Counter(e["fraud_type"] for e in events
+                    if e.get("event") == "ivr_prompt" and e.get("fraud_type"))
+    abandoned = 0
+    for e in events:
+        if e.get("event") == "ivr_ended" and e.get("how") == "hung_up" and e.get("by") == "remote" \
+                and e.get("path", "").count(">") < 1:
+            abandoned += 1  # hung up before choosing anything
+        if e.get("event") == "ended" and e.get("by") == "remote" \
+                and calls.get(e.get("call"), {}).get("route") == "operator" \
+                and e["call"] not in answered_by_operator and e["call"] not in to_ivr:
+            abandoned += 1  # hung up while an operator's phone rang
+    return {
+        "calls": len(calls),
+        "by_hour": {f"{h:02d}:00": by_hour[h] for h in sorted(by_hour)},
+        "by_route": {"operator": len(answered_by_operator), "voice menu": len(to_ivr),
+                     "message left": len(messages),
+                     "refused by screening": sum(e["route"] == "reject" for e in calls.values())},
+        "fraud_types_asked": dict(asked.most_common()),
+        "abandoned": abandoned,
+    }
+
+
+def stats_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    events = read_events(loaded.data_dir / "events.jsonl", args.since)
+    figures = hotline_figures(events)
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False))
+        return 0
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    since = f" since {args.since}" if args.since else ""
+    console.print(f"{figures['calls']} hotline calls{since}, {figures['abandoned']} abandoned")
+    for title, key in (("calls by hour", "by_hour"), ("by route", "by_route"),
+                       ("fraud types asked about", "fraud_types_asked")):
+        table = Table(title=title, title_justify="left")
+        table.add_column(title.split()[-1])
+        table.add_column("calls", justify="right")
+        for name, count in figures[key].items():
+            table.add_row(str(name), str(count))
+        console.print(table)
+    return 0
