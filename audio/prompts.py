@@ -41,6 +41,11 @@ PROMPTS: dict[str, Prompt] = {p.name: p for p in (
            "请注意，这个来电号码被反诈系统标记为可疑。"
            "凡是让您转账汇款、提供验证码、下载陌生软件的，都是诈骗，请不要转账。"),
     Prompt("connecting", "正在为您转接反诈中心值班民警，请稍候。"),
+    Prompt("queue-0", "您好，值班民警都在通话中，请不要挂机，马上为您接通。"),
+    *(Prompt(f"queue-{n}", f"您好，值班民警都在通话中，请不要挂机。您前面还有{word}位。")
+      for n, word in enumerate("一两三四五六七八九", start=1)),
+    Prompt("queue-many", "您好，值班民警都在通话中，请不要挂机。您前面还有十位以上。"),
+    Prompt("operators-busy", "民警暂时不能接听，请听自动语音，也可以留言。"),
 )}
 
 SAMPLE_RATE = 8000

@@ -27,6 +27,7 @@ import audio
 from callflow import CallFlow, Notice, Output, Timeout, Timer, UnexpectedEvent
 from dialer import Policy, load_catalog, open_store
 from hotline import SaveMessage
+from hotline.queue import JoinQueue, LeaveQueue, QueueReport
 from screening import StoreError, normalize
 from sip_config import LoadedConfig
 from softphone import protocol as p
@@ -147,8 +148,10 @@ class Engine:
         self.prompt_dir = data / "prompts"
         self.desk = HotlineDesk(loaded, self.prompt_dir, self.tz, self.notice)
         self._requests: dict[type, Callable[[Any, float], object]] = {
-            SaveMessage: self.desk.save,
+            SaveMessage: self.desk.save, JoinQueue: self.desk.join, LeaveQueue: self.desk.leave,
+            QueueReport: self.desk.report,
         }
+        self.desk.deliver = self.deliver
         self.lock = DataDirLock(data)
         self.store = open_store(data, data / "recordings")
         dialer = self.config.dialer
@@ -264,6 +267,8 @@ class Engine:
             elif type(output) in self._requests:
                 self._request(flow, output)
             elif worker is not None:
+                if isinstance(output, p.Dial) and output.call not in self.flows:
+                    self.flows[output.call] = flow  # a leg the flow places now
                 await worker.send(output)  # type: ignore[arg-type]
         if flow.finished:
             self._forget(flow)
@@ -284,6 +289,14 @@ class Engine:
         worker = self._holder.get(id(flow))
         if answer is not None and worker is not None:
             self.pool.inbox.put_nowait((worker, answer))  # type: ignore[arg-type]
+
+    def deliver(self, call: str, event: object) -> None:
+        """An event for the flow that owns ``call`` (from the engine's own parts, e.g. the queue),
+        queued behind what its worker has sent so far."""
+        flow = self.flows.get(call)
+        worker = self._holder.get(id(flow)) if flow is not None else None
+        if worker is not None:
+            self.pool.inbox.put_nowait((worker, event))  # type: ignore[arg-type]
 
     def _deliver(self, flow: CallFlow, event: Timeout) -> None:
         self._timers.pop((id(flow), event.name), None)

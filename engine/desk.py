@@ -28,10 +28,19 @@ from hotline import (
     prompt_file,
 )
 from hotline.ivr import MessageLeft
+from hotline.queue import (
+    JoinQueue,
+    LeaveQueue,
+    NoOperator,
+    OperatorQueue,
+    QueueReport,
+    QueueUpdate,
+    RingOperators,
+)
 from screening import Decision
 from sip_config import LoadedConfig
 
-from .hotline import InboundCall, Prompts, Route
+from .hotline import InboundCall, Prompts, QueueSettings, Route
 
 __all__ = ["HotlineDesk"]
 
@@ -48,7 +57,17 @@ class HotlineDesk:
         self.hours = OperatorHours.from_config(config)
         self.menus = load_menus(loaded.resolve(config.menus) if config.menus else None)
         self.prompt_dir = prompt_dir
-        self.prompts = Prompts(*(str(audio.path_of(prompt_dir, n)) for n in ("warning", "connecting")))
+        def wav(name: str) -> str:
+            return str(audio.path_of(prompt_dir, name))
+
+        self.prompts = Prompts(wav("warning"), wav("connecting"),
+                               queue=lambda ahead: wav(f"queue-{ahead}" if ahead >= 0 else "queue-many"),
+                               operators_busy=wav("operators-busy"))
+        self.queue_settings = QueueSettings(config.operator_ring_s, config.max_wait_s,
+                                            config.queue_announce_s)
+        self.queue = OperatorQueue(config.operator_uris, config.ring)
+        self._told: dict[str, int] = {}  # waiting call → the place it was last told
+        self.deliver: Callable[[str, object], None] = lambda call, event: None
         self.messages_dir = loaded.data_dir / "messages"
         self.messages_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.callbacks = CallbackStore(loaded.data_dir)
@@ -71,8 +90,42 @@ class HotlineDesk:
             recording = str(self.messages_dir / f"{stamp}-{call}.wav")
             return Ivr(call, caller, self.menus, self.prompt, recording, self.message)
 
-        return InboundCall(call, caller, decision, route, self.prompts,
-                           self.config.operator_uris[0], ivr)
+        return InboundCall(call, caller, decision, route, self.prompts, ivr, self.queue_settings)
+
+    # ------------------------------------------------------------ the operators' queue
+
+    def join(self, request: JoinQueue, now: float) -> None:
+        self.queue.join(request.call)
+        self._offer(now)
+
+    def leave(self, request: LeaveQueue, now: float) -> None:
+        self.queue.leave(request.call)
+        self._told.pop(request.call, None)
+        self._offer(now)
+
+    def report(self, request: QueueReport, now: float) -> None:
+        if request.result == "answered":
+            self.queue.answered(request.call, request.operator)
+            self._told.pop(request.call, None)
+        elif request.result == "unanswered":
+            self.queue.not_answered(request.call, request.operator, now)
+        else:
+            self.queue.done(request.operator, now)
+        self._offer(now)
+
+    def _offer(self, now: float) -> None:
+        """Ring operators for whoever can have one; tell the others their place."""
+        for offer in self.queue.offers(now):
+            if offer.nobody:
+                self._told.pop(offer.call, None)
+                self.deliver(offer.call, NoOperator(offer.call))
+            else:
+                self.deliver(offer.call, RingOperators(offer.call, offer.operators))
+        for call in self.queue.waiting:
+            ahead = self.queue.ahead(call)
+            if self._told.get(call) != ahead:
+                self._told[call] = ahead
+                self.deliver(call, QueueUpdate(call, ahead))
 
     def save(self, request: SaveMessage, now: float) -> MessageSaved:
         try:

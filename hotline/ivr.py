@@ -211,10 +211,10 @@ class Ivr(CallFlow):
             if event.file != self.playing:
                 return None  # a prompt we already replaced
             return On.PROMPT_DONE if event.reason == "done" else On.PROMPT_CUT
-        if isinstance(event, p.SpeechStarted):
-            return On.SPEECH_STARTED
-        if isinstance(event, p.SpeechEnded):
-            return On.SPEECH_ENDED
+        if isinstance(event, (p.SpeechStarted, p.SpeechEnded)):
+            if self.state is not IvrStage.RECORDING:
+                return None  # the caller's voice only matters while a message is recorded
+            return On.SPEECH_STARTED if isinstance(event, p.SpeechStarted) else On.SPEECH_ENDED
         if isinstance(event, p.RecordingSaved):
             return On.RECORDING_SAVED
         if isinstance(event, MessageSaved):
@@ -409,8 +409,6 @@ TABLE: StateTable[IvrStage, On] = StateTable("voice menu", {
            On.PROMPT_CUT: (C._stay, _STAY),
            On.INTERDIGIT_TIMEOUT: (C._interdigit, [S.GREETING, S.SAYING, S.INVALID, S.GOODBYE,
                                                    S.MESSAGE_INTRO]),
-           On.SPEECH_STARTED: (C._stay, _STAY),
-           On.SPEECH_ENDED: (C._stay, _STAY),
            On.HUNG_UP: (C._hung_up, [S.ENDED]),
        }.items()},
     (S.GREETING, On.PROMPT_DONE): (C._greeted, [S.WAITING]),
@@ -441,8 +439,6 @@ TABLE: StateTable[IvrStage, On] = StateTable("voice menu", {
     (S.SAVING, On.STORED): (C._stored, [S.THANKS]),
     (S.SAVING, On.NOT_STORED): (C._stored, [S.THANKS]),
     (S.SAVING, On.DIGIT): (C._stay, _STAY),
-    (S.SAVING, On.SPEECH_STARTED): (C._stay, _STAY),
-    (S.SAVING, On.SPEECH_ENDED): (C._stay, _STAY),
     (S.SAVING, On.HUNG_UP): (C._hung_up, [S.ENDED]),
     (S.THANKS, On.PROMPT_DONE): (C._said_goodbye, [S.ENDING]),
     (S.THANKS, On.PROMPT_CUT): (C._stay, _STAY),

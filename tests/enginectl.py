@@ -34,7 +34,7 @@ def write_config(directory: Path, *, workers: int = 1, operator_hours: str = "08
                  trunk: str = "sip:127.0.0.1:5070", operator: str = "sip:operator@127.0.0.1:5090",
                  blocked: tuple[str, ...] = ("13900001111",), allowed_sources: str = "127.0.0.1/32",
                  max_channels: int = 30, max_cps: float = 50, extra: str = "",
-                 balancer: str | None = None, sip_extra: str = "") -> Path:
+                 balancer: str | None = None, sip_extra: str = "", hotline_extra: str = "") -> Path:
     """``balancer``: the ``sip.balancer`` mapping in YAML flow style (e.g. ``"{}"``); the engine
     then starts the Kamailio front on ``sip.listen.port`` and the workers move to the next
     ports. ``sip_extra``: more ``sip:`` keys, YAML lines indented by two spaces."""
@@ -63,7 +63,7 @@ hotline:
   number: "961108"
   operator_hours: "{operator_hours}"
   operator_uri: "{operator}"
-{extra}""")
+{hotline_extra}{extra}""")
     return path
 
 

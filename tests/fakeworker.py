@@ -19,6 +19,7 @@ greeting: the detector says machine, then the greeting ends).
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 from engine.workers import LOST, Inbox, Worker, WorkerSpec
@@ -93,7 +94,7 @@ class FakeWorker(Worker):
 
     def _far_end(self, dial: p.Dial) -> None:
         number = dial.uri.removeprefix("sip:").split("@", 1)[0]
-        if dial.call.endswith("-officer") or dial.call.endswith("-op"):
+        if dial.call.endswith("-officer") or re.search(r"-op\d+$", dial.call):
             behaviour = self.officer
         elif number in self.phones:
             script = self.phones[number]

@@ -117,9 +117,14 @@ def test_trunk_channels_and_calls_per_second(tmp_path: Path) -> None:
 def test_twelve_calls_at_once_across_three_workers(tmp_path: Path) -> None:
     phones = answering_phones(tmp_path, calls=12, timeout_s=60)
     config = dialer_config(tmp_path, phones.uri_host, workers=3, max_channels=12)
+    requests = tmp_path / "twelve.csv"
+    requests.write_text("".join(f"1390000{3000 + i}\n" for i in range(12)))
+    cli(config, "warn", "--file", str(requests))  # all due at once when the engine starts
     engine = EngineProcess(config)
     try:
-        ids = [warn(config, f"1390000{3000 + i}") for i in range(12)]
+        store = store_of(config)
+        ids = [t.id for t in store.tasks()]
+        store.close()
         tasks = wait_tasks(config, ids, timeout=90)
         assert phones.wait() == 0, phones.report()
     finally:

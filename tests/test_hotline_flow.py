@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from menubook import BOOK, wav
 
-from callflow import UnexpectedEvent, commands_of, notices_of
+from callflow import Timeout, UnexpectedEvent, commands_of, notices_of
 from engine import (
     AlreadyCalling,
     InboundCall,
@@ -18,6 +18,7 @@ from engine import (
 )
 from engine.hotline import TABLE, Stage
 from hotline import Ivr
+from hotline.queue import NoOperator, QueueUpdate, RingOperators
 from screening import Action, Decision, normalize
 from softphone import protocol as p
 
@@ -30,7 +31,8 @@ def new_ivr() -> Ivr:
 
 def play(prompt: str) -> p.Play:
     return p.Play(CALL, f"{prompt}.wav", interrupt_on_digit=True)
-CALL, OP = "w1-in-1", "w1-in-1-op"
+CALL, OP, OP2 = "w1-in-1", "w1-in-1-op1", "w1-in-1-op2"
+DIAL = p.Dial(OP, "sip:duty@op", "13800137490", 20.0, {"X-Screening": "allow"})
 
 
 def decision(action: Action, status: int | None = None) -> Decision:
@@ -51,8 +53,7 @@ def test_route(action: Action, callee: str, hours: bool, route: Route) -> None:
 
 
 def flow(action: Action, route: Route, status: int | None = None) -> InboundCall:
-    return InboundCall(CALL, "13800137490", decision(action, status), route, PROMPTS, "sip:duty@op",
-                       new_ivr)
+    return InboundCall(CALL, "13800137490", decision(action, status), route, PROMPTS, new_ivr)
 
 
 # (action, route, [(event, expected commands)], notices)
@@ -71,35 +72,70 @@ SCRIPTS = [
         (p.HungUp(CALL, "remote", 200, 8.0), []),
     ], ["ivr", "ivr_prompt", "dtmf", "ivr_menu", "ivr_prompt", "ivr_ended", "ended"]),
     ("operator answers, caller hangs up", Action.ALLOW, Route.OPERATOR, None, [
-        (None, [p.Ring(CALL), p.Dial(OP, "sip:duty@op", "13800137490", 30.0, {"X-Screening": "allow"})]),
+        (None, [p.Ring(CALL)]),
+        (RingOperators(CALL, ("sip:duty@op",)), [DIAL]),
         (p.Ringing(OP, 180), []),
         (p.Answered(OP), [p.Answer(CALL), p.Bridge(CALL, OP)]),
         (p.HungUp(CALL, "remote", 200, 30.0), [p.Hangup(OP)]),
         (p.HungUp(OP, "local", 200, 29.0), []),
     ], ["operator_dialled", "operator_answered", "ended"]),
     ("operator hangs up first", Action.ALLOW, Route.OPERATOR, None, [
-        (None, [p.Ring(CALL), p.Dial(OP, "sip:duty@op", "13800137490", 30.0, {"X-Screening": "allow"})]),
+        (None, [p.Ring(CALL)]),
+        (RingOperators(CALL, ("sip:duty@op",)), [DIAL]),
         (p.Answered(OP), [p.Answer(CALL), p.Bridge(CALL, OP)]),
         (p.HungUp(OP, "remote", 200, 10.0), [p.Hangup(CALL)]),
         (p.HungUp(CALL, "local", 200, 10.0), []),
     ], ["operator_dialled", "operator_answered", "ended"]),
-    ("operator busy: the IVR takes the call", Action.ALLOW, Route.OPERATOR, None, [
-        (None, [p.Ring(CALL), p.Dial(OP, "sip:duty@op", "13800137490", 30.0, {"X-Screening": "allow"})]),
-        (p.Busy(OP, 486), [p.Answer(CALL), play("welcome")]),
+    ("the only operator is busy: the voice menu takes the call", Action.ALLOW, Route.OPERATOR, None, [
+        (None, [p.Ring(CALL)]),
+        (RingOperators(CALL, ("sip:duty@op",)), [DIAL]),
+        (p.Busy(OP, 486), []),
         (p.HungUp(OP, "remote", 486, 0.0), []),
+        (NoOperator(CALL), [p.Answer(CALL), play("operators-busy")]),
+        (p.PlaybackEnded(CALL, "done", "operators-busy.wav"), [play("welcome")]),
         (p.HungUp(CALL, "remote", 200, 5.0), []),
-    ], ["operator_dialled", "operator_unreachable", "ivr", "ivr_prompt", "ivr_ended", "ended"]),
+    ], ["operator_dialled", "operator_unreachable", "queue_gave_up", "ivr", "ivr_prompt", "ivr_ended",
+        "ended"]),
+    ("ring-all: the first operator to answer takes it", Action.ALLOW, Route.OPERATOR, None, [
+        (None, [p.Ring(CALL)]),
+        (RingOperators(CALL, ("sip:a@desk", "sip:b@desk")), [
+            p.Dial(OP, "sip:a@desk", "13800137490", 20.0, {"X-Screening": "allow"}),
+            p.Dial(OP2, "sip:b@desk", "13800137490", 20.0, {"X-Screening": "allow"})]),
+        (p.Answered(OP2), [p.Hangup(OP), p.Answer(CALL), p.Bridge(CALL, OP2)]),
+        (p.HungUp(OP, "local", 487, 0.0), []),
+        (p.HungUp(CALL, "remote", 200, 9.0), [p.Hangup(OP2)]),
+        (p.HungUp(OP2, "local", 200, 9.0), []),
+    ], ["operator_dialled", "operator_dialled", "operator_answered", "ended"]),
+    ("a caller who waits hears their place, then an operator", Action.ALLOW, Route.OPERATOR, None, [
+        (None, [p.Ring(CALL)]),
+        (QueueUpdate(CALL, 2), [p.Answer(CALL), p.Play(CALL, "queue-2.wav", interrupt_on_digit=True)]),
+        (QueueUpdate(CALL, 1), []),
+        (Timeout(CALL, "announce"), [p.Play(CALL, "queue-1.wav", interrupt_on_digit=True)]),
+        (RingOperators(CALL, ("sip:duty@op",)), [p.Play(CALL, "connecting.wav", loop=True), DIAL]),
+        (p.Answered(OP), [p.Stop(CALL), p.Bridge(CALL, OP)]),
+    ], ["queued", "operator_dialled", "operator_answered"]),
+    ("waiting too long: the voice menu", Action.ALLOW, Route.OPERATOR, None, [
+        (None, [p.Ring(CALL)]),
+        (QueueUpdate(CALL, 11), [p.Answer(CALL), p.Play(CALL, "queue-many.wav", interrupt_on_digit=True)]),
+        (Timeout(CALL, "max_wait"), [play("operators-busy")]),
+        (p.PlaybackEnded(CALL, "done", "operators-busy.wav"), [play("welcome")]),
+        (RingOperators(CALL, ("sip:duty@op",)), []),  # too late: the call has moved on
+        (p.HungUp(CALL, "remote", 200, 130.0), []),
+    ], ["queued", "queue_gave_up", "ivr", "ivr_prompt", "ivr_ended", "ended"]),
     ("warned caller hears the warning, then the operator", Action.WARN, Route.OPERATOR, None, [
         (None, [p.Answer(CALL), p.Play(CALL, "warning.wav")]),
-        (p.PlaybackEnded(CALL, "done", "warning.wav"), [
+        (p.PlaybackEnded(CALL, "done", "warning.wav"), []),
+        (RingOperators(CALL, ("sip:duty@op",)), [
             p.Play(CALL, "connecting.wav", loop=True),
-            p.Dial(OP, "sip:duty@op", "13800137490", 30.0, {"X-Screening": "warn"})]),
+            p.Dial(OP, "sip:duty@op", "13800137490", 20.0, {"X-Screening": "warn"})]),
         (p.Answered(OP), [p.Stop(CALL), p.Bridge(CALL, OP)]),
     ], ["operator_dialled", "operator_answered"]),
     ("caller gives up while the operator rings", Action.ALLOW, Route.OPERATOR, None, [
-        (None, [p.Ring(CALL), p.Dial(OP, "sip:duty@op", "13800137490", 30.0, {"X-Screening": "allow"})]),
+        (None, [p.Ring(CALL)]),
+        (RingOperators(CALL, ("sip:duty@op",)), [DIAL]),
         (p.HungUp(CALL, "remote", 487, 3.0), [p.Hangup(OP)]),
-        (p.Answered(OP), []),
+        (p.Answered(OP), [p.Hangup(OP)]),  # its 200 crossed our CANCEL
+        (p.HungUp(OP, "local", 200, 0.0), []),
     ], ["operator_dialled", "ended"]),
 ]
 
@@ -119,6 +155,7 @@ def test_script(action: Action, route: Route, status: int | None, steps: list, n
 def test_finished_only_when_both_legs_are_gone() -> None:
     call = flow(Action.ALLOW, Route.OPERATOR)
     call.start(0.0)
+    call.on_event(RingOperators(CALL, ("sip:duty@op",)), 0.5)
     call.on_event(p.Answered(OP), 1.0)
     call.on_event(p.HungUp(CALL, "remote", 200, 1.0), 2.0)
     assert not call.finished

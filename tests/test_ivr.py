@@ -232,3 +232,15 @@ def test_an_event_without_a_row_names_state_and_event() -> None:
 
 def test_every_stage_is_in_the_table() -> None:
     assert TABLE.states() == set(IvrStage)
+
+
+@pytest.mark.parametrize("stage", list(IvrStage))
+def test_the_callers_voice_changes_nothing_outside_a_message(stage: IvrStage) -> None:
+    """Found by bench/ivr.py: callers talking over the welcome had their calls failed."""
+    ivr = Ivr(C, "13800137490", BOOK, wav, REC)
+    ivr.start(0.0)
+    ivr.state = stage
+    for event in (p.SpeechStarted(C), p.SpeechEnded(C, 1.2)):
+        out = ivr.on_event(event, 1.0)
+        if stage is not IvrStage.RECORDING:
+            assert out == [] and ivr.state is stage
