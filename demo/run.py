@@ -74,9 +74,9 @@ sip:
   listen: {{host: 127.0.0.1, port: {sip}, rtp_port: {rtp}}}
   trunk: {{uri: "sip:127.0.0.1:{carrier}", caller_id: "96110", max_channels: 3, max_cps: 5}}
 dialer:
-  ring_timeout_s: 6
-  retry: {{busy_s: 3, busy_growth: 1.0, busy_cap_s: 3, rang_out_s: 3, no_answer_s: 5,
-          unacknowledged_s: 10, machine_s: 12, trunk_s: 2, trunk_cap_s: 10, jitter: 0.1}}
+  ring_timeout_s: 5
+  retry: {{busy_s: 3, busy_growth: 1.0, busy_cap_s: 3, rang_out_s: 2, no_answer_s: 5,
+          unacknowledged_s: 10, machine_s: 6, trunk_s: 2, trunk_cap_s: 10, jitter: 0.1}}
   max_attempts: 4
   escalate_after_attempts: 3
   officer_uri: sip:duty@127.0.0.1:{carrier + 1}

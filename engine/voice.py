@@ -27,7 +27,7 @@ def prompt_sets(loaded: LoadedConfig) -> list[PromptSet]:
     menus = load_menus(loaded.resolve(h.menus) if h.menus else None)
     warnings = catalog.prompts(center=d.center_name, ack=d.ack_digit, officer=d.officer_digit,
                                callback=config.sip.trunk.caller_id)
-    return [("built-in", list(audio.PROMPTS.values()), 150),
+    return [("built-in", list(audio.PROMPTS.values()), PROMPT_RATE),
             ("voice menus", menus.audio_prompts(), PROMPT_RATE),
             ("warning calls", warnings, PROMPT_RATE)]
 

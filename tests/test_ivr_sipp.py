@@ -69,8 +69,7 @@ def test_sip_info_digits_take_the_same_path(tmp_path: Path) -> None:
 
 
 def test_a_caller_speaking_leaves_a_message_for_the_morning(tmp_path: Path) -> None:
-    speech = make_speech(tmp_path / "speech.wav", "我叫张三，电话是一三八零零一三七四九零。"
-                         "刚才有人冒充警察让我转账，我很害怕，请明天给我回电话。", voice="cmn")
+    speech = make_speech(tmp_path / "speech.wav", "我叫张三，有人冒充警察，请回电话。", voice="cmn")
     with wave.open(str(speech)) as w:
         spoken_s = w.getnframes() / w.getframerate()
     config = night(tmp_path)

@@ -43,18 +43,18 @@ def test_every_operator_talking_the_caller_hears_the_queue_then_the_voice_menu(t
     # two workers: the first holds both talking callers and both operator legs (4 calls)
     config = write_config(tmp_path, workers=2, operator_hours=hours(inside_now=True), hotline_extra=(
         f'  operators: ["sip:desk1@{desks[0].uri_host}", "sip:desk2@{desks[1].uri_host}"]\n'
-        "  max_wait_s: 4\n  queue_announce_s: 2\n"),
+        "  max_wait_s: 3\n  queue_announce_s: 2\n"),
         sip_extra="  media_timeout_s: 60\n")  # the SIPp desks and callers send no RTP
     engine = EngineProcess(config)
     try:
-        talking = Sipp("uac_call_hold_bye.xml", tmp_path, "-s", "961108", "-d", "20000", "-l", "2",
+        talking = Sipp("uac_call_hold_bye.xml", tmp_path, "-s", "961108", "-d", "18000", "-l", "2",
                        "-r", "5", remote=engine.target, calls=2, timeout_s=40)
         assert len(wait_events(config, lambda e: e["event"] == "operator_answered", timeout=10)) >= 1
         deadline = time.monotonic() + 10
         while sum(e["event"] == "operator_answered" for e in read_events(config)) < 2 \
                 and time.monotonic() < deadline:
             time.sleep(0.1)
-        third = Sipp("uac_call_hold_bye.xml", tmp_path, "-s", "961108", "-d", "16000",
+        third = Sipp("uac_call_hold_bye.xml", tmp_path, "-s", "961108", "-d", "13000",
                      remote=f"127.0.0.1:{engine.port + 1}", timeout_s=20)
         assert third.wait() == 0, third.report() + engine.log_text()  # waited, then the menu
         assert talking.wait() == 0, talking.report()
@@ -70,4 +70,4 @@ def test_every_operator_talking_the_caller_hears_the_queue_then_the_voice_menu(t
     plays = [e["prompt"] for e in events if e["event"] == "ivr_prompt" and e["call"] == queued["call"]]
     assert plays[:1] == ["welcome"]
     [gave_up] = [e for e in events if e["event"] == "queue_gave_up"]
-    assert gave_up["why"] == "waited too long" and 3.5 <= gave_up["waited_s"] <= 6
+    assert gave_up["why"] == "waited too long" and 2.5 <= gave_up["waited_s"] <= 5

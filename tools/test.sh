@@ -2,11 +2,11 @@
 # Installs what the tests need and runs the whole suite:
 #   Debian packages (SIPp, Mosquitto, espeak-ng, sox, Kamailio) when missing,
 #   a virtualenv in .venv with the pinned dependencies of pyproject.toml,
-#   then pytest. Extra arguments go to pytest.
+#   then pytest in two processes (pytest-xdist). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(sip-tester mosquitto espeak-ng sox kamailio)
+packages=(sip-tester mosquitto espeak-ng sox libsox-fmt-mp3 kamailio)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
@@ -21,4 +21,5 @@ fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
-exec .venv/bin/python -m pytest "$@"
+# two test processes: most tests wait on calls in real time (SIPp, prompts), not on the CPU
+exec .venv/bin/python -m pytest -n 2 "$@"
