@@ -12,7 +12,7 @@ from typing import Any
 
 from sip_config import DEFAULT_CONFIG, ConfigError, LoadedConfig, load_config
 
-from . import balancer, demo, hotline, lists, run, warn
+from . import balancer, demo, hotline, lists, ops, run, warn
 from .errors import CommandError
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     warn.add_parsers(sub, common)
     demo.add_parser(sub, common)
     hotline.add_parsers(sub, common)
+    ops.add_parsers(sub, common)
     return parser
 
 

@@ -31,9 +31,12 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def run_engine(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from engine import Engine  # the engine pulls in more than the other commands need
+    from ops.observer import ErrorLog, Observer
 
     logging.basicConfig(level=loaded.config.engine.log_level.upper(), stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    errors = ErrorLog()  # the last warnings and errors, for ``status``
+    logging.getLogger().addHandler(errors)
 
     async def serve() -> None:
         try:
@@ -49,13 +52,35 @@ def run_engine(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         except (RuntimeError, audio.PromptError) as exc:
             await engine.stop()
             raise CommandError(str(exc)) from None
+        bus = None
+        if loaded.config.mqtt is not None:
+            from bus import Bus, BusError, OutboxError
+
+            try:
+                bus = Bus(engine, loaded)
+                bus.start()
+            except (BusError, OutboxError) as exc:
+                await engine.stop()
+                raise CommandError(str(exc)) from None
+        observer = Observer(engine, bus, errors)
+        try:
+            observer.start()
+        except RuntimeError as exc:
+            await engine.stop()
+            if bus is not None:
+                await bus.stop()
+            raise CommandError(str(exc)) from None
         listen = loaded.config.sip.listen
         logging.getLogger("engine").info(
-            "engine running: %d workers from sip:%s:%d, hotline %s; Ctrl-C stops it",
-            len(engine.pool.workers), listen.host, listen.port, loaded.config.hotline.number)
+            "engine running: %d workers from sip:%s:%d, hotline %s%s; Ctrl-C stops it",
+            len(engine.pool.workers), listen.host, listen.port, loaded.config.hotline.number,
+            f", MQTT {loaded.config.mqtt.url}" if loaded.config.mqtt else "")
         await stop.wait()
         logging.getLogger("engine").info("stopping")
         await engine.stop()
+        if bus is not None:
+            await bus.stop()
+        await observer.stop()
 
     asyncio.run(serve())
     return 0

@@ -55,10 +55,15 @@ class Submitted:
 
 class TaskStore(Protocol):
     def submit(self, request: WarningRequest, now: float, not_before: float) -> Submitted: ...
+    def submit_many(self, requests: Sequence[tuple[WarningRequest, float]],
+                    now: float) -> list[Submitted]: ...
     def cancel(self, task_id: str, now: float, reason: str = "") -> Task: ...
     def task(self, task_id: str) -> Task: ...
     def tasks(self, states: Sequence[TaskState] = ()) -> list[Task]: ...
     def attempts(self, task_id: str) -> list[Attempt]: ...
+    def created_between(self, since: float, until: float) -> list[Task]: ...
+    def attempts_of(self, task_ids: Sequence[str]) -> dict[str, list[Attempt]]: ...
+    def count_by_state(self) -> dict[TaskState, int]: ...
     def events(self, task_id: str | None = None, after: int = 0) -> list[TaskEvent]: ...
     def due(self, now: float, limit: int, skip_numbers: Sequence[str] = ()) -> list[Task]: ...
     def next_due_at(self) -> float | None: ...
@@ -223,24 +228,34 @@ class SqliteTaskStore:
     # ------------------------------------------------------------ requests
 
     def submit(self, request: WarningRequest, now: float, not_before: float) -> Submitted:
-        with self._write() as db:
-            if request.request_id:
-                row = db.execute("SELECT task_id FROM requests WHERE request_id = ?",
-                                 (request.request_id,)).fetchone()
-                if row:
-                    return Submitted(self._task(row[0]), merged=False, duplicate=True)
-            row = db.execute(f"SELECT id FROM tasks WHERE number = ? AND state IN {_OPEN}",
-                             (request.number,)).fetchone()
+        with self._write():
+            return self._submit(request, now, not_before)
+
+    def submit_many(self, requests: Sequence[tuple[WarningRequest, float]],
+                    now: float) -> list[Submitted]:
+        """``(request, not_before)`` pairs in one transaction: all on disk, or none."""
+        with self._write():
+            return [self._submit(request, now, not_before) for request, not_before in requests]
+
+    def _submit(self, request: WarningRequest, now: float, not_before: float) -> Submitted:
+        db = self.db
+        if request.request_id:
+            row = db.execute("SELECT task_id FROM requests WHERE request_id = ?",
+                             (request.request_id,)).fetchone()
             if row:
-                task = self._merge(row[0], request, now)
-                merged = True
-            else:
-                task = self._insert(request, now, not_before)
-                merged = False
-            if request.request_id:
-                db.execute("INSERT INTO requests (request_id, task_id, at) VALUES (?, ?, ?)",
-                           (request.request_id, task.id, now))
-            return Submitted(task, merged=merged, duplicate=False)
+                return Submitted(self._task(row[0]), merged=False, duplicate=True)
+        row = db.execute(f"SELECT id FROM tasks WHERE number = ? AND state IN {_OPEN}",
+                         (request.number,)).fetchone()
+        if row:
+            task = self._merge(row[0], request, now)
+            merged = True
+        else:
+            task = self._insert(request, now, not_before)
+            merged = False
+        if request.request_id:
+            db.execute("INSERT INTO requests (request_id, task_id, at) VALUES (?, ?, ?)",
+                       (request.request_id, task.id, now))
+        return Submitted(task, merged=merged, duplicate=False)
 
     def _insert(self, request: WarningRequest, now: float, not_before: float) -> Task:
         task_id = request.request_id if request.request_id and not self._exists(request.request_id) \
@@ -313,6 +328,29 @@ class SqliteTaskStore:
             query += f" WHERE state IN ({', '.join('?' * len(states))})"
             args = tuple(s.value for s in states)
         return [_task_of(r) for r in self.db.execute(query + " ORDER BY created_at, rowid", args)]
+
+    def created_between(self, since: float, until: float) -> list[Task]:
+        """Tasks requested in ``[since, until)``, oldest first (for reports)."""
+        rows = self.db.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE created_at >= ? AND "
+                               "created_at < ? ORDER BY created_at, rowid", (since, until))
+        return [_task_of(r) for r in rows]
+
+    def attempts_of(self, task_ids: Sequence[str]) -> dict[str, list[Attempt]]:
+        """Every attempt of many tasks at once, by task, in order."""
+        out: dict[str, list[Attempt]] = {t: [] for t in task_ids}
+        for start in range(0, len(task_ids), 500):
+            chunk = task_ids[start:start + 500]
+            rows = self.db.execute(
+                "SELECT task_id, n, call, worker, started_at, answered_at, ended_at, status, "
+                "outcome, digits, amd, recording, counted, reached_at FROM attempts WHERE task_id "
+                f"IN ({', '.join('?' * len(chunk))}) ORDER BY task_id, n", tuple(chunk))
+            for r in rows:
+                out[r[0]].append(_attempt_of(r))
+        return out
+
+    def count_by_state(self) -> dict[TaskState, int]:
+        counts = dict(self.db.execute("SELECT state, count(*) FROM tasks GROUP BY state"))
+        return {state: int(counts.get(state.value, 0)) for state in TaskState}
 
     def attempts(self, task_id: str) -> list[Attempt]:
         rows = self.db.execute(

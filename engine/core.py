@@ -28,7 +28,7 @@ from callflow import CallFlow, Notice, Output, Timeout, Timer, UnexpectedEvent
 from dialer import Policy, load_catalog, open_store
 from hotline import SaveMessage
 from hotline.queue import JoinQueue, LeaveQueue, QueueReport
-from screening import StoreError, normalize
+from screening import NumberKind, StoreError, normalize
 from sip_config import LoadedConfig
 from softphone import protocol as p
 
@@ -36,7 +36,7 @@ from .clock import Clock, SystemClock, TimerHandle, local
 from .desk import HotlineDesk
 from .dialing import Dialing
 from .front import Front, behind_front
-from .hotline import route_for
+from .hotline import Route, route_for
 from .inbound import Gate
 from .lock import DataDirLock
 from .voice import prompt_sets
@@ -57,7 +57,7 @@ class EngineStarted(Notice):
 @dataclass(frozen=True)
 class CallScreened(Notice):
     KIND: ClassVar[str] = "screened"
-    NUMBERS: ClassVar[tuple[str, ...]] = ()  # ``number`` is the decision's masked form already
+    NUMBERS: ClassVar[tuple[str, ...]] = ("number", "callee")
     action: str
     status: int | None
     rule: str
@@ -386,10 +386,15 @@ class Engine:
             return
         decided_us = round((time.perf_counter() - started) * 1e6, 1)  # screen + route, before I/O
         d = decision.as_dict()
+        number = decision.number
+        shown = number.national if number.kind is NumberKind.E164 else number.digits or number.kind.value
         self.notice(CallScreened(event.call, d["action"], d["status"], d["rule"], d["reason"],
-                                 d["number"], d["kind"], route.value, event.callee, event.source,
+                                 shown, d["kind"], route.value, event.callee, event.source,
                                  worker.name, decided_us, error))
         await self.run_flow(flow, worker, outputs)
+        if (route is Route.REJECT and self.config.screening.warn_callee_on_block
+                and event.callee != self.config.hotline.number):
+            self.dialing.warn_callee(event.callee, decision)
 
     def notice(self, notice: Notice) -> None:
         record = {"at": local(self.clock, self.tz).isoformat(timespec="milliseconds"),

@@ -43,6 +43,8 @@ from dialer import (
 )
 from dialer.call import OfficerAnswered, WarningAcknowledged, WarningAnswered
 from dialer.catalog import prompt_name
+from dialer.requests import RequestError, validate
+from screening import Decision
 from softphone import protocol as p
 
 from .trunk import Pacer, dial_uri
@@ -50,11 +52,12 @@ from .trunk import Pacer, dial_uri
 if TYPE_CHECKING:
     from .core import Engine
 
-__all__ = ["Dialing", "TaskNotice"]
+__all__ = ["Dialing", "TaskNotice", "notice_of"]
 
 log = logging.getLogger("engine.dialing")
 
 POLL_S = 0.02  # how often the store is checked for requests from other processes (cheap)
+CALLEE_QUIET_S = 600.0  # blocked calls to one person within this are one warning
 RECOVERY_GRACE_S = 2.5
 """After a crash, calls of the dead engine may still be up for a moment (its workers hang up
 within 2 s of losing it): interrupted tasks are called again after this."""
@@ -110,6 +113,7 @@ class Dialing:
         self._wake = asyncio.Event()
         self._last_seq = max((e.seq for e in store.events()), default=0)
         self._scripts: dict[str, WarningScript] = {}
+        self._callees: dict[str, float] = {}  # number → when a blocked call last made a task
         self._tasks: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------ life cycle
@@ -143,6 +147,35 @@ class Dialing:
         self.publish()
         self.wake()
         return submitted
+
+    def warn_callee(self, callee: str, decision: Decision) -> None:
+        """A blocked fraud call was for ``callee``: that person is at risk, warn them
+        (``screening.warn_callee_on_block``). A callee that is no person's phone is left alone;
+        a second blocked call within CALLEE_QUIET_S is the same warning."""
+        now = self.engine.clock.now()
+        config = self.engine.config.screening
+        try:
+            request = validate(callee, None, "high", None,
+                               f"a call from {decision.number.masked} to this person was blocked "
+                               f"({decision.rule}: {decision.reason})", known_types=["general"],
+                               source="screening", country=config.country)
+        except RequestError as exc:
+            log.debug("blocked call to %s: no warning (%s)", callee[:20], exc)
+            return
+        if now - self._callees.get(request.number, -CALLEE_QUIET_S) < CALLEE_QUIET_S:
+            return
+        self._callees[request.number] = now
+        for number, at in list(self._callees.items()):
+            if now - at >= CALLEE_QUIET_S:
+                del self._callees[number]
+        try:
+            submitted = self.submit(request)
+        except StoreError as exc:
+            log.error("the warning for %s, called by a blocked number, was not stored: %s",
+                      request.masked, exc)
+            return
+        log.info("a blocked call was for %s: warning task %s%s", request.masked, submitted.task.id,
+                 " (merged)" if submitted.merged else "")
 
     # ------------------------------------------------------------ the loop
 
@@ -278,7 +311,7 @@ class Dialing:
             if event.task_id not in numbers:
                 with contextlib.suppress(StoreError):
                     numbers[event.task_id] = self.store.task(event.task_id).dial
-            self.engine.notice(_notice_of(event, numbers.get(event.task_id, "")))
+            self.engine.notice(notice_of(event, numbers.get(event.task_id, "")))
             if event.event == "cancelled":
                 self._cancelled(event.task_id)
 
@@ -293,7 +326,7 @@ class Dialing:
             asyncio.ensure_future(worker.send(p.Hangup(live.flow.call)))
 
 
-def _notice_of(event: TaskEvent, number: str) -> TaskNotice:
+def notice_of(event: TaskEvent, number: str) -> TaskNotice:
     return TaskNotice(call=f"{event.task_id}-{event.attempt}" if event.attempt else event.task_id,
                       task_id=event.task_id, task_event=event.event, attempt=event.attempt,
                       outcome=event.outcome, number=number, seq=event.seq, when=event.at,

@@ -8,6 +8,7 @@ then (the worker says so). The full number stays here; people see it masked.
 
 from __future__ import annotations
 
+import builtins
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -114,6 +115,12 @@ class CallbackStore:
             query += " WHERE state = ?"
             args = (state,)
         return [Callback(*row) for row in self.db.execute(query + " ORDER BY at", args)]
+
+    def after(self, at: float, callback_id: str, limit: int = 1000) -> builtins.list[Callback]:
+        """Messages left after ``(at, callback_id)``, in the order they were left."""
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM callbacks WHERE (at, id) > (?, ?) "
+                               "ORDER BY at, id LIMIT ?", (at, callback_id, limit))
+        return [Callback(*row) for row in rows]
 
     def done(self, callback_id: str, at: float, note: str = "") -> Callback:
         callback = self.get(callback_id)

@@ -286,4 +286,13 @@ def _semantic(loaded: LoadedConfig, name: str, lines: dict[Path_, int]) -> list[
             ip_network(network, strict=False)
         except ValueError:
             add(("sip", "allowed_sources", index), f"{network!r} is not an address or network (CIDR)")
+    mqtt = config.mqtt
+    if mqtt is not None:
+        if mqtt.password_env and not mqtt.username:
+            add(("mqtt", "password_env"), "a broker password needs mqtt.username too")
+        if mqtt.ca_file is not None:
+            if not mqtt.url.startswith("mqtts://"):
+                add(("mqtt", "ca_file"), "a CA file is only used with an mqtts:// url")
+            elif not loaded.resolve(mqtt.ca_file).is_file():
+                add(("mqtt", "ca_file"), f"no such file: {loaded.resolve(mqtt.ca_file)}")
     return problems

@@ -127,6 +127,8 @@ class EngineConfig(_Section):
     workers: Annotated[int, Field(ge=1, le=64)] = 1
     """Softphone worker processes; each carries at most 4 calls."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_port: Port | None = None
+    """Prometheus metrics on http://<sip.listen.host>:<this>/metrics; leave out for none."""
 
 
 class ListenConfig(_Section):
@@ -280,6 +282,9 @@ class ScreeningConfig(_Section):
     on_error: Literal["allow", "reject"] = "allow"
     """What a caller gets when no decision can be made (a list cannot be read, a fault):
     allow keeps the hotline reachable; reject answers 503."""
+    warn_callee_on_block: bool = False
+    """A blocked call to a person's number (not the hotline) becomes a warning task for that
+    person: a fraud number was calling them."""
 
 
 class RetryConfig(_Section):
@@ -428,7 +433,19 @@ class MqttConfig(_Section):
     topic_prefix: Annotated[str, Field(pattern=r"^[^#+\s]+$")] = "antifraud"
     username: str | None = None
     password_env: EnvName | None = None
-    client_id: str = "antifraud-engine"
+    """Name of the environment variable holding the broker password (never the password)."""
+    client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "antifraud-engine"
+    """The broker keeps this client's session (subscriptions, requests sent while the engine
+    is down) under this id."""
+    ca_file: str | None = None
+    """CA certificate (PEM) to check the broker's certificate with, for mqtts:// (relative to
+    this file); leave out to use the system's CAs."""
+    full_numbers: bool = False
+    """Events carry full phone numbers (only for a broker inside the center's network);
+    otherwise masked like 138****7490."""
+    keepalive_s: Annotated[int, Field(ge=5, le=600)] = 30
+    reconnect_max_s: Annotated[float, Field(ge=1, le=600)] = 30
+    """Longest wait between two attempts to reach the broker (jittered, doubling from 0.5 s)."""
 
 
 class Config(_Section):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import wave
 from pathlib import Path
 
+from brokerctl import Broker, Watcher, mqtt_section
 from enginectl import EngineProcess, hours, read_events, write_config
 from rtppcap import to_ulaw, write_pcap
 from workerproc import PCAP_DIR, RtpSink, Sipp, make_speech
@@ -72,7 +73,9 @@ def test_a_caller_speaking_leaves_a_message_for_the_morning(tmp_path: Path) -> N
     speech = make_speech(tmp_path / "speech.wav", "我叫张三，有人冒充警察，请回电话。", voice="cmn")
     with wave.open(str(speech)) as w:
         spoken_s = w.getnframes() / w.getframerate()
-    config = night(tmp_path)
+    broker = Broker(tmp_path)
+    watcher = Watcher(broker.port, ("antifraud/hotline/callback",))
+    config = night(tmp_path, extra=mqtt_section(broker.url))
     engine = EngineProcess(config)
     try:
         prompts = config.parent / "var" / "prompts"
@@ -98,6 +101,14 @@ def test_a_caller_speaking_leaves_a_message_for_the_morning(tmp_path: Path) -> N
     assert abs(callback.duration_s - recorded_s) < 0.1
     [left] = [e for e in read_events(config) if e["event"] == "message_left"]
     assert left["stored"] and left["caller"] == "138****8000"
+    try:  # published before the engine stopped, or from the outbox when it starts again
+        [message] = watcher.wait("antifraud/hotline/callback", lambda s: len(s) >= 1)
+    finally:
+        watcher.close()
+        broker.stop()
+    assert message.json["id"] == callback.id and message.json["number"] == "138****8000"
+    assert message.json["event"] == "message_left" and message.json["menu_path"] == callback.path
+    assert abs(message.json["duration_s"] - callback.duration_s) < 0.1
 
 
 def test_eight_callers_at_once_across_two_workers_are_all_served(tmp_path: Path) -> None:

@@ -1,0 +1,431 @@
+"""The MQTT plug-in: the engine's notices out to a broker, requests and list updates in.
+
+The engine knows nothing of MQTT: :class:`Bus` subscribes to its notices, like
+baresip's ``mqtt`` module to its core's events. Two things run side by side,
+broker or not:
+
+- the collector turns notices into messages in the :class:`~bus.outbox.Outbox`
+  (task events and callback messages are copied from their stores behind a
+  cursor, so nothing the stores hold is skipped, even what was stored while
+  the engine or the bus was down);
+- the connection, with jittered exponential backoff: while connected it takes
+  ``warning/request`` and ``blocklist/update`` (QoS 1, acknowledged to the
+  broker only once stored or applied), drains the outbox in order, and keeps
+  ``engine/status`` retained (the last will says ``down``).
+
+The broker acknowledgement of a request waits for the task store's commit
+(paho's manual acknowledgement: aiomqtt 2.5 has no switch for it, so the
+underlying paho client is set before connecting, as aiomqtt's issue #345
+advises). A crash between receipt and commit leaves the message unacknowledged
+and the broker sends it again to the persistent session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import sqlite3
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import aiomqtt
+
+from dialer import StoreError, TaskStore, open_store
+from engine.core import CallScreened, EngineStatus
+from engine.dialing import TaskNotice, notice_of
+from hotline.callbacks import CallbackStore
+from hotline.ivr import MessageLeft
+from screening import StoreError as ListStoreError
+from screening import mask
+from sip_config import LoadedConfig
+from sip_config.schema import MqttConfig
+
+from .messages import BadMessage, dumps, list_update, parse_object, warning_request
+from .outbox import Outbox
+
+if TYPE_CHECKING:
+    from engine.core import Engine
+
+__all__ = ["Bus", "BusError", "Counters"]
+
+log = logging.getLogger("bus")
+
+STATUS_EVERY_S = 10.0
+BATCH = 500  # requests stored in one transaction, messages published in one go
+FIRST_BACKOFF_S = 0.5
+PUBLISH_TIMEOUT_S = 30.0
+REQUEST = "warning/request"
+UPDATE = "blocklist/update"
+
+
+class BusError(Exception):
+    """The bus cannot start as configured; ``str()`` is one sentence."""
+
+
+@dataclass
+class Counters:
+    """What the bus did since the engine started (for metrics and the status view)."""
+
+    received: int = 0
+    stored: int = 0
+    refused: int = 0
+    published: int = 0
+    connects: int = 0
+    last_error: str = ""
+
+
+def iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+
+
+class Bus:
+    def __init__(self, engine: Engine, loaded: LoadedConfig,
+                 rng: Callable[[], float] = random.random) -> None:
+        config = loaded.config.mqtt
+        if config is None:
+            raise BusError("the configuration has no mqtt section")
+        self.config: MqttConfig = config
+        self.engine = engine
+        self.loaded = loaded
+        self.rng = rng
+        self.prefix = config.topic_prefix.rstrip("/")
+        self.full = config.full_numbers
+        self.country = loaded.config.screening.country
+        self.known_types = engine.dialing.catalog.known()
+        url = urlsplit(config.url)
+        self.tls = url.scheme == "mqtts"
+        self.host = url.hostname or "127.0.0.1"
+        self.port = url.port or (8883 if self.tls else 1883)
+        self.password: str | None = None
+        if config.password_env:
+            self.password = os.environ.get(config.password_env)
+            if self.password is None:
+                raise BusError(f"the environment variable {config.password_env} (mqtt.password_env) "
+                               "holding the broker password is not set")
+        data = loaded.data_dir
+        self.outbox = Outbox(data)
+        self.tasks: TaskStore = open_store(data)  # a connection of its own: it outlives the engine's
+        self.callbacks = CallbackStore(data)
+        self.notices = engine.subscribe()
+        self.counters = Counters()
+        self.connected = False
+        self._client: aiomqtt.Client | None = None
+        self._queued = asyncio.Event()  # the outbox has rows
+        self._status_now = asyncio.Event()
+        self._run: asyncio.Task[None] | None = None
+        self._said_waiting = ""
+
+    def topic(self, suffix: str) -> str:
+        return f"{self.prefix}/{suffix}"
+
+    # ------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        self._catch_up()
+        self._run = asyncio.create_task(self._main(), name="bus")
+
+    async def stop(self) -> None:
+        """After the engine stopped: what it said last goes into the outbox, the broker gets
+        what it can in a second or two, and ``down`` (retained)."""
+        self._collect_now()
+        client = self._client
+        if client is not None and self.connected:
+            with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
+                async with asyncio.timeout(2.0):
+                    while self.outbox.depth() and self.connected:
+                        await asyncio.sleep(0.02)
+                    await client.publish(self.topic("engine/status"), self._status("down", "stopped"),
+                                         qos=1, retain=True)
+        if self._run is not None:
+            self._run.cancel()
+            await asyncio.gather(self._run, return_exceptions=True)
+        self.outbox.close()
+        self.tasks.close()
+        self.callbacks.close()
+
+    async def _main(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._collect(), name="bus-collect")
+            group.create_task(self._connection(), name="bus-connection")
+
+    # ------------------------------------------------------------ notices → outbox
+
+    async def _collect(self) -> None:
+        while True:
+            notice = await self.notices.get()
+            self.notices.put_nowait(notice)  # back at the head of what _collect_now takes: the
+            await asyncio.sleep(0)           # only reader; a burst becomes one transaction
+            try:
+                self._collect_now()
+            except Exception:  # a fault here must not stop the bus: the cursors catch up later
+                log.exception("collecting events for the MQTT broker")
+
+    def _collect_now(self) -> None:
+        """Everything the engine said since the last call, into the outbox."""
+        rows: list[tuple[str, str]] = []
+        tasks = callbacks = False
+        now = time.time()
+        while not self.notices.empty():
+            notice = self.notices.get_nowait()
+            if isinstance(notice, TaskNotice):
+                tasks = True
+            elif isinstance(notice, MessageLeft):
+                callbacks = True
+            elif isinstance(notice, CallScreened):
+                rows.append(("screening/event", dumps(self._screened(notice, now))))
+            elif isinstance(notice, EngineStatus):
+                self._status_now.set()
+        try:
+            if rows:
+                self.outbox.put(rows, now)
+            if tasks:
+                self._copy_tasks(now)
+            if callbacks:
+                self._copy_callbacks(now)
+        except Exception as exc:  # noqa: BLE001 - a full disk must not stop the engine: say it
+            log.error("events could not be queued for the MQTT broker: %s", exc)
+            return
+        if rows or tasks or callbacks:
+            self._queued.set()
+
+    def _catch_up(self) -> None:
+        """What the stores hold that the broker has not been given (stored while the engine was
+        down, or by ``warn`` in another process)."""
+        now = time.time()
+        self._copy_tasks(now)
+        self._copy_callbacks(now)
+        if self.outbox.depth():
+            log.info("%d events wait in the outbox for the MQTT broker", self.outbox.depth())
+            self._queued.set()
+
+    def _copy_tasks(self, now: float) -> None:
+        cursor = self.outbox.cursor("tasks")
+        if cursor is None:  # the first run with a bus: the last day's history, not all of it
+            old = [e for e in self.tasks.events() if e.at < now - 86_400]
+            after = old[-1].seq if old else 0
+        else:
+            after = int(cursor)
+        events = self.tasks.events(after=after)
+        if not events:
+            if cursor is None:
+                self.outbox.put([], now, ("tasks", str(after)))
+            return
+        numbers: dict[str, str] = {}
+        rows = []
+        for event in events:
+            if event.task_id not in numbers:
+                try:
+                    numbers[event.task_id] = self.tasks.task(event.task_id).dial
+                except StoreError:
+                    numbers[event.task_id] = ""
+            payload = notice_of(event, numbers[event.task_id]).payload(self.full)
+            rows.append(("warning/event", dumps(payload)))
+        self.outbox.put(rows, now, ("tasks", str(events[-1].seq)))
+
+    def _copy_callbacks(self, now: float) -> None:
+        cursor = self.outbox.cursor("callbacks")
+        at, last = (now - 86_400, "") if cursor is None else cursor.split(" ", 1)
+        left = self.callbacks.after(float(at), last)
+        if not left:
+            if cursor is None:
+                self.outbox.put([], now, ("callbacks", f"{float(at)!r} "))
+            return
+        rows = [("hotline/callback", dumps({
+            "id": c.id, "event": "message_left",
+            "number": c.caller if self.full or not c.caller else mask(c.caller),
+            "at": iso(c.at), "duration_s": round(c.duration_s, 1), "menu_path": c.path,
+            "file": c.file})) for c in left]
+        self.outbox.put(rows, now, ("callbacks", f"{left[-1].at!r} {left[-1].id}"))
+
+    def _screened(self, notice: Any, now: float) -> dict[str, Any]:
+        record = notice.record(self.full)
+        return {"id": secrets.token_hex(8), "call": notice.call, "number": record["number"],
+                "kind": notice.kind, "callee": record["callee"], "action": notice.action,
+                "status": notice.status, "rule": notice.rule, "reason": notice.reason,
+                "route": notice.route, "worker": notice.worker, "decision_us": notice.decision_us,
+                **({"error": notice.error} if notice.error else {}), "at": iso(now)}
+
+    # ------------------------------------------------------------ the connection
+
+    def _new_client(self) -> aiomqtt.Client:
+        tls = None
+        if self.tls:
+            ca = str(self.loaded.resolve(self.config.ca_file)) if self.config.ca_file else None
+            tls = aiomqtt.TLSParameters(ca_certs=ca, cert_reqs=ssl.CERT_REQUIRED,
+                                        tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client = aiomqtt.Client(
+            self.host, self.port, username=self.config.username, password=self.password,
+            identifier=self.config.client_id, clean_session=False, keepalive=self.config.keepalive_s,
+            will=aiomqtt.Will(self.topic("engine/status"), self._status("down", "lost"), qos=1,
+                              retain=True),
+            tls_params=tls, timeout=10, logger=logging.getLogger("bus.mqtt"))
+        client._client.manual_ack_set(True)  # acknowledge a request once it is stored (see above)
+        return client
+
+    async def _connection(self) -> None:
+        delay = FIRST_BACKOFF_S
+        while True:
+            client = self._new_client()
+            try:
+                async with client:
+                    self._client = client
+                    self.connected = True
+                    self.counters.connects += 1
+                    delay = FIRST_BACKOFF_S
+                    log.info("connected to the MQTT broker at %s:%d%s", self.host, self.port,
+                             f"; {self.outbox.depth()} events to send" if self.outbox.depth() else "")
+                    self._said_waiting = ""
+                    await client.subscribe([(self.topic(REQUEST), 1), (self.topic(UPDATE), 1)])
+                    async with asyncio.TaskGroup() as group:
+                        group.create_task(self._receive(client), name="bus-receive")
+                        group.create_task(self._publish(client), name="bus-publish")
+                        group.create_task(self._keep_status(client), name="bus-status")
+            except* aiomqtt.MqttError as group:
+                self._waiting(group.exceptions[0])
+            finally:
+                self.connected = False
+                self._client = None
+            wait = delay * (0.5 + self.rng())  # jitter: many engines do not come back at once
+            delay = min(delay * 2, self.config.reconnect_max_s)
+            log.debug("next attempt to reach the MQTT broker in %.1f s", wait)
+            await asyncio.sleep(wait)
+
+    def _waiting(self, error: BaseException) -> None:
+        reason = _reason(error)
+        self.counters.last_error = reason
+        if reason == self._said_waiting:
+            return
+        if "authoriz" in reason.lower() or "password" in reason.lower():
+            log.error("the MQTT broker at %s:%d refused the connection: %s; check mqtt.username and "
+                      "the password in $%s; trying again with backoff", self.host, self.port, reason,
+                      self.config.password_env or "(no mqtt.password_env)")
+        else:
+            log.warning("waiting for the MQTT broker at %s:%d (%s); warning calls go on, events "
+                        "wait in the outbox", self.host, self.port, reason)
+        self._said_waiting = reason
+
+    # ------------------------------------------------------------ in
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        messages = client.messages
+        async for message in messages:
+            batch = [message]
+            while len(messages) and len(batch) < BATCH:
+                batch.append(await anext(messages))
+            await self._take(client, batch)
+
+    async def _take(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
+        """Store or apply a batch, then acknowledge it; a store that cannot write now is tried
+        again (nothing acknowledged: a crash meanwhile means the broker sends them again)."""
+        delay = 0.05
+        while True:
+            try:
+                self._apply(batch)
+                break
+            except (StoreError, ListStoreError, sqlite3.Error, OSError) as exc:  # locked, full
+                log.error("MQTT requests could not be stored (%s); trying again", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        for message in batch:
+            client._client.ack(message.mid, message.qos)
+
+    def _apply(self, batch: list[aiomqtt.Message]) -> None:
+        now = time.time()
+        replies: list[tuple[str, str]] = []
+        requests = []
+        for message in batch:
+            topic = message.topic.value
+            try:
+                obj = parse_object(message.payload if isinstance(message.payload, bytes | str)
+                                   else b"" if message.payload is None else str(message.payload))
+                if topic == self.topic(REQUEST):
+                    requests.append(warning_request(obj, known_types=self.known_types,
+                                                    country=self.country))
+                elif topic == self.topic(UPDATE):
+                    replies.append(("blocklist/result", dumps(self._update(obj, now))))
+                else:
+                    raise BadMessage("this topic takes no messages")
+            except BadMessage as exc:
+                self.counters.refused += 1
+                log.warning("MQTT message on %s refused: %s", topic, exc)
+                replies.append(("error", dumps({"topic": topic, "error": str(exc),
+                                                "id": secrets.token_hex(8), "at": iso(now)})))
+        self.counters.received += len(batch)
+        if requests:
+            policy = self.engine.dialing.policy
+            submitted = self.tasks.submit_many([(r, policy.not_before(r.risk, now))
+                                                for r in requests], now)
+            self.counters.stored += len(requests)
+            for s in submitted:
+                if s.duplicate:
+                    log.info("MQTT request for task %s was already taken", s.task.id)
+            self.engine.dialing.wake()
+        if replies:
+            self.outbox.put(replies, now)
+            self._queued.set()
+
+    def _update(self, obj: dict[str, Any], now: float) -> dict[str, Any]:
+        update = list_update(obj, self.country)
+        lists = self.engine.lists
+        try:
+            name = lists.name_of(update.list)
+        except KeyError as exc:
+            raise BadMessage(str(exc.args[0])) from None
+        store = lists.stores[name]
+        changed = store.add(update.keys) if update.op == "add" else store.remove(update.keys)
+        log.info("blocklist update by MQTT: %d of %d numbers %s list %s, %d refused", changed,
+                 len(update.keys), "added to" if update.op == "add" else "removed from", name,
+                 len(update.refused))
+        return {"id": update.id, "op": update.op, "list": name, "applied": changed,
+                "unchanged": len(update.keys) - changed,
+                "refused": [{"entry": e, "reason": r} for e, r in update.refused], "at": iso(now)}
+
+    # ------------------------------------------------------------ out
+
+    async def _publish(self, client: aiomqtt.Client) -> None:
+        while True:
+            rows = self.outbox.peek(BATCH)
+            if not rows:
+                self._queued.clear()
+                await self._queued.wait()
+                continue
+            await asyncio.gather(*(client.publish(self.topic(r.topic), r.payload, qos=1,
+                                                  timeout=PUBLISH_TIMEOUT_S) for r in rows))
+            self.outbox.done([r.id for r in rows])
+            self.counters.published += len(rows)
+
+    async def _keep_status(self, client: aiomqtt.Client) -> None:
+        while True:
+            await client.publish(self.topic("engine/status"), self._status("up"), qos=1, retain=True)
+            self._status_now.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._status_now.wait(), STATUS_EVERY_S)
+
+    def _status(self, state: str, reason: str = "") -> str:
+        out: dict[str, Any] = {"state": state}
+        if reason != "lost":  # the last will is written at connect time: no moment to give
+            out["at"] = iso(time.time())
+        if state == "up":
+            status = self.engine.status()
+            out.update(workers_alive=status.workers_ready, workers=status.workers,
+                       calls=status.calls, tasks_due=status.tasks_due,
+                       lists_unreadable=status.lists_unreadable, outbox=self.outbox.depth())
+        else:
+            out["reason"] = reason
+        return dumps(out)
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    if isinstance(error, aiomqtt.MqttCodeError) and "[code:" in text:
+        text = text.split("]", 1)[-1].strip() or text
+    return text

@@ -1,0 +1,119 @@
+"""The outbox: every message for the broker, on disk until the broker has taken it.
+
+SQLite (``<data_dir>/outbox.sqlite``, WAL, ``synchronous=FULL``) with a schema
+version and migrations, like the other stores. Rows leave in the order they
+came in and are deleted only after the broker acknowledged them (QoS 1), so a
+broker outage or an engine restart delays messages and loses none; a message
+may leave twice (its payload carries an ``id`` for consumers to drop repeats).
+
+Beside the rows, named cursors: how far another store's history has been
+copied in (the task store's event ``seq``, the last callback). A copy and its
+cursor move in one transaction, so a crash between them copies nothing twice
+and skips nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["FILE_NAME", "Outbox", "OutboxError", "Pending"]
+
+FILE_NAME = "outbox.sqlite"
+
+
+class OutboxError(Exception):
+    """The outbox cannot be used; ``str()`` is one sentence."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    id: int
+    topic: str  # below the prefix: "warning/event"
+    payload: str  # JSON text
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    db.execute("""CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        at REAL NOT NULL)""")
+    db.execute("CREATE TABLE cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Outbox:
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / FILE_NAME
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            self.path.touch(mode=0o600)  # events may carry full numbers (mqtt.full_numbers)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
+                                      check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            with self._write():
+                version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise OutboxError(f"the outbox {self.path} has schema version {version}, newer "
+                                      f"than this program's {SCHEMA_VERSION}; update the program")
+                for step in MIGRATIONS[version:]:
+                    step(self.db)
+                if version != SCHEMA_VERSION:
+                    self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise OutboxError(f"the outbox {self.path} cannot be opened: {exc}") from None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def put(self, messages: Iterable[tuple[str, str]], now: float,
+            cursor: tuple[str, str] | None = None) -> int:
+        """Queue ``(topic, payload)`` messages, and move ``cursor`` (name, value), at once."""
+        with self._write() as db:
+            rows = [(topic, payload, now) for topic, payload in messages]
+            db.executemany("INSERT INTO outbox (topic, payload, at) VALUES (?, ?, ?)", rows)
+            if cursor is not None:
+                db.execute("INSERT INTO cursors (name, value) VALUES (?, ?) "
+                           "ON CONFLICT (name) DO UPDATE SET value = excluded.value", cursor)
+        return len(rows)
+
+    def cursor(self, name: str) -> str | None:
+        row = self.db.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def peek(self, limit: int) -> list[Pending]:
+        """The oldest ``limit`` messages, oldest first."""
+        rows = self.db.execute("SELECT id, topic, payload FROM outbox ORDER BY id LIMIT ?",
+                               (limit,)).fetchall()
+        return [Pending(int(i), str(t), str(p)) for i, t, p in rows]
+
+    def done(self, ids: Sequence[int]) -> None:
+        """The broker has these: forget them."""
+        with self._write() as db:
+            db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+    def depth(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def oldest_at(self) -> float | None:
+        row = self.db.execute("SELECT min(at) FROM outbox").fetchone()
+        return None if row[0] is None else float(row[0])

@@ -1,0 +1,281 @@
+"""``status`` and ``report``: a running engine at a glance, and the center's figures.
+
+``status`` reads what the engine writes every 2 s (``status.json``) and the
+stores themselves, so it works without a broker and says plainly when no
+engine is running. ``report`` reads the task store, the engine's event file
+and the list of callbacks for a period.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from dialer import StoreError, TaskState, open_store
+from hotline import CallbackError, CallbackStore
+from ops.observer import EVERY_S, read_status
+from ops.report import Figures, Report, build_report, to_csv
+from sip_config import LoadedConfig
+
+from .errors import CommandError
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    status = sub.add_parser("status", parents=[common], help="a running engine at a glance")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=status_command)
+    report = sub.add_parser("report", parents=[common],
+                            help="warnings and screened calls of a period, for the center's report")
+    report.add_argument("--since", metavar="DATE", help="first day, YYYY-MM-DD (default: 30 days "
+                                                         "ago)")
+    report.add_argument("--until", metavar="DATE", help="last day, YYYY-MM-DD (default: today)")
+    report.add_argument("--csv", type=Path, metavar="FILE", help="also write the figures as CSV")
+    report.add_argument("--json", action="store_true")
+    report.set_defaults(handler=report_command)
+
+
+# ------------------------------------------------------------------ status
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _ago(iso: str | None, now: datetime) -> str:
+    if not iso:
+        return "never"
+    seconds = (now - datetime.fromisoformat(iso)).total_seconds()
+    return _duration(max(0.0, seconds)) + " ago"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min {seconds % 60:.0f} s"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:.0f} min"
+
+
+def _local(iso: str | None, tz: ZoneInfo) -> str:
+    return "-" if not iso else datetime.fromisoformat(iso).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def status_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    tz = ZoneInfo(loaded.config.engine.timezone)
+    data = loaded.data_dir
+    status = read_status(data)
+    now = datetime.now(tz)
+    fresh = bool(status and status.get("running") and _alive(status.get("pid"))
+                 and (now - datetime.fromisoformat(status["updated_at"])).total_seconds()
+                 < 5 * EVERY_S)
+    try:
+        store = open_store(data)
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
+    counts = store.count_by_state()
+    due = store.due_count(time.time())
+    next_at = store.next_due_at()
+    store.close()
+    try:
+        callbacks = CallbackStore(data)
+        waiting = len(callbacks.list("waiting"))
+        callbacks.close()
+    except CallbackError:
+        waiting = 0
+    if args.json:
+        print(json.dumps({"running": fresh, "engine": status, "tasks": {s.value: counts[s]
+                          for s in TaskState}, "tasks_due": due, "callbacks_waiting": waiting},
+                         ensure_ascii=False))
+        return 0 if fresh else 3
+    out: list[str] = []
+    if fresh and status:
+        out.append(f"engine      running, pid {status['pid']}, since "
+                   f"{_local(status['started_at'], tz)} (updated {_ago(status['updated_at'], now)})")
+        workers = status["workers"]
+        ready = sum(w["ready"] for w in workers)
+        out.append(f"workers     {ready} of {len(workers)} ready: " + ", ".join(
+            f"{w['name']} {w['calls']} call{'s' if w['calls'] != 1 else ''}"
+            + ("" if w["ready"] else " (down)") for w in workers))
+        trunk = status["trunk"]
+        out.append(f"calls       {status['calls']} in progress; warning calls hold "
+                   f"{trunk['in_use']} of {trunk['max_channels']} trunk channels")
+        front = status.get("front")
+        if front is not None:
+            out.append(f"front       Kamailio {'running' if front['running'] else 'DOWN'}"
+                       f", {front['restarts']} restarts")
+        problems = status.get("lists_unreadable") or {}
+        out.append("lists       all readable" if not problems else "lists       " + "; ".join(
+            f"{name} CANNOT BE READ (served from its last good copy): {why}"
+            for name, why in problems.items()))
+        mqtt = status.get("mqtt")
+        if mqtt is None:
+            out.append("mqtt        not configured")
+        else:
+            state = "connected" if mqtt["connected"] else f"WAITING for the broker ({mqtt['last_error']})"
+            out.append(f"mqtt        {state} at {mqtt['url']}; {mqtt['outbox']} events in the outbox; "
+                       f"{mqtt['stored']} requests taken, {mqtt['refused']} refused, "
+                       f"{mqtt['published']} published")
+    else:
+        seen = f" (last seen {_local(status['updated_at'], tz)})" if status else ""
+        out.append(f"engine      NOT RUNNING{seen}; requests are kept and dialled when it starts")
+    open_counts = ", ".join(f"{counts[s]} {s.value}" for s in TaskState if s.open)
+    when = "" if next_at is None or due else \
+        f"; next at {datetime.fromtimestamp(next_at, tz).strftime('%H:%M:%S')}"
+    out.append(f"tasks       {due} due now{when}; open: {open_counts}")
+    out.append("            done: " + ", ".join(f"{counts[s]} {s.value}" for s in TaskState
+                                                 if not s.open))
+    out.append(f"hotline     {waiting} message{'s' if waiting != 1 else ''} waiting for a callback")
+    errors = (status or {}).get("last_errors") or []
+    if errors:
+        out.append("last errors")
+        for e in errors[-5:]:
+            out.append(f"  {_local(e['at'], tz)} {e['level']:<7} {e['message']}")
+    print("\n".join(out))
+    return 0 if fresh else 3
+
+
+# ------------------------------------------------------------------ report
+
+
+def _day(text: str | None, default: date, what: str) -> date:
+    if text is None:
+        return default
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"{what} {text!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def screened_between(path: Path, since: float, until: float) -> list[dict[str, Any]]:
+    """The engine's ``screened`` records in ``[since, until)``; other lines are skipped."""
+    if not path.exists():
+        return []
+    found = []
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if '"screened"' not in line:
+                continue
+            try:
+                record = json.loads(line)
+                at = datetime.fromisoformat(record["at"]).timestamp()
+            except (ValueError, KeyError, TypeError):
+                continue
+            if record.get("event") == "screened" and since <= at < until:
+                found.append(record)
+    return found
+
+
+def report_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    tz = ZoneInfo(loaded.config.engine.timezone)
+    today = datetime.now(tz).date()
+    first = _day(args.since, today - timedelta(days=29), "--since")
+    last = _day(args.until, today, "--until")
+    if last < first:
+        raise CommandError(f"--until {last} is before --since {first}")
+    since = datetime.combine(first, datetime.min.time(), tz).timestamp()
+    until = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz).timestamp()
+    data = loaded.data_dir
+    try:
+        store = open_store(data)
+    except StoreError as exc:
+        raise CommandError(str(exc)) from None
+    tasks = store.created_between(since, until)
+    attempts = store.attempts_of([t.id for t in tasks])
+    store.close()
+    try:
+        callbacks = CallbackStore(data)
+        left = sum(since <= c.at < until for c in callbacks.list())
+        callbacks.close()
+    except CallbackError:
+        left = 0
+    report = build_report(since, until, tasks, attempts,
+                          screened_between(data / "events.jsonl", since, until), left)
+    if args.csv:
+        args.csv.write_text(to_csv(report), encoding="utf-8")
+    if args.json:
+        print(json.dumps(_as_json(report), ensure_ascii=False))
+    else:
+        _print(report, first, last)
+        if args.csv:
+            print(f"\nwritten to {args.csv}")
+    return 0
+
+
+def _as_json(report: Report) -> dict[str, Any]:
+    def fig(f: Figures) -> dict[str, Any]:
+        return {**f.__dict__, "reach_rate": f.reach_rate}
+
+    return {"since": report.since, "until": report.until, "warnings": fig(report.total),
+            "by_fraud_type": {k: fig(v) for k, v in report.by_type.items()},
+            "by_risk": {k: fig(v) for k, v in report.by_risk.items()},
+            "screened": [{"rule": r, "action": a, "calls": n}
+                         for (r, a), n in report.screened.items()],
+            "inbound_by_route": report.routes, "messages_left": report.messages_left}
+
+
+def _t(seconds: float | None) -> str:
+    return "-" if seconds is None else _duration(seconds)
+
+
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f} %"
+
+
+def _print(report: Report, first: date, last: date) -> None:
+    console = Console(width=None if sys.stdout.isatty() else 120)
+    t = report.total
+    console.print(f"[bold]Warnings requested {first} to {last}[/bold]")
+    lines = [
+        ("requested", f"{t.requested:,}"),
+        ("reached", (f"{t.reached:,} ({_pct(t.reach_rate)} of those finished): {t.acknowledged:,} "
+                    f"acknowledged the warning, {t.transferred:,} talked to the duty officer")),
+        ("escalated", f"{t.escalated:,} (handed to officers after unanswered calls)"),
+        ("failed", f"{t.failed:,}"), ("cancelled", f"{t.cancelled:,}"),
+        ("still open", f"{t.open:,}"), ("calls placed", f"{t.calls:,}"),
+        ("request → acknowledged", (f"median {_t(t.to_ack_median_s)}, 90 % within "
+                                   f"{_t(t.to_ack_p90_s)}")),
+        ("first busy → answered", (f"median {_t(t.busy_to_answer_median_s)}, 90 % within "
+                                  f"{_t(t.busy_to_answer_p90_s)} ({t.busy_first:,} people were "
+                                  "on the phone at first)")),
+    ]
+    for name, value in lines:
+        console.print(f"  {name:<24}{value}")
+    for title, groups in (("by fraud type", report.by_type), ("by risk", report.by_risk)):
+        if not groups:
+            continue
+        table = Table(title=title, title_justify="left")
+        for column in (title.split()[-1], "requested", "reached", "rate", "escalated", "failed",
+                       "median to ack", "p90 to ack"):
+            table.add_column(column, justify="left" if column == title.split()[-1] else "right")
+        for name, f in groups.items():
+            table.add_row(name, f"{f.requested:,}", f"{f.reached:,}", _pct(f.reach_rate),
+                          f"{f.escalated:,}", f"{f.failed:,}", _t(f.to_ack_median_s),
+                          _t(f.to_ack_p90_s))
+        console.print(table)
+    table = Table(title=f"screened calls: {sum(report.screened.values()):,}", title_justify="left")
+    for column in ("rule", "action", "calls"):
+        table.add_column(column, justify="right" if column == "calls" else "left")
+    for (rule, action), calls in report.screened.items():
+        table.add_row(rule, action, f"{calls:,}")
+    console.print(table)
+    routes = ", ".join(f"{n:,} {r}" for r, n in report.routes.items()) or "none"
+    console.print(f"inbound calls by route: {routes}; {report.messages_left:,} messages left for "
+                  "callback")

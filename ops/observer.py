@@ -1,0 +1,205 @@
+"""What the people on duty see of a running engine: ``status.json`` and Prometheus metrics.
+
+An :class:`Observer` subscribes to the engine's notices (like the bus) and,
+every :data:`EVERY_S` seconds on the engine's loop, writes
+``<data_dir>/status.json`` (atomically: ``run_dialer.py status`` reads it
+from another process) and sets the gauges. With ``engine.metrics_port`` it
+serves the metrics over HTTP (prometheus-client's own thread; it only reads
+values set here, never the stores).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
+
+from dialer import StoreError, TaskState, open_store
+from engine.core import CallScreened
+from engine.dialing import TaskNotice
+
+if TYPE_CHECKING:
+    from bus import Bus
+    from engine.core import Engine
+
+__all__ = ["EVERY_S", "STATUS_FILE", "ErrorLog", "Observer", "read_status"]
+
+log = logging.getLogger("ops")
+
+EVERY_S = 2.0
+STATUS_FILE = "status.json"
+disable_created_metrics()  # no *_created series: one figure per metric
+ACK_BUCKETS = (10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
+
+
+class ErrorLog(logging.Handler):
+    """The last warnings and errors of the engine's log (already masked), for the status view."""
+
+    def __init__(self, keep: int = 10) -> None:
+        super().__init__(logging.WARNING)
+        self.records: collections.deque[dict[str, str]] = collections.deque(maxlen=keep)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.records.append({"at": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="seconds"), "level": record.levelname.lower(),
+                "message": record.getMessage()[:300]})
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.calls = Counter("antifraud_calls", "Calls by route and outcome (inbound: the screening "
+                             "action; warning calls: the attempt's outcome)", ["route", "outcome"],
+                             registry=r)
+        self.decisions = Counter("antifraud_screening_decisions", "Screening decisions by rule",
+                                 ["rule", "action"], registry=r)
+        self.attempts = Counter("antifraud_warning_attempts", "Warning calls placed", registry=r)
+        self.to_ack = Histogram("antifraud_time_to_acknowledgement_seconds",
+                                "From the warning request to the person acknowledging it (or "
+                                "talking to the duty officer)", buckets=ACK_BUCKETS, registry=r)
+        self.tasks = Gauge("antifraud_tasks", "Warning tasks by state", ["state"], registry=r)
+        self.due = Gauge("antifraud_tasks_due", "Warning tasks due now", registry=r)
+        self.workers = Gauge("antifraud_workers_alive", "Softphone workers ready", registry=r)
+        self.in_progress = Gauge("antifraud_calls_in_progress", "Calls up now", registry=r)
+        self.channels = Gauge("antifraud_trunk_channels_in_use", "Warning calls holding a trunk "
+                              "channel", registry=r)
+        self.mqtt = Gauge("antifraud_mqtt_connected", "1 when the MQTT broker is connected",
+                          registry=r)
+        self.outbox = Gauge("antifraud_mqtt_outbox_depth", "Events waiting for the broker",
+                            registry=r)
+
+
+class Observer:
+    def __init__(self, engine: Engine, bus: Bus | None = None,
+                 errors: ErrorLog | None = None) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.errors = errors or ErrorLog()
+        self.path = engine.loaded.data_dir / STATUS_FILE
+        self.store = open_store(engine.loaded.data_dir)  # its own connection
+        self.metrics = Metrics()
+        self.notices = engine.subscribe()
+        self.started_at = time.time()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.port = engine.config.engine.metrics_port
+
+    def start(self) -> None:
+        if self.port is not None:
+            host = self.engine.config.sip.listen.host
+            try:
+                start_http_server(self.port, addr=host, registry=self.metrics.registry)
+            except OSError as exc:
+                raise RuntimeError(f"metrics cannot be served on {host}:{self.port} "
+                                   f"(engine.metrics_port): {exc.strerror}") from None
+            log.info("metrics on http://%s:%d/metrics", host, self.port)
+        self._tasks = [asyncio.create_task(self._count(), name="ops-count"),
+                       asyncio.create_task(self._every(), name="ops-status")]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.write(running=False)
+        self.store.close()
+
+    async def _count(self) -> None:
+        m = self.metrics
+        while True:
+            notice = await self.notices.get()
+            try:
+                if isinstance(notice, CallScreened):
+                    m.calls.labels(notice.route, notice.action).inc()
+                    m.decisions.labels(notice.rule, notice.action).inc()
+                elif isinstance(notice, TaskNotice):
+                    if notice.task_event == "attempt":
+                        m.attempts.inc()
+                    elif notice.task_event == "attempt_ended":
+                        m.calls.labels("warning", notice.outcome or "").inc()
+                    elif notice.task_event in ("acknowledged", "transferred"):
+                        task = self.store.task(notice.task_id)
+                        m.to_ack.observe(max(0.0, notice.when - task.created_at))
+            except (StoreError, ValueError) as exc:
+                log.debug("metrics: %s", exc)
+
+    async def _every(self) -> None:
+        while True:
+            try:
+                self.write(running=True)
+            except Exception:  # the status view must never stop the engine
+                log.exception("writing %s", self.path)
+            await asyncio.sleep(EVERY_S)
+
+    def snapshot(self, running: bool) -> dict[str, Any]:
+        engine = self.engine
+        now = engine.clock.now()
+        workers: list[dict[str, Any]] = [
+            {"name": w.name, "ready": w.ready.is_set(), "calls": len(w.calls),
+             "sip_port": w.spec.sip_port} for w in engine.pool.workers]
+        counts = self.store.count_by_state()
+        due = self.store.due_count(now)
+        pacer = engine.dialing.pacer
+        out: dict[str, Any] = {
+            "running": running, "pid": os.getpid(), "started_at": _iso(self.started_at),
+            "updated_at": _iso(time.time()), "workers": workers,
+            "calls": sum(w["calls"] for w in workers),
+            "trunk": {"in_use": pacer.active, "max_channels": pacer.max_channels},
+            "tasks": {s.value: counts[s] for s in TaskState}, "tasks_due": due,
+            "next_due_at": _iso(self.store.next_due_at()),
+            "lists_unreadable": dict(engine.gate.problems),
+            "front": None if engine.front is None else {
+                "running": engine.front.process is not None
+                and engine.front.process.returncode is None, "restarts": engine.front.restarts},
+            "mqtt": None, "last_errors": list(self.errors.records),
+        }
+        if self.bus is not None:
+            c = self.bus.counters
+            out["mqtt"] = {"url": self.bus.config.url, "connected": self.bus.connected,
+                           "outbox": self.bus.outbox.depth(), "received": c.received,
+                           "stored": c.stored, "refused": c.refused, "published": c.published,
+                           "last_error": c.last_error}
+        m = self.metrics
+        for state in TaskState:
+            m.tasks.labels(state.value).set(counts[state])
+        m.due.set(due)
+        m.workers.set(sum(bool(w["ready"]) for w in workers))
+        m.in_progress.set(out["calls"])
+        m.channels.set(pacer.active)
+        m.mqtt.set(1 if out["mqtt"] and out["mqtt"]["connected"] else 0)
+        m.outbox.set(out["mqtt"]["outbox"] if out["mqtt"] else 0)
+        return out
+
+    def write(self, running: bool) -> None:
+        data = json.dumps(self.snapshot(running), ensure_ascii=False, indent=1)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(data, encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+def read_status(data_dir: Path) -> dict[str, Any] | None:
+    path = data_dir / STATUS_FILE
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _iso(at: float | None) -> str | None:
+    return None if at is None else datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
