@@ -28,6 +28,7 @@ import logging
 import os
 import random
 import secrets
+import socket
 import sqlite3
 import ssl
 import time
@@ -267,7 +268,9 @@ class Bus:
             identifier=self.config.client_id, clean_session=False, keepalive=self.config.keepalive_s,
             will=aiomqtt.Will(self.topic("engine/status"), self._status("down", "lost"), qos=1,
                               retain=True),
-            tls_params=tls, timeout=10, logger=logging.getLogger("bus.mqtt"))
+            tls_params=tls, timeout=10, logger=logging.getLogger("bus.mqtt"),
+            # without it, an event after a PUBACK waits for the broker's delayed ACK (40 ms)
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
         client._client.manual_ack_set(True)  # acknowledge a request once it is stored (see above)
         return client
 
@@ -369,6 +372,8 @@ class Bus:
                 if s.duplicate:
                     log.info("MQTT request for task %s was already taken", s.task.id)
             self.engine.dialing.wake()
+            self._copy_tasks(now)  # their queued events leave now, not at the dialer's next look
+            self._queued.set()
         if replies:
             self.outbox.put(replies, now)
             self._queued.set()

@@ -43,29 +43,25 @@ def run_engine(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             engine = Engine(loaded)
         except (StoreError, CatalogError) as exc:
             raise CommandError(str(exc)) from None
+        bus = None
+        if loaded.config.mqtt is not None:  # subscribed before the engine says anything
+            from bus import Bus, BusError, OutboxError
+
+            try:
+                bus = Bus(engine, loaded)
+            except (BusError, OutboxError) as exc:
+                raise CommandError(str(exc)) from None
+        observer = Observer(engine, bus, errors)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
             await engine.start()
-        except (RuntimeError, audio.PromptError) as exc:
-            await engine.stop()
-            raise CommandError(str(exc)) from None
-        bus = None
-        if loaded.config.mqtt is not None:
-            from bus import Bus, BusError, OutboxError
-
-            try:
-                bus = Bus(engine, loaded)
+            if bus is not None:
                 bus.start()
-            except (BusError, OutboxError) as exc:
-                await engine.stop()
-                raise CommandError(str(exc)) from None
-        observer = Observer(engine, bus, errors)
-        try:
             observer.start()
-        except RuntimeError as exc:
+        except (RuntimeError, audio.PromptError) as exc:
             await engine.stop()
             if bus is not None:
                 await bus.stop()

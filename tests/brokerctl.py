@@ -28,16 +28,41 @@ def free_tcp_port() -> int:
         return int(s.getsockname()[1])
 
 
+def make_ca(directory: Path, name: str = "ca") -> tuple[Path, Path]:
+    key, pem = directory / f"{name}.key", directory / f"{name}.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(pem), "-days", "2", "-subj", f"/CN=test {name}"],
+                   check=True, capture_output=True)
+    return key, pem
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A server key and certificate for IP 127.0.0.1, signed by ``ca.pem`` (made here)."""
+    ca_key, ca = make_ca(directory)
+    key, csr, cert = (directory / n for n in ("server.key", "server.csr", "server.pem"))
+    ext = directory / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(csr), "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey",
+                    str(ca_key), "-CAcreateserial", "-out", str(cert), "-days", "2",
+                    "-extfile", str(ext)], check=True, capture_output=True)
+    return key, cert
+
+
 class Broker:
     def __init__(self, directory: Path, *, users: dict[str, str] | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, tls: bool = False) -> None:
+        """``tls``: a second listener on :attr:`tls_port` with a certificate for 127.0.0.1
+        signed by a CA of the test's own (:attr:`ca_file`)."""
         self.directory = directory / "mosquitto"
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = port or free_tcp_port()
         # as root, mosquitto would become the mosquitto user and lose the test's 0700 directory
         lines = [f"user {getpass.getuser()}", f"listener {self.port} 127.0.0.1", "persistence true",
                  f"persistence_location {self.directory}/", "max_queued_messages 100000",
-                 f"log_dest file {self.directory}/mosquitto.log", "log_type all"]
+                 f"log_dest file {self.directory}/mosquitto.log", "log_type all",
+                 "set_tcp_nodelay true"]
         if users:
             passwords = self.directory / "passwords"
             passwords.write_text("")
@@ -47,6 +72,14 @@ class Broker:
             lines += ["allow_anonymous false", f"password_file {passwords}"]
         else:
             lines.append("allow_anonymous true")
+        self.tls_port = 0
+        self.ca_file = self.directory / "ca.pem"
+        if tls:
+            self.tls_port = free_tcp_port()
+            key, cert = make_certificate(self.directory)
+            # the options that follow a listener belong to it; the plain one came first
+            lines += [f"listener {self.tls_port} 127.0.0.1", f"cafile {self.ca_file}",
+                      f"certfile {cert}", f"keyfile {key}"]
         self.conf = self.directory / "mosquitto.conf"
         self.conf.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
@@ -107,11 +140,19 @@ class Watcher:
         subscribed = threading.Event()
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: subscribed.set()
-        self.client.on_connect = lambda c, *a: c.subscribe([(t, 1) for t in topics])
+        self.client.on_connect = self._on_connect
+        self.topics = topics
+        self.client.reconnect_delay_set(0.1, 1)  # back before the engine after a broker restart
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         if not subscribed.wait(10):
             raise AssertionError("the watcher could not subscribe")
+
+    def _on_connect(self, client: Any, *args: Any) -> None:
+        sock = client.socket()
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client.subscribe([(t, 1) for t in self.topics])
 
     def _on_message(self, client: Any, userdata: Any, message: mqtt.MQTTMessage) -> None:
         with self._lock:

@@ -7,11 +7,12 @@ import json
 import signal
 import sqlite3
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from brokerctl import Broker, Seen, Watcher, free_tcp_port, mqtt_section
+from brokerctl import Broker, Seen, Watcher, free_tcp_port, make_ca, mqtt_section
 from dialerctl import cli, dialer_config, store_of, wait_tasks
 from enginectl import EngineProcess
 from rtppcap import write_pcap
@@ -78,14 +79,34 @@ def test_a_request_in_gives_the_event_stream_out_through_acknowledged(
         tmp_path: Path, broker: Broker, watcher: Watcher) -> None:
     phones = answering_phones(tmp_path, calls=1, timeout_s=60)
     config = bus_config(tmp_path, broker, phones.uri_host)
+    port = free_tcp_port()
+    config.write_text(config.read_text().replace("  log_level: info\n",
+                                                 f"  log_level: info\n  metrics_port: {port}\n"))
     engine = start_engine(config, watcher)
     try:
         watcher.publish(REQUEST, {"number": "13900011234", "fraud_type": "investment",
                                   "risk": "high", "case_id": "C-2026-1", "task_id": "case-1"})
         seen = watcher.wait(EVENT, lambda s: any(x.json["event"] == "completed" for x in s), 40)
+        time.sleep(2.5)  # one round of the status file and the gauges
+        status = cli(config, "status").stdout
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
     finally:
         engine.stop()
         phones.kill()
+    assert "engine      running" in status and "1 of 1 ready" in status, status
+    assert "mqtt        connected" in status and "1 requests taken" in status, status
+    assert "0 due now" in status and "1 acknowledged" in status, status
+    stopped = cli(config, "status", check=False)
+    assert stopped.returncode == 3 and "NOT RUNNING" in stopped.stdout
+    samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+               for line in metrics.decode().splitlines() if line and not line.startswith("#")}
+    assert samples['antifraud_calls_total{outcome="acknowledged",route="warning"}'] == 1
+    assert samples["antifraud_warning_attempts_total"] == 1
+    assert samples["antifraud_time_to_acknowledgement_seconds_count"] == 1
+    assert samples['antifraud_time_to_acknowledgement_seconds_bucket{le="30.0"}'] == 1
+    assert samples['antifraud_tasks{state="acknowledged"}'] == 1
+    assert samples["antifraud_workers_alive"] == 1 and samples["antifraud_mqtt_connected"] == 1
+    assert samples["antifraud_mqtt_outbox_depth"] == 0
     events = [s.json for s in seen]
     names = [e["event"] for e in events]
     assert names == ["queued", "attempt", "answered", "acknowledged", "attempt_ended",
@@ -352,3 +373,27 @@ def test_a_blocked_call_to_a_person_becomes_a_warning_for_that_person(
     assert "139****1111" in task.note and "13900001111" not in task.note
     assert queued.json["number"] == "138****8000" and queued.json["task_id"] == task.id
     store.close()
+
+
+def test_tls_with_the_centers_ca_and_a_clear_error_with_another(tmp_path: Path) -> None:
+    broker = Broker(tmp_path, tls=True)
+    watcher = Watcher(broker.port)  # the plain listener of the same broker
+    try:
+        config = bus_config(tmp_path, broker, mqtt_extra=f"  ca_file: {broker.ca_file}\n"
+                                                         "  reconnect_max_s: 2\n")
+        config.write_text(config.read_text().replace(broker.url,
+                                                     f"mqtts://127.0.0.1:{broker.tls_port}"))
+        assert cli(config, "check-config").returncode == 0
+        engine = start_engine(config, watcher)  # "up" arrived: over TLS, the CA checked
+        engine.stop()
+        _, other = make_ca(tmp_path, "other-ca")
+        config.write_text(config.read_text().replace(str(broker.ca_file), str(other)))
+        engine = EngineProcess(config)
+        time.sleep(3)
+        log = engine.log_text()
+        engine.stop()
+    finally:
+        watcher.close()
+        broker.stop()
+    [waiting] = [line for line in log.splitlines() if "waiting for the MQTT broker" in line]
+    assert "certificate verify failed" in waiting, waiting
