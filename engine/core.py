@@ -28,7 +28,7 @@ from callflow import CallFlow, Notice, Output, Timeout, Timer, UnexpectedEvent
 from dialer import Policy, load_catalog, open_store
 from hotline import SaveMessage
 from hotline.queue import JoinQueue, LeaveQueue, QueueReport
-from screening import NumberKind, StoreError, normalize
+from screening import NumberKind, ServiceNumber, StoreError, normalize
 from sip_config import LoadedConfig
 from softphone import protocol as p
 
@@ -127,6 +127,8 @@ class Engine:
         self.config = loaded.config
         self.clock: Clock = clock or SystemClock()
         self.tz = ZoneInfo(self.config.engine.timezone)
+        hotline = self.config.hotline
+        self.hotline_line = ServiceNumber(hotline.number, hotline.area_code or "")
         self.gate = Gate(loaded, self.notice)
         self.lists = self.gate.lists
         self.front = Front(loaded, self.notice) if self.config.sip.balancer else None
@@ -375,7 +377,7 @@ class Engine:
         started = time.perf_counter()
         try:
             decision, error = self.gate.decide(event.caller)
-            route = route_for(decision, event.callee, self.config.hotline.number,
+            route = route_for(decision, event.callee, self.hotline_line,
                               self.operator_hours_now())
             flow = self.desk.new_call(event.call, event.caller, decision, route, self.clock.now())
             outputs = flow.start(self.clock.now())
@@ -393,7 +395,7 @@ class Engine:
                                  worker.name, decided_us, error))
         await self.run_flow(flow, worker, outputs)
         if (route is Route.REJECT and self.config.screening.warn_callee_on_block
-                and event.callee != self.config.hotline.number):
+                and not self.hotline_line.matches(event.callee)):
             self.dialing.warn_callee(event.callee, decision)
 
     def notice(self, notice: Notice) -> None:

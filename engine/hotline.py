@@ -51,7 +51,7 @@ from hotline.queue import (
     QueueUpdate,
     RingOperators,
 )
-from screening import Action, Decision
+from screening import Action, Decision, ServiceNumber
 from softphone import protocol as p
 
 __all__ = [
@@ -162,10 +162,11 @@ class IvrAnswered(Notice):
     KIND: ClassVar[str] = "ivr"
 
 
-def route_for(decision: Decision, callee: str, hotline_number: str, operator_hours: bool) -> Route:
+def route_for(decision: Decision, callee: str, hotline: ServiceNumber, operator_hours: bool) -> Route:
+    """``callee`` is the request URI's user part, in whatever form the caller dialled it."""
     if decision.action is Action.REJECT:
         return Route.REJECT
-    if callee != hotline_number:
+    if not hotline.matches(callee):
         return Route.NOT_FOUND
     return Route.OPERATOR if operator_hours else Route.IVR
 

@@ -6,6 +6,7 @@ the configured lists on disk and builds a ``Screener`` from the config.
 
 from .decide import Action, Decision, NumberList, PrefixRule, RateRule, Rules, Screener, Verdict
 from .fileparse import ParseResult, parse_bytes, parse_file
+from .lines import ServiceNumber
 from .lists import ImportReport, ListSet
 from .numbers import Number, NumberKind, mask, normalize
 from .store import NumberStore, StoreError
@@ -24,6 +25,7 @@ __all__ = [
     "RateRule",
     "Rules",
     "Screener",
+    "ServiceNumber",
     "StoreError",
     "Verdict",
     "mask",

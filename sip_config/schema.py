@@ -335,6 +335,16 @@ class AmdConfig(_Section):
     """On a machine, the message is left when its greeting ends, or after this at the latest."""
 
 
+class TextsConfig(_Section):
+    """Warning texts beside the warning calls, for a person who cannot pick up."""
+
+    enabled: bool = True
+    every_s: Annotated[float, Field(ge=30)] = 300
+    """At most one warning text this often per task (the first follows the first attempt
+    that did not reach the person)."""
+    max_per_task: Annotated[int, Field(ge=1, le=20)] = 3
+
+
 class DialerConfig(_Section):
     ring_timeout_s: Seconds = 40
     """How long a warning call rings before we hang up (and call again: see retry.rang_out_s)."""
@@ -368,6 +378,7 @@ class DialerConfig(_Section):
     record: bool = False
     """Record every warning call to <data_dir>/recordings/<task>-<attempt>.wav (evidence)."""
     amd: AmdConfig = AmdConfig()
+    texts: TextsConfig = TextsConfig()
 
 
 def parse_hours_or_closed(value: object) -> object:
@@ -391,8 +402,14 @@ class MessageConfig(_Section):
     """Silence after the beep, before any word, that ends it."""
 
 
+AreaCode = Annotated[str, Field(pattern=r"^0?[1-9][0-9]{1,3}$")]
+
+
 class HotlineConfig(_Section):
     number: Digits = "961108"
+    area_code: AreaCode | None = None
+    """The hotline's area code (e.g. "0591"): callers from elsewhere dial it first
+    (0591961108, +86591961108); the hotline and the SMS line answer with and without it."""
     operator_hours: Annotated[Hours, BeforeValidator(parse_hours)] = Hours(start=time(8), end=time(22))
     """Operators answer inside this window (it may cross midnight); the IVR answers outside it."""
     weekdays: dict[Weekday, HoursOrClosed] = {}
@@ -427,6 +444,20 @@ class HotlineConfig(_Section):
         return self.operators or (self.operator_uri,)
 
 
+class SmsConfig(_Section):
+    """The SMS consultation line: texts (SIP MESSAGE) to it are consultations."""
+
+    number: Digits
+    """The line's number (e.g. 121100130), reached in every dialed form (hotline.area_code)."""
+    reply_hours: Annotated[Hours | None, BeforeValidator(parse_hours)] = None
+    """Operators answer texts inside this window; outside it an automatic reply says when
+    they will (default: hotline.operator_hours and its weekdays and holidays)."""
+    thread_s: Annotated[float, Field(ge=0, le=86400)] = 600
+    """A text from the same number within this of the last one joins the same thread."""
+    max_chars: Annotated[int, Field(ge=70, le=10000)] = 1000
+    """Longer texts are refused (413 at the front; dropped by the engine)."""
+
+
 class MqttConfig(_Section):
     url: Annotated[str, Field(pattern=r"^mqtts?://[^\s/:]+(:[0-9]{1,5})?/?$")]
     """Broker, e.g. mqtt://127.0.0.1:1883. Leave the whole mqtt section out for no MQTT."""
@@ -455,3 +486,4 @@ class Config(_Section):
     dialer: DialerConfig = DialerConfig()
     hotline: HotlineConfig = HotlineConfig()
     mqtt: MqttConfig | None = None
+    sms: SmsConfig | None = None

@@ -24,7 +24,7 @@ import pjsua2 as pj
 from audio.amd import AmdSettings
 from softphone import protocol as p
 from softphone.digits import CollectResult, DigitCollector
-from softphone.legs import CallLeg, CallSnapshot, PhoneAccount, PhoneCall
+from softphone.legs import CallLeg, CallSnapshot, PhoneAccount, PhoneCall, TextTarget
 from softphone.media import MachineNotice, Prompt, PromptEnded, SpeechNotice, SpeechPorts
 from softphone.outcome import outbound_outcome
 from softphone.sipmsg import SourcePolicy, caller_of, header, request_uri, user_part
@@ -49,6 +49,9 @@ class CallLimits:
 
 
 MEDIA_CHECK_S = 1.0  # how often RTP counters are read
+TEXT_CONTENT_TYPE = "text/plain;charset=UTF-8"
+TEXT_TARGETS = 200  # buddies kept for sending texts (pjsua holds at most 256)
+TEXT_ANSWER_S = 40.0  # a text with no status by then is reported 408 (pjsip's own is 32 s)
 
 
 class CommandRejected(Exception):
@@ -83,6 +86,11 @@ class Exchange:
         self.speech_ports = SpeechPorts(self.inbox.put)
         self._inbound = itertools.count(1)
         self._refused = itertools.count(1)
+        self._texts_in = itertools.count(1)
+        self.text_targets: collections.OrderedDict[str, TextTarget] = collections.OrderedDict()
+        self.texts_out: dict[tuple[str, str], collections.deque[tuple[str, float]]] = {}
+        """(target URI, body) → the ids of texts sent there with that body, oldest first,
+        with when each went: pjsua reports a text's answer by URI and body, not by id."""
         self._handlers: dict[type, Callable[[p.Command], None]] = {
             p.Dial: self._dial, p.Answer: self._answer, p.Ring: self._ring,  # type: ignore
             p.Reject: self._reject, p.Redirect: self._redirect, p.Play: self._play,  # type: ignore
@@ -92,6 +100,7 @@ class Exchange:
             p.Bridge: self._bridge,  # type: ignore
             p.SendDigits: self._send_digits, p.DetectMachine: self._detect_machine,  # type: ignore
             p.Stats: self._stats,  # type: ignore
+            p.SendText: self._send_text,  # type: ignore
         }
 
     # ------------------------------------------------------------ commands
@@ -285,6 +294,79 @@ class Exchange:
         if status:
             prm.statusCode = status
         leg.phone.hangup(prm)
+
+    def _send_text(self, cmd: p.SendText) -> None:
+        account = self.trunk or self.local
+        assert account is not None
+        try:
+            target = self._text_target(account, cmd.uri)
+            prm = pj.SendInstantMessageParam()
+            prm.content = cmd.body
+            prm.contentType = TEXT_CONTENT_TYPE
+            from_uri = self._from_uri(account, cmd.sender)
+            if from_uri:
+                prm.txOption.localUri = from_uri
+            target.sendInstantMessage(prm)
+        except pj.Error as exc:
+            self.emit(p.TextStatus(cmd.text, 400, exc.reason or exc.title))
+            return
+        self.texts_out.setdefault((cmd.uri, cmd.body), collections.deque()).append(
+            (cmd.text, self.clock()))
+
+    def _text_target(self, account: PhoneAccount, uri: str) -> TextTarget:
+        target = self.text_targets.get(uri)
+        if target is not None:
+            self.text_targets.move_to_end(uri)
+            return target
+        if len(self.text_targets) >= TEXT_TARGETS:
+            in_flight = {uri for uri, _ in self.texts_out}
+            idle = next((u for u in self.text_targets if u not in in_flight), None)
+            if idle is not None:  # else over the soft cap, until answers come
+                self._retire(self.text_targets.pop(idle))
+        target = TextTarget(account, uri)
+        self.text_targets[uri] = target
+        return target
+
+    def text_status(self, prm: pj.OnInstantMessageStatusParam) -> None:
+        key = (prm.toUri, _text(lambda: prm.msgBody))
+        waiting = self.texts_out.get(key)
+        if not waiting:
+            log.warning("an answer %d to a text this worker does not know was sent", prm.code)
+            return
+        text, _ = waiting.popleft()
+        if not waiting:
+            del self.texts_out[key]
+        self.emit(p.TextStatus(text, int(prm.code), str(prm.reason)))
+
+    def text_received(self, prm: pj.OnInstantMessageParam) -> None:
+        rdata = prm.rdata
+        source = rdata.srcAddress
+        message = _text(lambda: rdata.wholeMsg)
+        sender = caller_of(message)[0] if message else user_part(prm.fromUri)
+        if not self.sources.allows(source):
+            self.emit(p.Refused(source, sender))
+            return
+        problem = ""
+        try:
+            body = prm.msgBody
+            body.encode("utf-8")  # surrogates stand for bytes that were not UTF-8
+        except (UnicodeDecodeError, UnicodeEncodeError):
+            body, problem = "", "the body is not valid UTF-8"
+        to = user_part(request_uri(message)) if message else user_part(prm.toUri)
+        if self.front is not None and _host_of(source) == self.front:
+            source = header(message, "X-Source-Address") or source
+        self.emit(p.TextReceived(f"{self.name}-txt-{next(self._texts_in)}", sender, to, body,
+                                 prm.contentType, source,
+                                 (header(message, "Call-ID") or "") if message else "", problem))
+
+    def _expire_texts(self, now: float) -> None:
+        for key in list(self.texts_out):
+            waiting = self.texts_out[key]
+            while waiting and now - waiting[0][1] > TEXT_ANSWER_S:
+                text, _ = waiting.popleft()
+                self.emit(p.TextStatus(text, 408, "no answer"))
+            if not waiting:
+                del self.texts_out[key]
 
     def _stats(self, cmd: p.Stats) -> None:
         self.emit(p.WorkerStats(self.name, len(self.legs), MAX_CALLS))
@@ -501,6 +583,7 @@ class Exchange:
         if now >= self._next_media_check:
             self._next_media_check = now + MEDIA_CHECK_S
             self._check_limits(now)
+            self._expire_texts(now)
 
     def _check_limits(self, now: float) -> None:
         """End connected calls that receive no RTP any more, or have gone on too long: a peer
@@ -564,6 +647,16 @@ class Exchange:
                     self._hang_up(leg)
                 except pj.Error as exc:
                     log.warning("hangup of %s at shutdown: %s", leg.id, exc.reason)
+
+
+def _text(read: Callable[[], str]) -> str:
+    """A string pjsua2 hands over. Bytes that are not UTF-8 arrive as surrogates (or the read
+    fails): they become U+FFFD, so that the string can travel as JSON."""
+    try:
+        value = read()
+    except UnicodeDecodeError:
+        return ""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _wav_seconds(path: str) -> float:

@@ -41,6 +41,8 @@ class CallSink(Protocol):
     def transfer_status(self, leg_id: str, status: int) -> None: ...
     def incoming(self, account: PhoneAccount, prm: pj.OnIncomingCallParam) -> None: ...
     def registration(self, status: int, reason: str, expires: int) -> None: ...
+    def text_received(self, prm: pj.OnInstantMessageParam) -> None: ...
+    def text_status(self, prm: pj.OnInstantMessageStatusParam) -> None: ...
 
 
 @dataclass
@@ -145,3 +147,29 @@ class PhoneAccount(pj.Account):  # type: ignore[misc]
             self.sink.registration(prm.code, prm.reason, prm.expiration)
         except Exception:
             log.exception("onRegState")
+
+    def onInstantMessage(self, prm: pj.OnInstantMessageParam) -> None:
+        # pjsua has answered the MESSAGE 200 already (pjsua_im.c: "Respond with 200 first")
+        try:
+            self.sink.text_received(prm)
+        except Exception:
+            log.exception("onInstantMessage")
+
+    def onInstantMessageStatus(self, prm: pj.OnInstantMessageStatusParam) -> None:
+        try:
+            self.sink.text_status(prm)
+        except Exception:
+            log.exception("onInstantMessageStatus")
+
+
+class TextTarget(pj.Buddy):  # type: ignore[misc]
+    """Where texts go: pjsua2 sends an out-of-dialog MESSAGE only through a buddy. No
+    presence subscription; kept while texts to it wait for their answer."""
+
+    def __init__(self, account: pj.Account, uri: str) -> None:
+        super().__init__()
+        config = pj.BuddyConfig()
+        config.uri = uri
+        config.subscribe = False
+        self.create(account, config)
+        self.uri = uri

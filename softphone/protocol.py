@@ -49,12 +49,15 @@ __all__ = [
     "Ring",
     "Ringing",
     "SendDigits",
+    "SendText",
     "Shutdown",
     "SpeechEnded",
     "SpeechStarted",
     "Stats",
     "Stop",
     "StopRecording",
+    "TextReceived",
+    "TextStatus",
     "Transfer",
     "Transferred",
     "WorkerStats",
@@ -227,6 +230,19 @@ class Hangup:
 
 
 @dataclass(frozen=True)
+class SendText:
+    """Send a text (an out-of-dialog SIP MESSAGE, ``text/plain;charset=UTF-8``) to ``uri``;
+    :class:`TextStatus` with the same ``text`` id follows once the far end has answered."""
+
+    TYPE: ClassVar[str] = "send_text"
+    text: str
+    uri: str
+    body: str
+    sender: str = ""
+    """User part (``"121100130"``) or a full SIP URI for the From header."""
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """Hang up every call and exit 0."""
 
@@ -243,7 +259,7 @@ class Stats:
 Command = (
     Dial | Answer | Ring | Reject | Redirect | Play | Stop | Record | StopRecording | Collect
     | Transfer
-    | Bridge | SendDigits | DetectMachine | Hangup | Shutdown | Stats
+    | Bridge | SendDigits | DetectMachine | Hangup | SendText | Shutdown | Stats
 )
 
 # ----------------------------------------------------------------------- events
@@ -441,6 +457,36 @@ class Registration:
 
 
 @dataclass(frozen=True)
+class TextReceived:
+    """A MESSAGE outside any call from an allowed source. pjsua has already answered it 200
+    (it does so before the application sees it); ``problem`` says why the body could not be
+    read (then ``body`` is empty)."""
+
+    TYPE: ClassVar[str] = "text_received"
+    text: str
+    """``<worker>-txt-<n>``."""
+    sender: str
+    """User part of P-Asserted-Identity if present, else of From."""
+    to: str
+    """User part of the request URI."""
+    body: str
+    content_type: str
+    source: str
+    call_id: str
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class TextStatus:
+    """The far end's final answer to a :class:`SendText` (408 when none came)."""
+
+    TYPE: ClassVar[str] = "text_status"
+    text: str
+    status: int
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class WorkerStats:
     TYPE: ClassVar[str] = "stats"
     name: str
@@ -452,7 +498,7 @@ Event = (
     Ready | Incoming | Ringing | Answered | Busy | NoAnswer | Failed | Dtmf | PlaybackEnded
     | Digits | MachineDetection | RecordingSaved | SpeechStarted | SpeechEnded | HungUp | Refused
     | Error
-    | Transferred | Registration | WorkerStats
+    | Transferred | Registration | TextReceived | TextStatus | WorkerStats
 )
 
 COMMANDS: dict[str, type] = {c.TYPE: c for c in typing.get_args(Command)}

@@ -105,3 +105,24 @@ def test_flood_from_a_blocked_number_then_a_good_caller(work: Path) -> None:
     rejected = [e for e in decisions if e["action"] == "reject"]
     assert len(rejected) == 200 and all(e["status"] == 603 for e in rejected)
     assert decisions[-1]["route"] == "ivr"
+
+
+def test_the_hotline_is_reached_with_its_area_code_in_every_form(work: Path) -> None:
+    config = write_config(work, operator_hours=hours(inside_now=False),
+                          hotline_extra='  area_code: "0591"\n')
+    engine = EngineProcess(config)
+    sink = RtpSink()
+    try:
+        for dialed in ("0591961108", "+86591961108"):
+            sipp = Sipp("uac_pcap_dtmf_media_to_sink.xml", work, "-s", dialed,
+                        "-key", "sink_port", str(sink.port), remote=engine.target, timeout_s=20)
+            assert sipp.wait() == 0, sipp.report() + engine.log_text()
+        stranger = Sipp("uac_invite_expect_603.xml", work, "-s", "0592961108",
+                        "-key", "extra_header", "X-Test: engine", "-key", "caller", "13800001234",
+                        remote=engine.target)
+        stranger.wait()
+    finally:
+        sink.close()
+        engine.stop()
+    routes = [(e["callee"], e["route"]) for e in screened(config)]  # callees masked in records
+    assert routes == [("059***1108", "ivr"), ("+865****1108", "ivr"), ("059***1108", "not_found")]

@@ -19,7 +19,7 @@ from engine import (
 from engine.hotline import TABLE, Stage
 from hotline import Ivr
 from hotline.queue import NoOperator, QueueUpdate, RingOperators
-from screening import Action, Decision, normalize
+from screening import Action, Decision, ServiceNumber, normalize
 from softphone import protocol as p
 
 PROMPTS = Prompts("warning.wav", "connecting.wav")
@@ -47,9 +47,22 @@ def decision(action: Action, status: int | None = None) -> Decision:
     (Action.TAG, "961108", False, Route.IVR),
     (Action.WARN, "961108", True, Route.OPERATOR),
     (Action.ALLOW, "5555", True, Route.NOT_FOUND),
+    (Action.ALLOW, "0591961108", False, Route.IVR),
+    (Action.ALLOW, "+86591961108", True, Route.OPERATOR),
+    (Action.ALLOW, "86591961108", False, Route.IVR),
+    (Action.ALLOW, "008659196110", False, Route.NOT_FOUND),
+    (Action.ALLOW, "0592961108", False, Route.NOT_FOUND),
+    (Action.ALLOW, "", False, Route.NOT_FOUND),
+    (Action.REJECT, "0591961108", False, Route.REJECT),
 ])
 def test_route(action: Action, callee: str, hours: bool, route: Route) -> None:
-    assert route_for(decision(action), callee, "961108", hours) is route
+    assert route_for(decision(action), callee, ServiceNumber("961108", "0591"), hours) is route
+
+
+def test_without_an_area_code_only_the_number_is_the_hotline() -> None:
+    line = ServiceNumber("961108")
+    assert route_for(decision(Action.ALLOW), "961108", line, False) is Route.IVR
+    assert route_for(decision(Action.ALLOW), "0591961108", line, False) is Route.NOT_FOUND
 
 
 def flow(action: Action, route: Route, status: int | None = None) -> InboundCall:
