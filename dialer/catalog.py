@@ -23,6 +23,9 @@ REQUIRED_TYPES = (
 )
 MESSAGES = ("intro", "keys", "thanks", "goodbye", "machine", "connecting", "officer_unreachable")
 FALLBACK = "general"
+DEFAULT_TEXT = ("【{center}】{asks}这是诈骗，请不要转账。我们正在用{caller_id}给您打电话，请接听。"
+                "如果已经转了账，请马上拨打110报警。")
+TEXT_WORDS = {"center": "", "asks": "", "caller_id": ""}
 
 
 class CatalogError(ValueError):
@@ -35,6 +38,8 @@ class FraudType:
     name: str
     warning: str
     recording: Path | None = None
+    text: str = ""
+    """One sentence for a warning text: what this scam's callers ask for."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,14 @@ class Catalog:
     path: Path
     types: dict[str, FraudType]
     messages: dict[str, str]
+
+    def warning_text(self, type_id: str | None, *, center: str, caller_id: str) -> str:
+        """The warning text (SMS) for a fraud type: the center, what the scammers ask for,
+        the number the warning calls come from, and 110."""
+        kind = self.get(type_id)
+        asks = kind.text or self.types[FALLBACK].text
+        return self.messages.get("text", DEFAULT_TEXT).format(
+            center=center, asks=asks, caller_id=caller_id)
 
     def known(self) -> list[str]:
         return sorted(self.types)
@@ -52,7 +65,7 @@ class Catalog:
     def prompts(self, *, center: str, ack: str, officer: str, callback: str) -> list[Prompt]:
         """Every prompt a warning call may play: ``warn-<type>`` and ``warn-<message>``."""
         words = {"center": center, "ack": ack, "officer": officer, "callback": _spell(callback)}
-        said = {k: v.format(**words) for k, v in self.messages.items()}
+        said = {k: self.messages[k].format(**words) for k in MESSAGES}
         out = [Prompt(prompt_name(t.id), f"{said['intro']}{t.warning}{said['keys']}", t.recording)
                for t in self.types.values()]
         out += [Prompt(prompt_name(k), v) for k, v in said.items() if k not in ("intro", "keys")]
@@ -93,7 +106,8 @@ def load_catalog(path: Path | None = None) -> Catalog:
         recording = entry.get("wav")
         types[str(type_id)] = FraudType(
             str(type_id), str(entry.get("name") or type_id), " ".join(entry["warning"].split()),
-            (path.parent / recording) if isinstance(recording, str) else None)
+            (path.parent / recording) if isinstance(recording, str) else None,
+            " ".join(entry["text"].split()) if isinstance(entry.get("text"), str) else "")
     missing = [t for t in REQUIRED_TYPES if t not in types]
     if missing:
         raise CatalogError(f"{path}: the warning catalog lacks the fraud type(s) "
@@ -108,4 +122,12 @@ def load_catalog(path: Path | None = None) -> Catalog:
         except (KeyError, IndexError, ValueError) as exc:
             raise CatalogError(f"{path}: message {key!r} has a placeholder that is not "
                                f"{{center}}, {{ack}}, {{officer}} or {{callback}} ({exc})") from None
-    return Catalog(path, types, {k: " ".join(messages[k].split()) for k in MESSAGES})
+    said = {k: " ".join(messages[k].split()) for k in MESSAGES}
+    if isinstance(messages.get("text"), str):
+        try:
+            messages["text"].format(**TEXT_WORDS)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise CatalogError(f"{path}: message 'text' has a placeholder that is not {{center}}, "
+                               f"{{asks}} or {{caller_id}} ({exc})") from None
+        said["text"] = " ".join(messages["text"].split())
+    return Catalog(path, types, said)

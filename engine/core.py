@@ -39,6 +39,7 @@ from .front import Front, behind_front
 from .hotline import Route, route_for
 from .inbound import Gate
 from .lock import DataDirLock
+from .texting import Texting
 from .voice import prompt_sets
 from .workers import RTP_PORTS_PER_WORKER, Worker, WorkerPool, WorkerSpec
 
@@ -159,6 +160,7 @@ class Engine:
         dialer = self.config.dialer
         catalog = load_catalog(loaded.resolve(dialer.catalog) if dialer.catalog else None)
         self.dialing = Dialing(self, self.store, catalog, Policy(dialer, self.tz))
+        self.texting = Texting(self, catalog, self.desk.menus.path)
 
     # ------------------------------------------------------------ life cycle
 
@@ -181,6 +183,7 @@ class Engine:
         self._dispatcher = asyncio.create_task(self._dispatch(), name="engine-dispatch")
         self.notice(EngineStarted("", len(self.pool.workers)))
         self.dialing.start()
+        self.texting.start()
         self._status = asyncio.create_task(self._report_status(), name="engine-status")
 
     async def stop(self) -> None:
@@ -196,6 +199,7 @@ class Engine:
                 await asyncio.sleep(0)
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
+        await self.texting.stop()
         for handle in self._timers.values():
             handle.cancel()
         self._events.close()
@@ -349,6 +353,9 @@ class Engine:
             self.pool.slot_freed()
         if isinstance(event, p.Incoming):
             await self._incoming(worker, event)
+            return
+        if isinstance(event, (p.TextReceived, p.TextStatus)):
+            self.texting.on_worker(worker, event)
             return
         if isinstance(event, p.Refused):
             self.notice(SourceRefused("", event.source, normalize(event.caller).masked))

@@ -34,6 +34,7 @@ from dialer import (
     Policy,
     StoreError,
     Submitted,
+    Task,
     TaskEvent,
     TaskState,
     TaskStore,
@@ -46,6 +47,7 @@ from dialer.catalog import prompt_name
 from dialer.requests import RequestError, validate
 from screening import Decision
 from softphone import protocol as p
+from texts import warning_text_due
 
 from .trunk import Pacer, dial_uri
 
@@ -293,12 +295,25 @@ class Dialing:
         try:
             task = self.store.task(flow.task)
             plan = self.policy.after(self.store.history(task), outcome, now, self.rng())
-            self.store.end_attempt(flow.task, flow.attempt, outcome, flow.status, flow.digits,
-                                   flow.amd, now, plan)
+            task = self.store.end_attempt(flow.task, flow.attempt, outcome, flow.status,
+                                          flow.digits, flow.amd, now, plan)
         except StoreError as exc:
             log.error("the end of attempt %d of task %s was not stored: %s", flow.attempt,
                       flow.task, exc)
+        else:
+            self._text(task, outcome, now)
         self.publish()
+
+    def _text(self, task: Task, outcome: Outcome, now: float) -> None:
+        """A warning text beside the calls, when the call did not reach the person."""
+        texting = self.engine.texting
+        sent = texting.texts_of(task.id)
+        if warning_text_due(self.engine.config.dialer.texts, outcome=outcome,
+                            task_open=task.state.open,
+                            delivered=sum(m.state != "failed" for m in sent),
+                            last_sent_at=max((m.at for m in sent), default=None),
+                            quiet=self.policy.not_before(task.risk, now) > now, now=now):
+            texting.warn(task, now)
 
     # ------------------------------------------------------------ events out
 

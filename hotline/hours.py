@@ -75,6 +75,21 @@ class OperatorHours:
         yesterday = self.window(day - timedelta(days=1))
         return yesterday is not None and _after_midnight(yesterday, now)
 
+    def next_open(self, moment: datetime, days: int = 14) -> datetime | None:
+        """``moment`` if operators are there, else when they next are (None: not within
+        ``days``)."""
+        if self.open_at(moment):
+            return moment
+        for n in range(days + 1):
+            day = moment.date() + timedelta(days=n)
+            window = self.window(day)
+            if window is None:
+                continue
+            opens = datetime.combine(day, window.start, moment.tzinfo)
+            if opens > moment:
+                return opens
+        return None
+
     def _kind(self, day: date) -> DayKind:
         if day in self.workdays:
             return "workday"

@@ -120,7 +120,8 @@ class _Reader:
         self.problems.append(Problem(str(self.path), line_of(where, self.lines), dotted(where), message))
 
     def book(self) -> MenuBook:
-        known = {"settings", "entry", "welcome", "goodbye", "invalid", "prompts", "menus"}
+        known = {"settings", "entry", "welcome", "goodbye", "invalid", "prompts", "menus", "texts"}
+        # texts: the SMS consultation line's replies and advice (read by texts.advice)
         for key in self.tree:
             if key not in known:
                 self.fault((key,), f"unknown key {key!r} (known keys: {', '.join(sorted(known))})")

@@ -34,7 +34,8 @@ def short_catalog(directory: Path) -> Path:
 def dialer_config(directory: Path, trunk: str, *, workers: int = 1, max_channels: int = 30,
                   max_cps: float = 50, ring_timeout_s: float = 8, max_attempts: int = 10,
                   escalate_after: int = 3, retries: str = FAST_RETRIES, short_prompts: bool = True,
-                  extra: str = "") -> Path:
+                  extra: str = "", texts: str = "{enabled: false}") -> Path:
+    """``texts``: ``dialer.texts`` (off by default: a SIPp victim scenario takes INVITEs only)."""
     path = write_config(directory, workers=workers, trunk=f"sip:{trunk}", max_channels=max_channels,
                         max_cps=max_cps)
     catalog = short_catalog(directory) if short_prompts else None
@@ -47,6 +48,7 @@ dialer:
   repeats: 2
   ack_wait_s: 4
 {f"  catalog: {catalog.name}" if catalog else ""}
+  texts: {texts}
 {extra}""")
     path.write_text(text)
     return path

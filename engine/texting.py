@@ -1,0 +1,305 @@
+"""Texts wired to the workers: the SMS consultation line and the warning texts.
+
+A worker hands over every MESSAGE it gets (pjsua has answered it 200 before
+anyone looked): :meth:`Texting.received` drops what is not a consultation
+(a body that is not UTF-8, another content type, empty or too long, another
+number: the Kamailio front refuses most of these with a status first), screens
+the sender like a caller, and stores the text in its thread together with the
+automatic reply: outside the reply hours when operators answer, 110, and the
+advice for the scam it names; inside them a short acknowledgement. A blocked
+sender's text is stored with its decision and gets no reply.
+
+Every text out (replies, operators' answers from ``sms reply``, warning texts)
+is a row of the text store first; :meth:`Texting._pump` sends the pending ones
+through a worker (:class:`TextSender`: SIP MESSAGE to the trunk today; an SMPP or
+CMPP gateway would be another sender) and records the far end's status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from callflow import Notice
+from dialer import Catalog, Task
+from hotline import OperatorHours
+from screening import Action, NumberKind, ServiceNumber, normalize
+from softphone import protocol as p
+from texts import Message, TextBook, TextStore, TextStoreError, load_text_book
+from texts.words import hours_label, opens_label
+
+from .trunk import dial_uri
+
+if TYPE_CHECKING:
+    from .core import Engine
+    from .workers import Worker
+
+__all__ = ["SipTextSender", "TextNotice", "TextSender", "Texting"]
+
+log = logging.getLogger("engine.texts")
+
+POLL_S = 0.05  # how often the store is checked for texts other processes queued
+IN_FLIGHT = 32  # texts waiting for their answer at once
+ANSWER_S = 60.0  # a text sent this long ago without an answer is recorded as failed (408)
+
+
+@dataclass(frozen=True)
+class TextNotice(Notice):
+    """A text came in or went out (the contract's ``sms/event``)."""
+
+    KIND: ClassVar[str] = "sms"
+    NUMBERS: ClassVar[tuple[str, ...]] = ("number",)
+    sms_event: str  # received, blocked, auto_replied, replied, warning_sent, failed
+    id: int  # the text's row in the text store
+    number: str
+    kind: str  # consultation, auto_reply, reply, warning
+    thread: str | None = None
+    task: str | None = None
+    status: int | None = None
+    fraud_type: str = ""
+    when: float = 0.0
+
+    def payload(self, full_numbers: bool = False) -> dict[str, Any]:
+        record = self.record(full_numbers)
+        out: dict[str, Any] = {"id": self.id, "event": self.sms_event, "number": record["number"],
+                               "at": datetime.fromtimestamp(self.when, UTC).isoformat(
+                                   timespec="milliseconds"), "kind": self.kind}
+        for key in ("thread", "task", "status"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.fraud_type:
+            out["fraud_type"] = self.fraud_type
+        return out
+
+
+@dataclass(frozen=True)
+class TextDropped(Notice):
+    """A MESSAGE that is no consultation: not stored, not answered."""
+
+    KIND: ClassVar[str] = "text_dropped"
+    NUMBERS: ClassVar[tuple[str, ...]] = ("sender",)
+    sender: str
+    why: str
+    source: str
+
+
+_OUT_EVENTS = {"auto_reply": "auto_replied", "reply": "replied", "warning": "warning_sent"}
+
+
+class TextSender(Protocol):
+    """Sends one text; the answer comes back through :meth:`Texting.answered`."""
+
+    async def send(self, text_id: str, number: str, body: str, sender: str) -> bool:
+        """False when it cannot send now (no worker up): the text stays pending."""
+        ...
+
+
+class SipTextSender:
+    """Texts as SIP MESSAGE from a worker to ``sip:<number>@<trunk>``, the workers in turn."""
+
+    def __init__(self, engine: Engine, trunk_uri: str) -> None:
+        self.engine = engine
+        self.trunk_uri = trunk_uri
+        self._next = 0
+
+    async def send(self, text_id: str, number: str, body: str, sender: str) -> bool:
+        workers = [w for w in self.engine.pool.workers if w.ready.is_set()]
+        if not workers:
+            return False
+        worker = workers[self._next % len(workers)]
+        self._next += 1
+        await worker.send(p.SendText(text_id, dial_uri(number, self.trunk_uri), body, sender))
+        return True
+
+
+class Texting:
+    def __init__(self, engine: Engine, catalog: Catalog, book_path: Any) -> None:
+        self.engine = engine
+        config = engine.config
+        self.catalog = catalog
+        self.sms = config.sms
+        self.texts = config.dialer.texts
+        area = config.hotline.area_code or ""
+        self.line = ServiceNumber(self.sms.number, area) if self.sms else None
+        self.hotline = engine.hotline_line
+        self.sender_id = self.sms.number if self.sms else config.sip.trunk.caller_id
+        self.store = TextStore(engine.loaded.data_dir)
+        self.book: TextBook = load_text_book(book_path)
+        hours = OperatorHours.from_config(config.hotline)
+        if self.sms is not None and self.sms.reply_hours is not None:
+            hours = replace(hours, usual=self.sms.reply_hours)
+        self.hours = hours
+        self.sender: TextSender = SipTextSender(engine, config.sip.trunk.uri)
+        self.in_flight: dict[str, tuple[int, float]] = {}  # "t<id>" → (row id, sent at)
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        again = self.store.recover()
+        if again:
+            log.warning("%d text(s) sent before a stop got no answer; sending them again", again)
+        self._tasks = [asyncio.create_task(self._run(), name="texts"),
+                       asyncio.create_task(self._poll(), name="texts-poll")]
+        self.engine.pool.on_slot_freed(self.wake)  # a worker that comes up may send
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.store.close()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # ------------------------------------------------------------ in
+
+    def on_worker(self, worker: Worker, event: p.TextReceived | p.TextStatus) -> None:
+        if isinstance(event, p.TextStatus):
+            self.answered(event)
+        else:
+            self.received(event)
+
+    def received(self, event: p.TextReceived) -> None:
+        sender = normalize(event.sender)
+        why = self._refusal(event)
+        if why:
+            log.warning("a text from %s (%s) was dropped: %s", sender.masked, event.source, why)
+            self.engine.notice(TextDropped(event.text, event.sender, why, event.source))
+            return
+        now = self.engine.clock.now()
+        decision, _ = self.engine.gate.decide(event.sender)
+        blocked = decision.action is Action.REJECT
+        number = sender.national if sender.kind is NumberKind.E164 else sender.digits
+        advice = None if blocked else self.book.advice_for(event.body)
+
+        def reply(opened: bool) -> tuple[str, str] | None:
+            return ("auto_reply", self._reply(now, advice)) if opened else None
+
+        try:
+            incoming, answer = self.store.receive(
+                number, event.body, now, thread_s=self.sms.thread_s if self.sms else 600,
+                rule=decision.rule if blocked else "", blocked=blocked,
+                fraud_type=advice.fraud_type if advice else "", source=event.source, reply=reply)
+        except TextStoreError as exc:
+            log.error("a text from %s was lost: %s", sender.masked, exc)
+            return
+        self.engine.notice(TextNotice(event.text, "blocked" if blocked else "received", incoming.id,
+                                      number, "consultation", incoming.thread_id,
+                                      fraud_type=advice.fraud_type if advice else "", when=now))
+        if answer is not None:
+            self.wake()
+
+    def _refusal(self, event: p.TextReceived) -> str:
+        """Why a MESSAGE is not a consultation, or ""."""
+        if event.problem:
+            return event.problem
+        if not event.content_type.lower().startswith("text/plain"):
+            return f"its content type is {event.content_type or 'missing'}, not text/plain"
+        if not event.body.strip():
+            return "its body is empty"
+        limit = self.sms.max_chars if self.sms else 1000
+        if len(event.body) > limit:
+            return f"its body has {len(event.body)} characters, more than {limit}"
+        if self.line is None:
+            return "there is no SMS line (sms.number is not configured)"
+        if not (self.line.matches(event.to) or self.hotline.matches(event.to)):
+            return f"it is for {event.to or 'no number'}, neither the SMS line nor the hotline"
+        return ""
+
+    def _reply(self, now: float, advice: Any) -> str:
+        moment = datetime.fromtimestamp(now, self.engine.tz)
+        open_now = self.hours.open_at(moment)
+        return self.book.reply(open_now=open_now, center=self.engine.config.dialer.center_name,
+                               hours=hours_label(self.hours.usual),
+                               opens=opens_label(moment, self.hours.next_open(moment)),
+                               advice=advice)
+
+    def reply(self, thread_id: str, body: str) -> Message:
+        """An operator's answer (MQTT ``sms/reply``; ``sms reply`` writes the store itself)."""
+        message = self.store.reply(thread_id, body, self.engine.clock.now())
+        self.wake()
+        return message
+
+    # ------------------------------------------------------------ warning texts
+
+    def warn(self, task: Task, now: float) -> Message | None:
+        """Queue a warning text for a task whose call did not reach the person."""
+        config = self.engine.config
+        body = self.catalog.warning_text(task.fraud_type, center=config.dialer.center_name,
+                                         caller_id=config.sip.trunk.caller_id)
+        try:
+            message = self.store.queue("warning", task.dial, body, now, task_id=task.id)
+        except TextStoreError as exc:
+            log.error("the warning text for task %s was not stored: %s", task.id, exc)
+            return None
+        self.wake()
+        return message
+
+    def texts_of(self, task_id: str) -> list[Message]:
+        return self.store.of_task(task_id)
+
+    # ------------------------------------------------------------ out
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._pump()
+                self._expire(time.monotonic())
+            except Exception:
+                log.exception("sending texts")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_S)
+            with contextlib.suppress(Exception):
+                if self.store.changed():
+                    self.wake()
+
+    async def _pump(self) -> None:
+        room = IN_FLIGHT - len(self.in_flight)
+        if room <= 0:
+            return
+        for message in self.store.pending(room):
+            text_id = f"t{message.id}"
+            if text_id in self.in_flight:
+                continue
+            self.store.sending(message.id)
+            self.in_flight[text_id] = (message.id, time.monotonic())
+            if not await self.sender.send(text_id, message.number, message.body, self.sender_id):
+                del self.in_flight[text_id]
+                self.store.recover()
+                return  # no worker is up: a worker's start wakes us
+
+    def _expire(self, now: float) -> None:
+        for text_id, (message_id, sent) in list(self.in_flight.items()):
+            if now - sent > ANSWER_S:
+                self.answered(p.TextStatus(text_id, 408, "no answer from the worker"))
+
+    def answered(self, event: p.TextStatus) -> None:
+        entry = self.in_flight.pop(event.text, None)
+        if entry is None:
+            return  # answered after it was given up
+        now = self.engine.clock.now()
+        try:
+            message = self.store.answered(entry[0], event.status, event.reason, now)
+        except TextStoreError as exc:
+            log.error("the answer %d to text %s was not stored: %s", event.status, event.text, exc)
+            return
+        ok = 200 <= event.status < 300
+        if not ok:
+            log.warning("a text (%s) to %s was refused: %d %s", message.kind, message.masked,
+                        event.status, event.reason)
+        self.engine.notice(TextNotice(event.text, _OUT_EVENTS[message.kind] if ok else "failed",
+                                      message.id, message.number, message.kind, message.thread_id,
+                                      message.task_id, event.status, when=now))
+        self.wake()

@@ -1,0 +1,312 @@
+"""Every text in and out: consultations in threads, replies, warning texts.
+
+SQLite (``<data_dir>/texts.sqlite``, WAL, ``synchronous=FULL``) with a schema
+version and migrations, like the task store. A consultation is committed,
+together with the automatic reply it gets, before the reply goes out; an
+outgoing text is a row that goes ``pending`` → ``sending`` → ``sent`` or
+``failed`` with the far end's SIP status, so that a text written by another
+process (``sms reply``) or left unsent by a crash goes out when the engine
+runs. Full numbers stay here; people see them masked.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from screening import mask
+
+__all__ = ["FILE_NAME", "Message", "TextStore", "TextStoreError", "Thread"]
+
+FILE_NAME = "texts.sqlite"
+KINDS = ("consultation", "auto_reply", "reply", "warning")
+
+
+class TextStoreError(Exception):
+    """The text store cannot do what was asked; ``str()`` is one sentence."""
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    direction: str  # in, out
+    kind: str  # consultation, auto_reply, reply, warning
+    number: str  # the person's number as it is dialled (national form)
+    body: str
+    at: float
+    state: str  # in: stored, blocked; out: pending, sending, sent, failed
+    status: int | None  # the far end's SIP answer to an outgoing text
+    reason: str
+    thread_id: str | None
+    task_id: str | None
+    answered_at: float | None
+    rule: str  # screening rule of a consultation ("" when allowed)
+
+    @property
+    def masked(self) -> str:
+        return mask(self.number)
+
+
+@dataclass(frozen=True)
+class Thread:
+    id: str
+    number: str
+    state: str  # waiting, replied, blocked
+    opened_at: float
+    last_at: float
+    replied_at: float | None
+    fraud_type: str  # what the advice matched, or ""
+    texts: tuple[str, ...]  # what the person wrote, oldest first
+
+    @property
+    def masked(self) -> str:
+        return mask(self.number)
+
+    def waited_s(self, now: float) -> float:
+        """How long the person has waited for an operator (until the reply)."""
+        return (self.replied_at if self.replied_at is not None else now) - self.opened_at
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    db.execute("""CREATE TABLE threads (
+        id TEXT PRIMARY KEY,
+        number TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('waiting', 'replied', 'blocked')),
+        opened_at REAL NOT NULL,
+        last_at REAL NOT NULL,
+        replied_at REAL,
+        fraud_type TEXT NOT NULL DEFAULT '')""")
+    db.execute("CREATE INDEX threads_number ON threads (number, last_at)")
+    db.execute("""CREATE TABLE messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        kind TEXT NOT NULL,
+        number TEXT NOT NULL,
+        body TEXT NOT NULL,
+        at REAL NOT NULL,
+        state TEXT NOT NULL,
+        status INTEGER,
+        reason TEXT NOT NULL DEFAULT '',
+        thread_id TEXT REFERENCES threads (id),
+        task_id TEXT,
+        answered_at REAL,
+        rule TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL DEFAULT '')""")
+    db.execute("CREATE INDEX messages_state ON messages (state, id)")
+    db.execute("CREATE INDEX messages_thread ON messages (thread_id, id)")
+    db.execute("CREATE INDEX messages_task ON messages (task_id, id)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+_MESSAGE = ("id, direction, kind, number, body, at, state, status, reason, thread_id, task_id, "
+            "answered_at, rule")
+_THREAD = "id, number, state, opened_at, last_at, replied_at, fraud_type"
+
+Reply = Callable[[bool], tuple[str, str] | None]
+"""Given whether the text opened its thread: (kind, body) of the automatic reply, or None."""
+
+
+class TextStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / FILE_NAME
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            self.path.touch(mode=0o600)  # people's numbers and what they wrote
+        try:
+            self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
+                                      check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            with self._write():
+                version = self.db.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise TextStoreError(f"{self.path} has schema version {version}, newer than "
+                                         f"this program's {SCHEMA_VERSION}; update the program")
+                for step in MIGRATIONS[version:]:
+                    step(self.db)
+                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise TextStoreError(f"the text store {self.path} cannot be opened: {exc}") from None
+        self._version = self._data_version()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _data_version(self) -> int:
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
+    def changed(self) -> bool:
+        """Another connection committed since the last call."""
+        version = self._data_version()
+        if version != self._version:
+            self._version = version
+            return True
+        return False
+
+    # ------------------------------------------------------------ consultations
+
+    def receive(self, number: str, body: str, at: float, *, thread_s: float, rule: str = "",
+                blocked: bool = False, fraud_type: str = "", source: str = "",
+                reply: Reply | None = None) -> tuple[Message, Message | None]:
+        """Store a consultation in its thread (the number's open one if its last text is at
+        most ``thread_s`` old, else a new one), and its automatic reply, if any, as a
+        pending text: one transaction. Returns both messages."""
+        try:
+            with self._write() as db:
+                row = db.execute(f"SELECT {_THREAD} FROM threads WHERE number = ? AND last_at >= ? "
+                                 "ORDER BY last_at DESC LIMIT 1", (number, at - thread_s)).fetchone()
+                # a thread is one question and its answer: a text joins the number's thread
+                # while it waits (a blocked number's texts join its blocked thread)
+                state = "blocked" if blocked else "waiting"
+                thread_id = row[0] if row is not None and row[2] == state else None
+                opened = thread_id is None
+                if thread_id is None:
+                    thread_id = "s" + secrets.token_hex(4)
+                    db.execute(f"INSERT INTO threads ({_THREAD}) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+                               (thread_id, number, state, at, at, fraud_type))
+                else:
+                    db.execute("UPDATE threads SET last_at = ?, state = ?, "
+                               "fraud_type = CASE WHEN fraud_type = '' THEN ? ELSE fraud_type END "
+                               "WHERE id = ?", (at, state, fraud_type, thread_id))
+                cursor = db.execute(
+                    "INSERT INTO messages (direction, kind, number, body, at, state, thread_id, "
+                    "rule, source) VALUES ('in', 'consultation', ?, ?, ?, ?, ?, ?, ?)",
+                    (number, body, at, "blocked" if blocked else "stored", thread_id, rule, source))
+                incoming = int(cursor.lastrowid or 0)
+                answer = reply(opened) if reply is not None and not blocked else None
+                outgoing = None
+                if answer is not None:
+                    outgoing = self._queue(db, answer[0], number, answer[1], at, thread_id, None)
+        except sqlite3.Error as exc:
+            raise TextStoreError(f"the text was not stored: {exc}") from None
+        return self.message(incoming), (self.message(outgoing) if outgoing else None)
+
+    def reply(self, thread_id: str, body: str, at: float) -> Message:
+        """An operator's answer to a thread: queued to go out, and the thread is replied."""
+        thread = self.thread(thread_id)
+        if thread.state == "blocked":
+            raise TextStoreError(f"thread {thread_id} is from a blocked number; it is not answered")
+        with self._write() as db:
+            n = self._queue(db, "reply", thread.number, body, at, thread_id, None)
+            db.execute("UPDATE threads SET state = 'replied', replied_at = ? WHERE id = ?",
+                       (at, thread_id))
+        return self.message(n)
+
+    def thread(self, thread_id: str) -> Thread:
+        row = self.db.execute(f"SELECT {_THREAD} FROM threads WHERE id = ?", (thread_id,)).fetchone()
+        if row is None:
+            raise TextStoreError(f"there is no thread {thread_id} (see `sms list`)")
+        return self._thread(row)
+
+    def threads(self, state: str | None = None) -> list[Thread]:
+        query, args = f"SELECT {_THREAD} FROM threads", ()
+        if state:
+            query, args = query + " WHERE state = ?", (state,)
+        return [self._thread(r) for r in self.db.execute(query + " ORDER BY opened_at", args)]
+
+    def threads_between(self, since: float, until: float) -> list[Thread]:
+        rows = self.db.execute(f"SELECT {_THREAD} FROM threads WHERE opened_at >= ? AND "
+                               "opened_at < ? ORDER BY opened_at", (since, until))
+        return [self._thread(r) for r in rows]
+
+    def _thread(self, row: tuple[object, ...]) -> Thread:
+        texts = tuple(r[0] for r in self.db.execute(
+            "SELECT body FROM messages WHERE thread_id = ? AND direction = 'in' ORDER BY id",
+            (row[0],)))
+        return Thread(*row, texts=texts)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------ texts out
+
+    def queue(self, kind: str, number: str, body: str, at: float, *,
+              task_id: str | None = None) -> Message:
+        """A text to send (a warning text: ``task_id``)."""
+        with self._write() as db:
+            n = self._queue(db, kind, number, body, at, None, task_id)
+        return self.message(n)
+
+    def _queue(self, db: sqlite3.Connection, kind: str, number: str, body: str, at: float,
+               thread_id: str | None, task_id: str | None) -> int:
+        if kind not in KINDS:
+            raise TextStoreError(f"{kind!r} is not a kind of text")
+        cursor = db.execute("INSERT INTO messages (direction, kind, number, body, at, state, "
+                            "thread_id, task_id) VALUES ('out', ?, ?, ?, ?, 'pending', ?, ?)",
+                            (kind, number, body, at, thread_id, task_id))
+        return int(cursor.lastrowid or 0)
+
+    def pending(self, limit: int = 100) -> list[Message]:
+        rows = self.db.execute(f"SELECT {_MESSAGE} FROM messages WHERE state = 'pending' "
+                               "ORDER BY id LIMIT ?", (limit,))
+        return [Message(*r) for r in rows]
+
+    def sending(self, message_id: int) -> None:
+        with self._write() as db:
+            db.execute("UPDATE messages SET state = 'sending' WHERE id = ?", (message_id,))
+
+    def answered(self, message_id: int, status: int, reason: str, at: float) -> Message:
+        state = "sent" if 200 <= status < 300 else "failed"
+        with self._write() as db:
+            db.execute("UPDATE messages SET state = ?, status = ?, reason = ?, answered_at = ? "
+                       "WHERE id = ?", (state, status, reason, at, message_id))
+        return self.message(message_id)
+
+    def recover(self) -> int:
+        """Texts a stop left without an answer go out again (at least once)."""
+        with self._write() as db:
+            return db.execute("UPDATE messages SET state = 'pending' WHERE state = 'sending'"
+                              ).rowcount
+
+    # ------------------------------------------------------------ reading
+
+    def message(self, message_id: int) -> Message:
+        row = self.db.execute(f"SELECT {_MESSAGE} FROM messages WHERE id = ?",
+                              (message_id,)).fetchone()
+        if row is None:
+            raise TextStoreError(f"there is no text {message_id}")
+        return Message(*row)
+
+    def of_thread(self, thread_id: str) -> list[Message]:
+        rows = self.db.execute(f"SELECT {_MESSAGE} FROM messages WHERE thread_id = ? ORDER BY id",
+                               (thread_id,))
+        return [Message(*r) for r in rows]
+
+    def of_task(self, task_id: str) -> list[Message]:
+        rows = self.db.execute(f"SELECT {_MESSAGE} FROM messages WHERE task_id = ? ORDER BY id",
+                               (task_id,))
+        return [Message(*r) for r in rows]
+
+    def of_tasks(self, task_ids: Sequence[str]) -> dict[str, list[Message]]:
+        out: dict[str, list[Message]] = {t: [] for t in task_ids}
+        for chunk in range(0, len(task_ids), 500):
+            ids = list(task_ids[chunk:chunk + 500])
+            rows = self.db.execute(f"SELECT {_MESSAGE} FROM messages WHERE task_id IN "
+                                   f"({', '.join('?' * len(ids))}) ORDER BY id", ids)
+            for r in rows:
+                out[r[10]].append(Message(*r))
+        return out
+
+    def after(self, message_id: int, limit: int = 1000) -> list[Message]:
+        """Messages whose row changed to a state worth an event, in id order: used by the bus
+        (received, and outgoing texts once answered)."""
+        rows = self.db.execute(f"SELECT {_MESSAGE} FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+                               (message_id, limit))
+        return [Message(*r) for r in rows]
+
+    def between(self, since: float, until: float) -> list[Message]:
+        rows = self.db.execute(f"SELECT {_MESSAGE} FROM messages WHERE at >= ? AND at < ? "
+                               "ORDER BY id", (since, until))
+        return [Message(*r) for r in rows]
