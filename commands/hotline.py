@@ -26,6 +26,7 @@ from hotline import CallbackError, CallbackStore
 from sip_config import LoadedConfig
 
 from .errors import CommandError
+from .texts import text_figures
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -140,12 +141,20 @@ def hotline_figures(events: list[dict[str, Any]]) -> dict[str, Any]:
 def stats_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     events = read_events(loaded.data_dir / "events.jsonl", args.since)
     figures = hotline_figures(events)
+    tz = ZoneInfo(loaded.config.engine.timezone)
+    since = datetime.combine(args.since, datetime.min.time(), tz).timestamp() if args.since else 0.0
+    figures["texts"] = text_figures(loaded, since, time.time())
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
         return 0
     console = Console(width=None if sys.stdout.isatty() else 120)
-    since = f" since {args.since}" if args.since else ""
-    console.print(f"{figures['calls']} hotline calls{since}, {figures['abandoned']} abandoned")
+    since_text = f" since {args.since}" if args.since else ""
+    console.print(f"{figures['calls']} hotline calls{since_text}, {figures['abandoned']} abandoned")
+    x = figures["texts"]
+    if x:
+        console.print(f"{x['texts_received']} texts to the SMS line in {x['threads']} threads: "
+                      f"{x['replied']} replied (median {x['reply_median_s']} s), {x['waiting']} "
+                      "waiting")
     for title, key in (("calls by hour", "by_hour"), ("by route", "by_route"),
                        ("fraud types asked about", "fraud_types_asked")):
         table = Table(title=title, title_justify="left")

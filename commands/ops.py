@@ -28,6 +28,7 @@ from ops.report import Figures, Report, build_report, to_csv
 from sip_config import LoadedConfig
 
 from .errors import CommandError
+from .texts import text_figures
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -207,7 +208,8 @@ def report_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     except CallbackError:
         left = 0
     report = build_report(since, until, tasks, attempts,
-                          screened_between(data / "events.jsonl", since, until), left)
+                          screened_between(data / "events.jsonl", since, until), left,
+                          text_figures(loaded, since, until))
     if args.csv:
         args.csv.write_text(to_csv(report), encoding="utf-8")
     if args.json:
@@ -228,7 +230,8 @@ def _as_json(report: Report) -> dict[str, Any]:
             "by_risk": {k: fig(v) for k, v in report.by_risk.items()},
             "screened": [{"rule": r, "action": a, "calls": n}
                          for (r, a), n in report.screened.items()],
-            "inbound_by_route": report.routes, "messages_left": report.messages_left}
+            "inbound_by_route": report.routes, "messages_left": report.messages_left,
+            "texts": report.texts}
 
 
 def _t(seconds: float | None) -> str:
@@ -279,3 +282,11 @@ def _print(report: Report, first: date, last: date) -> None:
     routes = ", ".join(f"{n:,} {r}" for r, n in report.routes.items()) or "none"
     console.print(f"inbound calls by route: {routes}; {report.messages_left:,} messages left for "
                   "callback")
+    x = report.texts
+    if x:
+        console.print(f"texts to the SMS line: {x['texts_received']:,} in {x['threads']:,} threads, "
+                      f"{x['replied']:,} replied (median {_t(x['reply_median_s'])}, 90 % within "
+                      f"{_t(x['reply_p90_s'])}), {x['waiting']:,} waiting, {x['blocked']:,} from "
+                      f"blocked numbers; warning texts: {x['warning_texts']:,} sent, "
+                      f"{x['warning_texts_delivered']:,} delivered, {x['warning_texts_refused']:,} "
+                      "refused")

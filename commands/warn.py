@@ -35,6 +35,8 @@ from dialer import (
     validate,
 )
 from sip_config import LoadedConfig
+from texts import Message, TextStore
+from texts.store import FILE_NAME as TEXTS_FILE
 
 from .errors import CommandError
 
@@ -215,8 +217,15 @@ def show_task(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     attempts = store.attempts(task.id)
+    texts = _texts_of(loaded, task.id)
     if args.json:
-        print(json.dumps({**task_record(task, tz), "history": [attempt_record(a, tz) for a in attempts]},
+        history = [(a.started_at, {"kind": "call", **attempt_record(a, tz)}) for a in attempts]
+        history += [(m.at, {"kind": "text", "attempt": i, "started": _iso(m.at, tz),
+                            "ended": _iso(m.answered_at, tz), "sip_status": m.status,
+                            "outcome": m.state, "text": m.body})
+                    for i, m in enumerate(texts, 1)]
+        history.sort(key=lambda h: h[0])
+        print(json.dumps({**task_record(task, tz), "history": [h for _, h in history]},
                          ensure_ascii=False))
         return 0
     r = task_record(task, tz)
@@ -229,13 +238,32 @@ def show_task(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     if task.note:
         print(f"  note: {task.note}")
     table = Table(show_edge=False)
-    for column in ("#", "started", "answered", "ended", "SIP", "outcome", "digits", "amd", "worker",
-                   "recording"):
+    for column in ("#", "kind", "started", "answered", "ended", "SIP", "outcome", "digits", "amd",
+                   "worker", "recording"):
         table.add_column(column)
+    rows: list[tuple[float, list[str]]] = []
     for a in attempts:
         rec = attempt_record(a, tz)
-        table.add_row(str(a.n), _when(a.started_at, tz), _when(a.answered_at, tz),
-                      _when(a.ended_at, tz), str(a.status or ""), rec["outcome"] or "(in progress)",
-                      a.digits, a.amd, a.worker, rec["recording"] or "")
+        rows.append((a.started_at, [str(a.n), "call", _when(a.started_at, tz) or "",
+                                    _when(a.answered_at, tz) or "", _when(a.ended_at, tz) or "",
+                                    str(a.status or ""), rec["outcome"] or "(in progress)",
+                                    a.digits, a.amd, a.worker, rec["recording"] or ""]))
+    for i, m in enumerate(texts, 1):  # warning texts: never counted as call attempts
+        rows.append((m.at, [f"t{i}", "text", _when(m.at, tz) or "", "",
+                            _when(m.answered_at, tz) or "", str(m.status or ""), m.state, "", "",
+                            "", ""]))
+    for _, row in sorted(rows, key=lambda r: r[0]):
+        table.add_row(*row)
     Console(width=None if sys.stdout.isatty() else 160).print(table)
     return 0
+
+
+def _texts_of(loaded: LoadedConfig, task_id: str) -> list[Message]:
+    """The warning texts sent for a task (none when texts never ran here)."""
+    if not (loaded.data_dir / TEXTS_FILE).exists():
+        return []
+    store = TextStore(loaded.data_dir)
+    try:
+        return store.of_task(task_id)
+    finally:
+        store.close()

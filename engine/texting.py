@@ -174,17 +174,18 @@ class Texting:
             self.engine.notice(TextDropped(event.text, event.sender, why, event.source))
             return
         now = self.engine.clock.now()
+        body = event.body.strip()  # gateways end a text with a line break now and then
         decision, _ = self.engine.gate.decide(event.sender)
         blocked = decision.action is Action.REJECT
         number = sender.national if sender.kind is NumberKind.E164 else sender.digits
-        advice = None if blocked else self.book.advice_for(event.body)
+        advice = None if blocked else self.book.advice_for(body)
 
         def reply(opened: bool) -> tuple[str, str] | None:
             return ("auto_reply", self._reply(now, advice)) if opened else None
 
         try:
             incoming, answer = self.store.receive(
-                number, event.body, now, thread_s=self.sms.thread_s if self.sms else 600,
+                number, body, now, thread_s=self.sms.thread_s if self.sms else 600,
                 rule=decision.rule if blocked else "", blocked=blocked,
                 fraud_type=advice.fraud_type if advice else "", source=event.source, reply=reply)
         except TextStoreError as exc:
@@ -200,10 +201,10 @@ class Texting:
         """Why a MESSAGE is not a consultation, or ""."""
         if event.problem:
             return event.problem
+        if not event.body.strip():
+            return "its body is empty"  # pjsua gives no content type to a MESSAGE without a body
         if not event.content_type.lower().startswith("text/plain"):
             return f"its content type is {event.content_type or 'missing'}, not text/plain"
-        if not event.body.strip():
-            return "its body is empty"
         limit = self.sms.max_chars if self.sms else 1000
         if len(event.body) > limit:
             return f"its body has {len(event.body)} characters, more than {limit}"

@@ -18,7 +18,7 @@ import numpy as np
 
 from dialer import Attempt, Outcome, Task, TaskState
 
-__all__ = ["Figures", "Report", "build_report", "figures", "to_csv"]
+__all__ = ["Figures", "Report", "build_report", "figures", "text_figures", "to_csv"]
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,31 @@ class Report:
     screened: dict[tuple[str, str], int]  # (rule, action) → calls
     routes: dict[str, int] = field(default_factory=dict)  # inbound calls by route
     messages_left: int = 0
+    texts: dict[str, Any] = field(default_factory=dict)  # the SMS line and warning texts
+
+
+def text_figures(threads: Sequence[Any], sent: Sequence[Any], until: float) -> dict[str, Any]:
+    """The SMS line's figures: texts, threads, how fast operators replied, and warning texts.
+    ``threads``: :class:`texts.Thread` opened in the period; ``sent``: the period's
+    outgoing :class:`texts.Message` rows."""
+    waits = [t.waited_s(until) for t in threads if t.replied_at is not None]
+    median, p90 = _quantiles(waits)
+    warnings = [m for m in sent if m.kind == "warning"]
+    return {
+        "texts_received": sum(len(t.texts) for t in threads), "threads": len(threads),
+        "replied": len(waits), "waiting": sum(t.state == "waiting" for t in threads),
+        "blocked": sum(t.state == "blocked" for t in threads),
+        "reply_median_s": median, "reply_p90_s": p90,
+        "auto_replies": sum(m.kind == "auto_reply" for m in sent),
+        "warning_texts": len(warnings),
+        "warning_texts_delivered": sum(m.state == "sent" for m in warnings),
+        "warning_texts_refused": sum(m.state == "failed" for m in warnings),
+    }
 
 
 def build_report(since: float, until: float, tasks: Sequence[Task],
                  attempts: Mapping[str, Sequence[Attempt]], screened: Iterable[Mapping[str, Any]],
-                 messages_left: int = 0) -> Report:
+                 messages_left: int = 0, texts: dict[str, Any] | None = None) -> Report:
     """``screened``: the engine's ``screened`` records of the period."""
     by_type: dict[str, list[Task]] = {}
     by_risk: dict[str, list[Task]] = {}
@@ -111,7 +131,7 @@ def build_report(since: float, until: float, tasks: Sequence[Task],
         since, until, figures(tasks, attempts),
         {k: figures(v, attempts) for k, v in sorted(by_type.items(), key=lambda kv: -len(kv[1]))},
         {k: figures(v, attempts) for k, v in sorted(by_risk.items())},
-        dict(rules.most_common()), dict(routes.most_common()), messages_left)
+        dict(rules.most_common()), dict(routes.most_common()), messages_left, texts or {})
 
 
 def to_csv(report: Report) -> str:
@@ -138,4 +158,6 @@ def to_csv(report: Report) -> str:
         writer.writerow(["screened", f"{rule} {action}", *blank, calls])
     for route, calls in report.routes.items():
         writer.writerow(["route", route, *blank, calls])
+    for name, value in report.texts.items():
+        writer.writerow(["texts", name, *blank, "" if value is None else value])
     return out.getvalue()
