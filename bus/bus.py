@@ -43,14 +43,16 @@ import aiomqtt
 from dialer import StoreError, TaskStore, open_store
 from engine.core import CallScreened, EngineStatus
 from engine.dialing import TaskNotice, notice_of
+from engine.texting import TextNotice
 from hotline.callbacks import CallbackStore
 from hotline.ivr import MessageLeft
 from screening import StoreError as ListStoreError
 from screening import mask
 from sip_config import LoadedConfig
 from sip_config.schema import MqttConfig
+from texts import TextStoreError
 
-from .messages import BadMessage, dumps, list_update, parse_object, warning_request
+from .messages import BadMessage, dumps, list_update, parse_object, sms_reply, warning_request
 from .outbox import Outbox
 
 if TYPE_CHECKING:
@@ -66,6 +68,7 @@ FIRST_BACKOFF_S = 0.5
 PUBLISH_TIMEOUT_S = 30.0
 REQUEST = "warning/request"
 UPDATE = "blocklist/update"
+SMS_REPLY = "sms/reply"
 
 
 class BusError(Exception):
@@ -183,6 +186,8 @@ class Bus:
                 callbacks = True
             elif isinstance(notice, CallScreened):
                 rows.append(("screening/event", dumps(self._screened(notice, now))))
+            elif isinstance(notice, TextNotice):
+                rows.append(("sms/event", dumps(notice.payload(self.full))))
             elif isinstance(notice, EngineStatus):
                 self._status_now.set()
         try:
@@ -287,7 +292,8 @@ class Bus:
                     log.info("connected to the MQTT broker at %s:%d%s", self.host, self.port,
                              f"; {self.outbox.depth()} events to send" if self.outbox.depth() else "")
                     self._said_waiting = ""
-                    await client.subscribe([(self.topic(REQUEST), 1), (self.topic(UPDATE), 1)])
+                    await client.subscribe([(self.topic(REQUEST), 1), (self.topic(UPDATE), 1),
+                                            (self.topic(SMS_REPLY), 1)])
                     async with asyncio.TaskGroup() as group:
                         group.create_task(self._receive(client), name="bus-receive")
                         group.create_task(self._publish(client), name="bus-publish")
@@ -355,6 +361,12 @@ class Bus:
                                                     country=self.country))
                 elif topic == self.topic(UPDATE):
                     replies.append(("blocklist/result", dumps(self._update(obj, now))))
+                elif topic == self.topic(SMS_REPLY):
+                    thread, text = sms_reply(obj)
+                    try:
+                        self.engine.texting.reply(thread, text)
+                    except TextStoreError as exc:
+                        raise BadMessage(str(exc)) from None
                 else:
                     raise BadMessage("this topic takes no messages")
             except BadMessage as exc:

@@ -86,6 +86,25 @@ def warning_request(obj: Mapping[str, Any], *, known_types: Iterable[str],
         raise BadMessage(str(exc)) from None
 
 
+MAX_REPLY = 1000  # characters in one text
+
+
+def sms_reply(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """``{"id": thread id, "text"}`` → (thread id, the text), as ``sms reply`` takes them."""
+    _no_unknown(obj, ("id", "text"), "text reply")
+    for name in ("id", "text"):
+        value = obj.get(name)
+        if not isinstance(value, str):
+            raise BadMessage(f"{name} must be a string, not {_kind(value)}" if value is not None
+                             else f"a text reply needs {name}")
+    text = " ".join(obj["text"].split())
+    if not text:
+        raise BadMessage("the text of the reply is empty")
+    if len(text) > MAX_REPLY:
+        raise BadMessage(f"the reply has {len(text)} characters; at most {MAX_REPLY} go in a text")
+    return obj["id"], text
+
+
 @dataclass(frozen=True)
 class ListUpdate:
     op: Literal["add", "remove"]

@@ -339,7 +339,7 @@ class TextsConfig(_Section):
     """Warning texts beside the warning calls, for a person who cannot pick up."""
 
     enabled: bool = True
-    every_s: Annotated[float, Field(ge=30)] = 300
+    every_s: Annotated[float, Field(ge=1)] = 300
     """At most one warning text this often per task (the first follows the first attempt
     that did not reach the person)."""
     max_per_task: Annotated[int, Field(ge=1, le=20)] = 3

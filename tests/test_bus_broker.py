@@ -17,6 +17,7 @@ from dialerctl import cli, dialer_config, store_of, wait_tasks
 from enginectl import EngineProcess
 from rtppcap import write_pcap
 from test_dialer_crash import answering_phones
+from textpeer import TextPeer
 from workerproc import Sipp
 
 from bus import Outbox
@@ -27,6 +28,8 @@ UPDATE = "antifraud/blocklist/update"
 EVENT = "antifraud/warning/event"
 ERROR = "antifraud/error"
 STATUS = "antifraud/engine/status"
+SMS_EVENT = "antifraud/sms/event"
+SMS_REPLY = "antifraud/sms/reply"
 
 
 def bus_config(tmp_path: Path, broker: Broker, trunk: str = "127.0.0.1:5070", *,
@@ -397,3 +400,32 @@ def test_tls_with_the_centers_ca_and_a_clear_error_with_another(tmp_path: Path) 
         broker.stop()
     [waiting] = [line for line in log.splitlines() if "waiting for the MQTT broker" in line]
     assert "certificate verify failed" in waiting, waiting
+
+
+def test_texts_on_the_bus_events_out_and_operators_replies_in(
+        tmp_path: Path, broker: Broker, watcher: Watcher) -> None:
+    gateway = TextPeer()
+    config = bus_config(tmp_path, broker, f"127.0.0.1:{gateway.port}")
+    config.write_text(config.read_text() + 'sms:\n  number: "121100130"\n')
+    engine = start_engine(config, watcher)
+    try:
+        assert gateway.send(("127.0.0.1", engine.port), "121100130", "13812347490",
+                            "网上认识的人让我投资虚拟币") == 200
+        gateway.next_text()  # the automatic reply
+        seen = watcher.wait(SMS_EVENT, lambda s: len(s) >= 2)
+        thread = seen[0].json["thread"]
+        watcher.publish(SMS_REPLY, {"id": thread, "text": "这是网络交友诈骗，请不要投资。"})
+        watcher.publish(SMS_REPLY, {"id": "s00000000", "text": "x"})
+        answer = gateway.next_text()
+        seen = watcher.wait(SMS_EVENT, lambda s: len(s) >= 3)
+        errors = watcher.wait(ERROR, lambda s: len(s) >= 1)
+    finally:
+        engine.stop()
+        gateway.close()
+    assert answer.text == "这是网络交友诈骗，请不要投资。"
+    events = [s.json for s in seen]
+    assert [e["event"] for e in events] == ["received", "auto_replied", "replied"]
+    assert all(e["number"] == "138****7490" and e["thread"] == thread for e in events)
+    assert events[0]["fraud_type"] == "investment" and events[1]["status"] == 200
+    assert "no thread s00000000" in errors[0].json["error"]
+    assert errors[0].json["topic"] == SMS_REPLY
