@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from callflow import Notice
 from dialer import Catalog, Task
 from hotline import OperatorHours
+from hotline.menus import DEFAULT_MENUS
 from screening import Action, NumberKind, ServiceNumber, normalize
 from softphone import protocol as p
 from texts import Message, TextBook, TextStore, TextStoreError, load_text_book
@@ -129,7 +130,7 @@ class Texting:
         self.hotline = engine.hotline_line
         self.sender_id = self.sms.number if self.sms else config.sip.trunk.caller_id
         self.store = TextStore(engine.loaded.data_dir)
-        self.book: TextBook = load_text_book(book_path)
+        self.book: TextBook = load_text_book(book_path, DEFAULT_MENUS)
         hours = OperatorHours.from_config(config.hotline)
         if self.sms is not None and self.sms.reply_hours is not None:
             hours = replace(hours, usual=self.sms.reply_hours)

@@ -278,6 +278,15 @@ def _semantic(loaded: LoadedConfig, name: str, lines: dict[Path_, int]) -> list[
         load_menus(loaded.resolve(hotline.menus) if hotline.menus else None)
     except MenuError as exc:
         problems.extend(exc.problems)  # each names the menus file, its line and key
+    if config.sms is not None:
+        from hotline.menus import DEFAULT_MENUS
+        from texts.words import TextBookError, load_text_book
+
+        try:
+            load_text_book(loaded.resolve(hotline.menus) if hotline.menus else DEFAULT_MENUS,
+                           DEFAULT_MENUS)
+        except TextBookError as exc:
+            problems.extend(exc.problems)
     trunk = config.sip.trunk
     if trunk.registrar and not (trunk.username and trunk.password_env):
         add(("sip", "trunk", "registrar"), "registration needs sip.trunk.username and sip.trunk.password_env")

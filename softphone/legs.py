@@ -163,8 +163,8 @@ class PhoneAccount(pj.Account):  # type: ignore[misc]
 
 
 class TextTarget(pj.Buddy):  # type: ignore[misc]
-    """Where texts go: pjsua2 sends an out-of-dialog MESSAGE only through a buddy. No
-    presence subscription; kept while texts to it wait for their answer."""
+    """Where a text goes: pjsua2 sends an out-of-dialog MESSAGE only through a buddy. No
+    presence subscription; made for one text and dropped once it is sent."""
 
     def __init__(self, account: pj.Account, uri: str) -> None:
         super().__init__()

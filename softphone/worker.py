@@ -190,7 +190,6 @@ def shut_down(ep: pj.Endpoint, exchange: Exchange) -> None:
     if exchange.legs:
         log.warning("%d call(s) still up at shutdown", len(exchange.legs))
     exchange.legs.clear()
-    exchange.text_targets.clear()
     exchange.local = exchange.trunk = None
     exchange.drain()
     exchange.retired.clear()

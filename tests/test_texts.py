@@ -222,3 +222,9 @@ def test_an_outgoing_text_goes_pending_sending_sent_and_a_stop_sends_it_again(
     assert [(m.state, m.status) for m in store.of_task("T1")] == [("sent", 200), ("failed", 503)]
     with pytest.raises(TextStoreError, match="no thread"):
         store.reply("s0000", "x", 1.0)
+
+
+def test_a_menus_file_without_texts_takes_the_shipped_replies(tmp_path: Path) -> None:
+    path = tmp_path / "menus.yaml"
+    path.write_text("entry: main\n", encoding="utf-8")
+    assert load_text_book(path, DEFAULT_MENUS).replies == BOOK.replies

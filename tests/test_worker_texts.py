@@ -77,3 +77,14 @@ def test_a_text_from_outside_the_allowed_sources_is_refused(tmp_path: Path, peer
         assert not [e for e in w.settle(0.3) if e.TYPE == "text_received"]
     finally:
         w.kill()
+
+
+def test_texts_past_pjsuas_buddy_limit_do_not_abort_the_worker(worker: WorkerProcess,
+                                                               peer: TextPeer) -> None:
+    """pjsua holds at most 256 buddies and aborts past them; every text needs one."""
+    for n in range(300):
+        worker.send(p.SendText(f"r{n}", f"sip:1380000{n:04d}@127.0.0.1:{peer.port}", "警告",
+                               "121100130"))
+    answered = {worker.wait_for("text_status", timeout=20).text for _ in range(300)}
+    assert len(answered) == 300
+    assert worker.proc.poll() is None

@@ -88,9 +88,10 @@ def opens_label(now: datetime, opens: datetime | None) -> str:
     return f"{day}{opens:%H:%M}"
 
 
-def load_text_book(path: Path) -> TextBook:
+def load_text_book(path: Path, fallback: Path | None = None) -> TextBook:
     """The ``texts:`` section of a hotline catalog; raises :class:`TextBookError` with a
-    problem (file, line, key) per fault."""
+    problem (file, line, key) per fault. A catalog without the section takes the one of
+    ``fallback`` (the shipped catalog) when given."""
     name = str(path)
     try:
         source = path.read_text(encoding="utf-8")
@@ -99,6 +100,8 @@ def load_text_book(path: Path) -> TextBook:
     tree, lines, problems = compose_mapping(name, source)
     if problems:
         raise TextBookError(problems)
+    if "texts" not in tree and fallback is not None and fallback != path:
+        return load_text_book(fallback)
     return _Reader(path, lines).book(tree.get("texts"))
 
 
