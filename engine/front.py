@@ -97,18 +97,15 @@ class FrontError(RuntimeError):
 
 
 def behind_front(specs: Sequence[WorkerSpec], loaded: LoadedConfig) -> list[WorkerSpec]:
-    """The workers' specs behind the front: their own SIP ports, and the front's address
-    allowed to send them INVITEs (every call arrives from it)."""
+    """The workers' specs behind the front: their own SIP ports, and only the front's address
+    allowed to send them INVITEs and texts (every call and text arrives through it, after its
+    flood defence; a source of sip.allowed_sources that aims at a worker's port directly gets
+    403). The front itself checks sip.allowed_sources."""
     ports = worker_ports(loaded.config)
     source = front_source(loaded.config)
     network = f"{source}/{128 if ip_address(source).version == 6 else 32}"
-    moved = []
-    for spec, port in zip(specs, ports, strict=True):
-        allow = tuple(spec.allow)
-        if allow and network not in allow:
-            allow = (*allow, network)
-        moved.append(replace(spec, sip_port=port, allow=allow, front=source))
-    return moved
+    return [replace(spec, sip_port=port, allow=(network,), front=source)
+            for spec, port in zip(specs, ports, strict=True)]
 
 
 class Front:

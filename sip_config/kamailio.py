@@ -24,6 +24,13 @@ What the balancer does (Kamailio 5.6, ``dispatcher`` module, set 1):
   re-INVITE are loose-routed to the worker that took the call;
 - every worker is pinged with OPTIONS; a dead one is skipped until it
   answers again;
+- a text (SIP MESSAGE, RFC 3428) to the SMS line or the hotline, in any
+  dialed form (:meth:`screening.ServiceNumber.dialed_forms`), goes to one
+  worker in turn (algorithm 4 whatever ``algorithm`` is: a text is no call);
+  the front refuses what it can see first: 404 for another number, 400 for
+  an empty body, 415 for another type than ``text/plain``, 413 over
+  ``sms.max_chars`` characters (pjsua answers every MESSAGE 200, so these
+  refusals can only come from here). No record-route: a text has no dialog;
 - only ``sip.allowed_sources`` (and the workers themselves) may send
   requests; others get 403. OPTIONS to the balancer get 200;
 - before anything else, flood defence: a source address that sends more than
@@ -38,11 +45,13 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import textwrap
 from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Literal
 
+from screening import ServiceNumber
 from softphone import MAX_CALLS_PER_WORKER
 
 from .schema import Config
@@ -53,6 +62,7 @@ __all__ = [
     "BalancerSetup",
     "WorkerAddress",
     "front_source",
+    "message_numbers",
     "render_cfg",
     "render_dispatcher_list",
     "setup_from_config",
@@ -72,10 +82,23 @@ WORKER_SET = 1
 FAILOVER_STATUSES = "486|503|408"
 """Final replies of a worker that send the call to the next worker."""
 
+TEXT_FAILOVER_STATUSES = "503"
+"""Final replies of a worker that send a text to the next worker (a silent worker too)."""
+
+ROUND_ROBIN = ALGORITHMS["round-robin"]
+"""Texts go to the workers in turn whatever the call algorithm: call-load counts calls."""
+
 _PROBING = 8
 """dispatcher.list flag: ping this destination with OPTIONS."""
 
 _UNSPECIFIED = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+_UTF8_MAX_BYTES = 4
+"""Bytes of the longest UTF-8 character."""
+
+_PV_BUFFER_SIZE = 8192
+"""Kamailio's default ``pv_buffer_size``: a longer value fails to print, and pcre_match
+of a body that does not fit matches nothing."""
 
 _MAX_SOCKET_PATH = 100
 """A Unix socket path longer than this (the kernel's limit is 107 bytes) moves to /tmp."""
@@ -112,7 +135,7 @@ class BalancerSetup:
     max_calls: int = MAX_CALLS_PER_WORKER
     """Calls one worker carries (``maxload`` of call-load balancing)."""
     new_calls_per_worker_s: int = 25
-    """New INVITEs one worker is given a second (round-robin only). pjsua opens two
+    """New INVITEs and texts one worker is given a second (round-robin only). pjsua opens two
     media sockets per INVITE and frees them 500 ms after the call, later when the
     CPU is busy; at 30-60 INVITEs a second its 64-slot I/O queue runs out and the
     worker aborts with its live calls. Past this rate the next worker takes the
@@ -134,6 +157,11 @@ class BalancerSetup:
     """CIDRs never counted or banned (besides the workers)."""
     scanner_agents: tuple[str, ...] = ()
     """User-Agent parts whose requests are dropped without a reply."""
+    message_numbers: tuple[str, ...] = ()
+    """Request-URI user parts a text (SIP MESSAGE) may go to: the hotline and the SMS
+    line in every dialed form. A text to any other gets 404; none: every text gets 404."""
+    message_max_chars: int = 1000
+    """A text over this many characters (of its UTF-8 body, not bytes) gets 413."""
     source: str = ""
     """Where the setup came from (a config file), for the header comment."""
 
@@ -183,7 +211,19 @@ def setup_from_config(config: Config, out_dir: Path, *, source: str = "",
         flood_requests=balancer.flood_requests, flood_window_s=balancer.flood_window_s,
         ban_s=balancer.ban_s, flood_exempt=balancer.flood_exempt,
         scanner_agents=balancer.scanner_agents, source=source,
+        message_numbers=message_numbers(config),
+        message_max_chars=config.sms.max_chars if config.sms is not None else 1000,
     )
+
+
+def message_numbers(config: Config) -> tuple[str, ...]:
+    """Every form of ``hotline.number`` and, when configured, ``sms.number`` (both behind
+    ``hotline.area_code``) that a text's Request-URI may carry."""
+    area = config.hotline.area_code or ""
+    lines = [config.hotline.number, config.sms.number if config.sms is not None else None]
+    forms = (form for number in lines if number
+             for form in ServiceNumber(number, area).dialed_forms())
+    return tuple(dict.fromkeys(forms))
 
 
 def start_argv(cfg_path: Path, run_dir: Path | None = None, binary: str = "kamailio") -> list[str]:
@@ -229,6 +269,10 @@ def render_cfg(setup: BalancerSetup) -> str:
         _in_dialog(call_load),
         _dispatch(setup, call_load),
         _failover(call_load),
+        _texts(),
+        _text_body(setup),
+        _dispatch_text(setup, call_load),
+        _text_failover(),
         _events(),
     ]
     return "\n".join(parts)
@@ -248,8 +292,8 @@ def _header(setup: BalancerSetup) -> str:
 #
 # SIP front (load balancer and flood defence) of the anti-fraud softphone workers.
 # Generated by `run_dialer.py run` or `kamailio-config`{_from(setup)}.
-# Change dialer.yaml (sip.balancer, sip.listen, engine.workers,
-# sip.allowed_sources) and generate again rather than editing this file;
+# Change dialer.yaml (sip.balancer, sip.listen, engine.workers, sip.allowed_sources,
+# hotline.number, hotline.area_code, sms) and generate again rather than editing this file;
 # `run_dialer.py run` writes it again and starts Kamailio itself.
 #
 # Start it:   {start_command(Path("<this file>"))}   (add -Y DIR for a runtime dir
@@ -266,6 +310,10 @@ def _header(setup: BalancerSetup) -> str:
 # - a worker that answers {FAILOVER_STATUSES.replace("|", "/")}, or does not answer within
 #   {setup.fr_timer_ms} ms, hands the call to the next worker
 # - ACK, BYE, INFO and re-INVITE follow the call to its worker (record-route)
+# - texts (SIP MESSAGE, RFC 3428) to the SMS line or the hotline go to one worker,
+#   the workers in turn, no record-route; refused here first: 404 another number,
+#   400 an empty body, 415 not text/plain, 413 over {setup.message_max_chars} characters (not bytes)
+{_texts_note(setup)}
 # - workers are pinged with OPTIONS every {setup.ping_interval_s} s; a dead worker is skipped
 #   until it answers again
 # - only sip.allowed_sources and the workers may send requests (others: 403)
@@ -276,6 +324,7 @@ def _header(setup: BalancerSetup) -> str:
 #!define WORKERS {WORKER_SET}
 #!define ALGORITHM {setup.algorithm_number}
 #!define ALLOWED_SOURCES "{_subnets(setup.allowed_sources)}"
+#!define TEXT_NUMBERS "{",".join(setup.message_numbers)}"
 """
 
 
@@ -292,13 +341,14 @@ auto_aliases=no
 listen=udp:{_host_for_uri(setup.host)}:{setup.port}
 server_header="Server: antifraud-balancer"
 user_agent_header="User-Agent: antifraud-balancer"
+pv_buffer_size={_pv_buffer_size(setup)}      # room for a text's body: route TEXT_BODY counts its characters
 """
 
 
 def _modules(setup: BalancerSetup, call_load: bool) -> str:
     load = "\n".join(f'loadmodule "{m}.so"' for m in (
         "ctl", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "sanity", "textops", "siputils",
-        "xlog", "ipops", "dispatcher", "pipelimit", "pike", "htable",
+        "xlog", "ipops", "dispatcher", "pipelimit", "pike", "htable", "regex",
     ))
     call_load_params = f"""
 # call-load: count calls per worker by Call-ID (no dialog module needed)
@@ -321,7 +371,7 @@ modparam("tm", "failure_reply_mode", 3)   # the caller sees the reply of the las
 modparam("rr", "enable_full_lr", 1)
 modparam("rr", "append_fromtag", 0)
 
-# new calls a second per worker: a pipe per worker, counted over 1 s windows
+# new calls and texts a second per worker: a pipe per worker, counted over 1 s windows
 modparam("pipelimit", "timer_interval", 1)
 
 # floods: requests per source address (pike), and the sources banned for a while
@@ -378,18 +428,25 @@ request_route {
 	}
 
 	remove_hf("Route");
+	if (is_method("MESSAGE")) {
+		route(TEXT);
+	}
 	if (!is_method("INVITE")) {
-		append_to_reply("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO\\r\\n");
-		sl_send_reply("405", "Only calls are balanced here");
+		append_to_reply("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, MESSAGE\\r\\n");
+		sl_send_reply("405", "Only calls and texts are balanced here");
 		exit;
 	}
 
-	# the caller's own address, for the engine's records (the workers see only the front);
-	# a header of that name from outside is never believed
-	remove_hf("X-Source-Address");
-	append_hf("X-Source-Address: $si:$sp\r\n");
+	route(SOURCE_ADDRESS);
 	record_route();
 	route(DISPATCH);
+}
+
+# the sender's own address, for the engine's records (the workers see only the front);
+# a header of that name from outside is never believed
+route[SOURCE_ADDRESS] {
+	remove_hf("X-Source-Address");
+	append_hf("X-Source-Address: $si:$sp\\r\\n");
 }
 
 route[RELAY] {
@@ -458,10 +515,13 @@ def _in_dialog(call_load: bool) -> str:
 		if (is_method("BYE")) {
 			ds_load_update();   # call-load: the worker has one call less
 		}""" if call_load else ""
-    return f"""# ACK, BYE, INFO, re-INVITE: follow the Route set to the worker of the call
+    return f"""# ACK, BYE, INFO, re-INVITE, MESSAGE: follow the Route set to the worker of the call
 route[IN_DIALOG] {{
 	if (!has_totag()) {{
 		return;
+	}}
+	if (is_method("MESSAGE")) {{
+		route(TEXT_BODY);   # a text inside a call is refused like any other
 	}}
 	if (loose_route()) {{{release}
 		route(RELAY);
@@ -490,7 +550,7 @@ onreply_route[WORKER_REPLY] {
 	}
 }
 """ if call_load else ""
-    guard = _flood_guard(setup) if not call_load else _NO_FLOOD_GUARD
+    guard = _flood_guard(setup, "call") if not call_load else _NO_FLOOD_GUARD
     full = (f"every worker is down or has {setup.max_calls} calls"
             if call_load else "every worker is down")
     return f"""# New calls: pick a worker of set WORKERS with ALGORITHM
@@ -520,16 +580,23 @@ _NO_FLOOD_GUARD = """\
 """
 
 
-def _flood_guard(setup: BalancerSetup) -> str:
+_NO_TEXT_FLOOD_GUARD = """\
+	# no flood guard with call-load, as for calls (pike still bans a flooding source)
+"""
+
+
+def _flood_guard(setup: BalancerSetup, what: str) -> str:
+    """A worker over its budget passes the ``what`` (call, text) on; calls and texts
+    share one pipe per worker."""
     limit = setup.new_calls_per_worker_s
     return f"""\
-	# flood guard: a worker over {limit} new calls a second passes the call on;
-	# when every worker is over it, the caller is asked to come back in 1 s
+	# flood guard: a worker over {limit} new calls and texts a second passes the {what} on;
+	# when every worker is over it, the sender is asked to come back in 1 s
 	while (pl_check("$du", "TAILDROP", {limit}) != 1) {{
 		if (!ds_next_dst()) {{
-			xlog("L_WARN", "call $ci from $fU: every worker is over {limit} new calls a second\\n");
+			xlog("L_WARN", "{what} $ci from $fU: every worker is over {limit} new calls and texts a second\\n");
 			append_to_reply("Retry-After: 1\\r\\n");
-			sl_send_reply("503", "Too many new calls");
+			sl_send_reply("503", "Too many new {what}s");
 			exit;
 		}}
 	}}
@@ -561,6 +628,90 @@ failure_route[NEXT_WORKER] {{
 		route(RELAY);
 	}}
 	xlog("L_WARN", "call $ci: no worker left to try\\n");{release_final}
+}}
+"""
+
+
+def _texts() -> str:
+    return """# Texts (SIP MESSAGE, RFC 3428) out of dialog. pjsua answers every MESSAGE 200 before
+# the engine sees it, so what cannot be a consultation is refused here, before a worker
+route[TEXT] {
+	# the SMS line or the hotline, in a form people dial (TEXT_NUMBERS: sms.number and
+	# hotline.number, with and without hotline.area_code)
+	if (!in_list("$rU", TEXT_NUMBERS, ",")) {
+		xlog("L_NOTICE", "text $ci from $fU to $rU refused: not our SMS line or hotline\\n");
+		sl_send_reply("404", "Not Found");
+		exit;
+	}
+	route(TEXT_BODY);
+	route(SOURCE_ADDRESS);
+	route(DISPATCH_TEXT);
+}
+"""
+
+
+def _text_body(setup: BalancerSetup) -> str:
+    limit = setup.message_max_chars
+    return f"""# The text itself: UTF-8 text/plain of 1 to {limit} characters
+route[TEXT_BODY] {{
+	if (!has_body()) {{
+		xlog("L_NOTICE", "text $ci from $fU refused: empty\\n");
+		sl_send_reply("400", "Empty text");
+		exit;
+	}}
+	# text/plain, with parameters or not (charset=UTF-8); =~ ignores case
+	if (!($cT =~ "^text/plain[[:space:]]*(;.*)?$")) {{
+		xlog("L_NOTICE", "text $ci from $fU refused: Content-Type $cT\\n");
+		append_to_reply("Accept: text/plain\\r\\n");
+		sl_send_reply("415", "Unsupported Media Type");
+		exit;
+	}}
+	# characters, not bytes (a Chinese character is 3): a UTF-8 character is at most
+	# {_UTF8_MAX_BYTES} bytes, so over {_UTF8_MAX_BYTES * limit} bytes is too long; else PCRE counts: in UTF-8
+	# mode (*UTF8) a dot is one character, (?s) takes line ends too. A body that is
+	# not UTF-8 never matches: the engine drops it.
+	if ($(rb{{s.len}}) > {_UTF8_MAX_BYTES * limit} || pcre_match("$rb", "(*UTF8)(?s)^.{{{limit + 1}}}")) {{
+		xlog("L_NOTICE", "text $ci from $fU refused: over {limit} characters\\n");
+		sl_send_reply("413", "Text over {limit} characters");
+		exit;
+	}}
+}}
+"""
+
+
+def _dispatch_text(setup: BalancerSetup, call_load: bool) -> str:
+    guard = _flood_guard(setup, "text") if not call_load else _NO_TEXT_FLOOD_GUARD
+    return f"""# A text to one worker: the workers in turn, whatever the algorithm for calls
+route[DISPATCH_TEXT] {{
+	if (!ds_select_dst(WORKERS, "{ROUND_ROBIN}")) {{
+		xlog("L_ERR", "text $ci from $fU to $rU: no worker is up\\n");
+		sl_send_reply("503", "No worker available");
+		exit;
+	}}
+{guard}	xlog("L_INFO", "text $ci from $fU to $rU -> $du\\n");
+	t_on_failure("NEXT_TEXT_WORKER");
+	route(RELAY);
+}}
+"""
+
+
+def _text_failover() -> str:
+    return f"""# A worker failed a text: the next worker, while there is one
+failure_route[NEXT_TEXT_WORKER] {{
+	if (t_branch_timeout() && !t_branch_replied()) {{
+		xlog("L_WARN", "worker $xavp(_dsdst_=>uri) did not reply to text $ci: marked down\\n");
+		ds_mark_dst("ip");   # inactive, and probed until it answers again
+	}} else if (t_check_status("{TEXT_FAILOVER_STATUSES}")) {{
+		xlog("L_NOTICE", "worker $xavp(_dsdst_=>uri) answered $T_reply_code to text $ci\\n");
+	}} else {{
+		exit;   # the worker's answer: pass it on
+	}}
+	if (ds_next_dst()) {{
+		xlog("L_NOTICE", "text $ci fails over to $du\\n");
+		t_on_failure("NEXT_TEXT_WORKER");
+		route(RELAY);
+	}}
+	xlog("L_WARN", "text $ci: no worker left to try\\n");
 }}
 """
 
@@ -610,6 +761,15 @@ def _exempt_note(setup: BalancerSetup) -> str:
     return f"\n#   (never banned: the workers{', ' + exempt if exempt else ''})"
 
 
+def _texts_note(setup: BalancerSetup) -> str:
+    """The numbers texts may go to, as comment lines."""
+    if not setup.message_numbers:
+        return "#   (no number configured: every text gets 404)"
+    return textwrap.fill("our numbers (TEXT_NUMBERS): " + ", ".join(setup.message_numbers),
+                         width=88, initial_indent="#   ", subsequent_indent="#     ",
+                         break_on_hyphens=False)
+
+
 def _scanner_note(setup: BalancerSetup) -> str:
     if not setup.scanner_agents:
         return ""
@@ -628,6 +788,12 @@ def _control_socket(out_dir: Path) -> Path:
         return path
     digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"antifraud-kamailio-{digest}.ctl"
+
+
+def _pv_buffer_size(setup: BalancerSetup) -> int:
+    """Room for the longest body ``pcre_match`` counts (longer ones are refused by size)."""
+    needed = _UTF8_MAX_BYTES * setup.message_max_chars + 1  # and the closing NUL
+    return max(_PV_BUFFER_SIZE, (needed + 1023) // 1024 * 1024)
 
 
 def _subnets(cidrs: tuple[str, ...]) -> str:

@@ -238,6 +238,100 @@ def test_kamailio_accepts_the_generated_cfg(algorithm: str, balancer: dict[str, 
     assert "config file ok" in done.stdout + done.stderr
 
 
+# ---------------------------------------------------------------- texts
+
+SMS_FORMS = ("121100130", "+86121100130", "0086121100130", "0591121100130", "86591121100130",
+             "+86591121100130", "0086591121100130")
+HOTLINE_FORMS = ("961108", "0591961108", "86591961108", "+86591961108", "0086591961108")
+
+
+def texts_config(algorithm: str = "round-robin", sms: dict[str, Any] | None = None,
+                 area_code: str | None = "0591") -> Config:
+    return Config.model_validate({
+        "engine": {"workers": 2},
+        "hotline": {"number": "961108", "area_code": area_code},
+        **({"sms": sms} if sms is not None else {}),
+        "sip": {"listen": {"port": 5060}, "balancer": {"algorithm": algorithm},
+                "allowed_sources": ["127.0.0.1/32"]},
+    })
+
+
+MESSAGE_NUMBERS = [
+    # (sms, hotline.area_code, message_numbers)
+    (None, None, ("961108",)),
+    (None, "0591", HOTLINE_FORMS),
+    ({"number": "121100130"}, "0591", HOTLINE_FORMS + SMS_FORMS),
+    ({"number": "121100130"}, "591", HOTLINE_FORMS + SMS_FORMS),
+    ({"number": "121100130"}, None, ("961108", "121100130", "+86121100130", "0086121100130")),
+]
+
+
+@pytest.mark.parametrize(("sms", "area_code", "numbers"), MESSAGE_NUMBERS)
+def test_texts_go_to_the_hotline_and_the_sms_line_in_every_dialed_form(
+        sms: dict[str, Any] | None, area_code: str | None, numbers: tuple[str, ...],
+        tmp_path: Path) -> None:
+    setup = setup_from_config(texts_config(sms=sms, area_code=area_code), tmp_path)
+    assert setup.message_numbers == numbers
+    assert f'#!define TEXT_NUMBERS "{",".join(numbers)}"' in lines_of(render_cfg(setup))
+
+
+TEXT_CFG_HAS = [
+    'loadmodule "regex.so"',
+    'if (is_method("MESSAGE")) {',
+    "route(TEXT);",
+    "route[TEXT] {",
+    'if (!in_list("$rU", TEXT_NUMBERS, ",")) {',
+    'sl_send_reply("404", "Not Found");',
+    "route[TEXT_BODY] {",
+    "if (!has_body()) {",
+    'sl_send_reply("400", "Empty text");',
+    'if (!($cT =~ "^text/plain[[:space:]]*(;.*)?$")) {',
+    'append_to_reply("Accept: text/plain\\r\\n");',
+    'sl_send_reply("415", "Unsupported Media Type");',
+    "route(SOURCE_ADDRESS);",
+    'append_hf("X-Source-Address: $si:$sp\\r\\n");',
+    "route[DISPATCH_TEXT] {",
+    'if (!ds_select_dst(WORKERS, "4")) {',  # texts: round-robin whatever the call algorithm
+    't_on_failure("NEXT_TEXT_WORKER");',
+    "failure_route[NEXT_TEXT_WORKER] {",
+    '} else if (t_check_status("503")) {',
+    'append_to_reply("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, MESSAGE\\r\\n");',
+    'sl_send_reply("405", "Only calls and texts are balanced here");',
+]
+
+
+@pytest.mark.parametrize(("sms", "max_chars", "pv_buffer"), [
+    (None, 1000, 8192),
+    ({"number": "121100130"}, 1000, 8192),
+    ({"number": "121100130", "max_chars": 70}, 70, 8192),
+    ({"number": "121100130", "max_chars": 10000}, 10000, 40960),
+])
+@pytest.mark.parametrize("algorithm", ["round-robin", "call-load"])
+def test_the_text_route_is_rendered_and_kamailio_accepts_it(
+        algorithm: str, sms: dict[str, Any] | None, max_chars: int, pv_buffer: int,
+        tmp_path: Path) -> None:
+    setup = setup_from_config(texts_config(algorithm, sms), tmp_path)
+    assert setup.message_max_chars == max_chars
+    cfg = render_cfg(setup)
+    cfg_lines = lines_of(cfg)
+    for line in [*TEXT_CFG_HAS,
+                 (f'if ($(rb{{s.len}}) > {4 * max_chars} || '
+                  f'pcre_match("$rb", "(*UTF8)(?s)^.{{{max_chars + 1}}}")) {{'),
+                 f'sl_send_reply("413", "Text over {max_chars} characters");',
+                 f"pv_buffer_size={pv_buffer}"]:
+        assert line in cfg_lines, f"missing in kamailio.cfg: {line}"
+    # texts are guarded as calls are: per worker with round-robin, not with call-load
+    guard = 'while (pl_check("$du", "TAILDROP", 25) != 1) {'
+    assert cfg_lines.count(guard) == (2 if algorithm == "round-robin" else 0)
+    # a text has no dialog: record-route only for calls, after the text route left
+    assert cfg_lines.count("record_route();") == 1
+    assert cfg.index("route(TEXT);") < cfg.index("record_route();")
+    done = subprocess.run([KAMAILIO, "-c", "-f", str(write_files(setup))], capture_output=True,
+                          text=True, timeout=20, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "config file ok" in done.stdout + done.stderr
+
+
 def test_command_writes_both_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "dialer.yaml"
     config.write_text("engine:\n  workers: 2\n  data_dir: data\n"

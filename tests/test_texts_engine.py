@@ -130,3 +130,29 @@ def test_bad_texts_are_neither_stored_nor_answered(tmp_path: Path, gateway: Text
                        "its content type is application/json, not text/plain",
                        "its body has 1001 characters, more than 1000",
                        "it is for 10086, neither the SMS line nor the hotline"]
+
+
+def test_through_the_front_that_run_starts(tmp_path: Path, gateway: TextPeer) -> None:
+    """The Kamailio front refuses what it can see with a status; the rest reaches the line."""
+    config = write_config(tmp_path, operator_hours=hours(inside_now=False), trunk=gateway.uri,
+                          balancer="{}", hotline_extra='  area_code: "0591"\n',
+                          extra=f'sms:\n  number: "{SMS}"\n')
+    engine = EngineProcess(config)
+    front = ("127.0.0.1", engine.port)
+    try:
+        statuses = [
+            gateway.send(front, SMS, PERSON, '{"a": 1}', "application/json"),
+            gateway.send(front, SMS, PERSON, "", "text/plain"),
+            gateway.send(front, SMS, PERSON, "长" * 1001),
+            gateway.send(front, "10086", PERSON, "你好"),
+        ]
+        assert statuses == [415, 400, 413, 404]
+        assert gateway.send(front, "+86591" + SMS, PERSON, "刷单返利，要我垫付") == 200
+        reply = gateway.next_text()
+        assert "“刷单”" in reply.text and "110" in reply.text
+        assert gateway.quiet(1.0) == []
+    finally:
+        engine.stop()
+    [thread] = threads(config)
+    assert thread["texts"] == ["刷单返利，要我垫付"]
+    assert not [e for e in read_events(config) if e["event"] == "text_dropped"]
