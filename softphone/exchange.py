@@ -300,6 +300,7 @@ class Exchange:
         answer comes back to the account)."""
         account = self.trunk or self.local
         assert account is not None
+        target: TextTarget | None = None
         try:
             target = TextTarget(account, cmd.uri)
             prm = pj.SendInstantMessageParam()

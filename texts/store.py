@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from screening import mask
 
@@ -214,7 +215,7 @@ class TextStore:
         return self._thread(row)
 
     def threads(self, state: str | None = None) -> list[Thread]:
-        query, args = f"SELECT {_THREAD} FROM threads", ()
+        query, args = f"SELECT {_THREAD} FROM threads", cast(tuple[str, ...], ())
         if state:
             query, args = query + " WHERE state = ?", (state,)
         return [self._thread(r) for r in self.db.execute(query + " ORDER BY opened_at", args)]
@@ -228,7 +229,9 @@ class TextStore:
         texts = tuple(r[0] for r in self.db.execute(
             "SELECT body FROM messages WHERE thread_id = ? AND direction = 'in' ORDER BY id",
             (row[0],)))
-        return Thread(*row, texts=texts)  # type: ignore[arg-type]
+        return Thread(str(row[0]), str(row[1]), str(row[2]), float(row[3]),  # type: ignore[arg-type]
+                      float(row[4]), None if row[5] is None else float(row[5]),  # type: ignore[arg-type]
+                      str(row[6]), texts)
 
     # ------------------------------------------------------------ texts out
 
