@@ -107,6 +107,28 @@ def test_in_hours_an_acknowledgement_then_the_operators_reply(tmp_path: Path,
         engine.stop()
     [thread] = threads(config)
     assert thread["state"] == "replied" and thread["replied_at"]
+    report = json.loads(cli(config, "report", "--json").stdout)["texts"]
+    assert (report["texts_received"], report["threads"], report["replied"]) == (1, 1, 1)
+    assert report["auto_replies"] == 1 and report["reply_median_s"] is not None
+    stats = json.loads(cli(config, "hotline", "stats", "--json").stdout)["texts"]
+    assert (stats["threads"], stats["replied"], stats["waiting"]) == (1, 1, 0)
+
+
+def test_a_flood_of_texts_from_one_sender_meets_the_rate_rule(tmp_path: Path,
+                                                              gateway: TextPeer) -> None:
+    config = sms_config(tmp_path, gateway, inside_hours=False)
+    config.write_text(config.read_text().replace(
+        "screening:\n", "screening:\n  rate: {max_calls: 3, window_s: 60, block_s: 600}\n"))
+    engine = EngineProcess(config)
+    try:
+        for n in range(6):
+            gateway.send(("127.0.0.1", engine.port), SMS, PERSON, f"第{n}条")
+        assert len(gateway.quiet(1.5)) == 1  # the first text's reply; the rest join its thread
+    finally:
+        engine.stop()
+    by_state = {t["state"]: t["texts"] for t in threads(config)}
+    assert by_state["waiting"] == ["第0条", "第1条", "第2条"]
+    assert by_state["blocked"] == ["第3条", "第4条", "第5条"]
 
 
 def test_bad_texts_are_neither_stored_nor_answered(tmp_path: Path, gateway: TextPeer) -> None:
