@@ -101,10 +101,11 @@ def status_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         callbacks.close()
     except CallbackError:
         waiting = 0
+    texts = text_figures(loaded, 0.0, time.time())
     if args.json:
         print(json.dumps({"running": fresh, "engine": status, "tasks": {s.value: counts[s]
-                          for s in TaskState}, "tasks_due": due, "callbacks_waiting": waiting},
-                         ensure_ascii=False))
+                          for s in TaskState}, "tasks_due": due, "callbacks_waiting": waiting,
+                          "texts_waiting": texts.get("waiting", 0)}, ensure_ascii=False))
         return 0 if fresh else 3
     out: list[str] = []
     if fresh and status:
@@ -144,6 +145,9 @@ def status_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     out.append("            done: " + ", ".join(f"{counts[s]} {s.value}" for s in TaskState
                                                  if not s.open))
     out.append(f"hotline     {waiting} message{'s' if waiting != 1 else ''} waiting for a callback")
+    if texts:
+        out.append(f"sms         {texts['waiting']} thread{'s' if texts['waiting'] != 1 else ''} "
+                   f"waiting for an operator's reply (sms list --state waiting)")
     errors = (status or {}).get("last_errors") or []
     if errors:
         out.append("last errors")

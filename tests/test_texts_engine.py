@@ -95,6 +95,7 @@ def test_in_hours_an_acknowledgement_then_the_operators_reply(tmp_path: Path,
         assert "尽快回复" in ack.text and "110" in ack.text
         assert "退款" not in ack.text  # the advice waits for the operator in hours
         [thread] = threads(config, "--state", "waiting")
+        assert "sms         1 thread waiting for an operator" in cli(config, "status").stdout
         cli(config, "sms", "reply", thread["id"], "您好，这是冒充客服的诈骗，请不要转账。")
         answer = gateway.next_text()
         assert answer.text == "您好，这是冒充客服的诈骗，请不要转账。"
