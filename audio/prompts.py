@@ -28,12 +28,26 @@ class Prompt:
     """A recorded WAV to use instead of speaking ``text``."""
     tone_s: float = 0.0
     """A beep of this length (1 kHz) instead of speech."""
+    before: str = ""
+    after: str = ""
+    """Spoken around a recording (who is calling first, which digit does what last), so
+    that a recorded warning still says them."""
 
     @property
     def source(self) -> str:
+        """What the WAV is made from; a recording by its path, size and time, so that a file
+        recorded again under the same name is converted again."""
         if self.tone_s:
             return f"tone:1000Hz:{self.tone_s:g}s"
-        return f"recording:{self.recording}" if self.recording else self.text
+        if self.recording is None:
+            return self.text
+        try:
+            stat = self.recording.stat()
+            made = f"{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            made = "missing"
+        around = f"|{self.before}|{self.after}" if self.before or self.after else ""
+        return f"recording:{self.recording}:{made}{around}"
 
 
 PROMPTS: dict[str, Prompt] = {p.name: p for p in (
@@ -87,7 +101,7 @@ def build(directory: Path, prompts: Iterable[Prompt] | None = None, voice: str =
             if not prompt.recording.is_file():
                 raise PromptError(f"the recording {prompt.recording} of prompt {prompt.name} "
                                   "does not exist")
-            _convert(prompt.recording, target)
+            _recorded(prompt, target, voice, rate, force)
         else:
             _spoken(prompt.text, voice, rate, target, force)
         target.with_suffix(".txt").write_text(prompt.source, encoding="utf-8")
@@ -126,6 +140,28 @@ def _spoken(text: str, voice: str, rate: int, target: Path, force: bool) -> None
         partial.replace(cached)
     except OSError:
         pass  # no cache then: the prompt is made again next time
+
+
+def _recorded(prompt: Prompt, target: Path, voice: str, rate: int, force: bool) -> None:
+    """The recording converted, with ``before`` and ``after`` spoken around it."""
+    assert prompt.recording is not None
+    if not prompt.before and not prompt.after:
+        _convert(prompt.recording, target)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = []
+        for n, text in enumerate((prompt.before, None, prompt.after)):
+            part = Path(tmp) / f"{n}.wav"
+            if text is None:
+                _convert(prompt.recording, part)
+            elif text:
+                _spoken(text, voice, rate, part, force)
+            else:
+                continue
+            parts.append(str(part))
+        out = Path(tmp) / "out.wav"
+        _run(["sox", *parts, str(out)])
+        shutil.move(out, target)
 
 
 def _speak(text: str, voice: str, rate: int, target: Path) -> None:

@@ -66,7 +66,9 @@ class Catalog:
         """Every prompt a warning call may play: ``warn-<type>`` and ``warn-<message>``."""
         words = {"center": center, "ack": ack, "officer": officer, "callback": _spell(callback)}
         said = {k: self.messages[k].format(**words) for k in MESSAGES}
-        out = [Prompt(prompt_name(t.id), f"{said['intro']}{t.warning}{said['keys']}", t.recording)
+        out = [Prompt(prompt_name(t.id), f"{said['intro']}{t.warning}{said['keys']}", t.recording,
+                      before=said["intro"] if t.recording else "",
+                      after=said["keys"] if t.recording else "")
                for t in self.types.values()]
         out += [Prompt(prompt_name(k), v) for k, v in said.items() if k not in ("intro", "keys")]
         return out

@@ -43,3 +43,21 @@ def test_a_recording_becomes_8_khz_mono_trimmed_and_normalized(tmp_path: Path, n
 def test_a_missing_recording_is_one_sentence(tmp_path: Path) -> None:
     with pytest.raises(audio.PromptError, match="the recording .* of prompt greeting does not exist"):
         audio.build(tmp_path, [audio.Prompt("greeting", "", tmp_path / "absent.wav")])
+
+
+def test_a_file_recorded_again_under_the_same_name_is_converted_again(tmp_path: Path) -> None:
+    source = recording(tmp_path / "greeting.wav", 16000, 1)
+    audio.build(tmp_path / "prompts", [audio.Prompt("greeting", "", source)])
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(source), "synth", "2.5", "sine",
+                    "300", "vol", "0.1"], check=True, timeout=30)
+    [made] = audio.build(tmp_path / "prompts", [audio.Prompt("greeting", "", source)])
+    assert 2.4 <= len(samples(made)[2]) / 8000 <= 2.6
+
+
+def test_a_recorded_warning_still_says_who_calls_and_which_digit(tmp_path: Path) -> None:
+    """The center's name before a type's recording, the digits after it: spoken around it."""
+    source = recording(tmp_path / "police.wav", 16000, 1)
+    bare = audio.build(tmp_path / "bare", [audio.Prompt("warn", "", source)])[0]
+    [made] = audio.build(tmp_path / "prompts", [audio.Prompt(
+        "warn", "", source, before="您好，这里是反诈中心。", after="听清楚了请按一。")], rate=190)
+    assert len(samples(made)[2]) / 8000 > len(samples(bare)[2]) / 8000 + 2.0  # two sentences more
