@@ -115,6 +115,8 @@ def hotline_figures(events: list[dict[str, Any]]) -> dict[str, Any]:
     by_hour = Counter(datetime.fromisoformat(e["at"]).hour for e in calls.values())
     answered_by_operator = {e["call"] for e in events if e.get("event") == "operator_answered"}
     to_ivr = {e["call"] for e in events if e.get("event") == "ivr"}
+    queued = {e["call"] for e in events if e.get("event") == "queued"}
+    gave_up = {e["call"] for e in events if e.get("event") == "queue_gave_up"}
     messages = [e for e in events if e.get("event") == "message_left" and e.get("stored")]
     asked = Counter(e["fraud_type"] for e in events
                     if e.get("event") == "ivr_prompt" and e.get("fraud_type"))
@@ -130,7 +132,9 @@ def hotline_figures(events: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "calls": len(calls),
         "by_hour": {f"{h:02d}:00": by_hour[h] for h in sorted(by_hour)},
-        "by_route": {"operator": len(answered_by_operator), "voice menu": len(to_ivr),
+        "by_route": {"operator": len(answered_by_operator),
+                     "waited in the queue": len(queued),
+                     "queue gave up (voice menu)": len(gave_up), "voice menu": len(to_ivr),
                      "message left": len(messages),
                      "refused by screening": sum(e["route"] == "reject" for e in calls.values())},
         "fraud_types_asked": dict(asked.most_common()),

@@ -44,6 +44,7 @@ def test_hotline_stats_from_the_event_file(tmp_path: Path) -> None:
         {"at": "2026-12-01T23:20:03+08:00", "event": "ivr_ended", "call": "b", "path": "main",
          "by": "remote", "how": "hung_up"},
         {"at": "2026-12-02T10:00:00+08:00", "event": "screened", "call": "c", "route": "operator"},
+        {"at": "2026-12-02T10:00:01+08:00", "event": "queued", "call": "c", "ahead": 0},
         {"at": "2026-12-02T10:00:09+08:00", "event": "operator_answered", "call": "c"},
         {"at": "2026-12-02T10:30:00+08:00", "event": "screened", "call": "d", "route": "reject"},
     ]
@@ -52,8 +53,9 @@ def test_hotline_stats_from_the_event_file(tmp_path: Path) -> None:
     figures = json.loads(cli(config, "hotline", "stats", "--json").stdout)
     assert figures["calls"] == 4 and figures["abandoned"] == 1
     assert figures["by_hour"] == {"10:00": 2, "23:00": 2}
-    assert figures["by_route"] == {"operator": 1, "voice menu": 2, "message left": 0,
-                                   "refused by screening": 1}
+    assert figures["by_route"] == {"operator": 1, "waited in the queue": 1,
+                                   "queue gave up (voice menu)": 0, "voice menu": 2,
+                                   "message left": 0, "refused by screening": 1}
     assert figures["fraud_types_asked"] == {"investment": 1}
     later = json.loads(cli(config, "hotline", "stats", "--json", "--since", "2026-12-02").stdout)
     assert later["calls"] == 2

@@ -3,11 +3,13 @@ SIPp as the victims' phones behind the trunk."""
 
 from __future__ import annotations
 
+import json
+import wave
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dialerctl import dialer_config, store_of, wait_tasks, warn
+from dialerctl import cli, dialer_config, store_of, wait_tasks, warn
 from enginectl import EngineProcess, read_events
 from rtppcap import to_ulaw, write_pcap
 from workerproc import Sipp, make_speech
@@ -119,3 +121,19 @@ def test_a_short_hello_then_the_digit_is_a_person(tmp_path: Path) -> None:
     assert task.state is TaskState.ACKNOWLEDGED, task
     [attempt] = attempts(config, task_id)
     assert attempt.amd == "human" and attempt.digits == "1"
+
+
+def test_a_recorded_warning_call_is_kept_as_evidence_and_listed(tmp_path: Path,
+                                                                dtmf_1: Path) -> None:
+    phone = Sipp("uas_busy_n_then_answer_dtmf.xml", tmp_path, "-key", "busy_calls", "0",
+                 "-key", "dtmf_pcap", str(dtmf_1), calls=1, timeout_s=60)
+    config = dialer_config(tmp_path, phone.uri_host, extra="  record: true\n")
+    task, task_id = warned(config, phone)
+    assert task.state is TaskState.ACKNOWLEDGED
+    [attempt] = attempts(config, task_id)
+    recording = Path(attempt.recording)
+    assert recording.is_file() and recording.parent.name == "recordings"
+    with wave.open(str(recording)) as w:
+        assert w.getnframes() / w.getframerate() >= 1.5  # the call from answer to the digit
+    shown = json.loads(cli(config, "task", "show", task_id, "--json").stdout)
+    assert shown["history"][0]["recording"] == str(recording)
