@@ -320,7 +320,7 @@ class Ivr(CallFlow):
         self.emit(IvrInvalid(self.call, self.menu.id, digits, self.path, self.failures))
         if self.failures >= self.menu.max_failures:
             return self._goodbye()
-        self._play(self.book.invalid)
+        self._play(self.menu.invalid or self.book.invalid)
         return IvrStage.INVALID
 
     def _no_digit(self, event: object, now: float) -> IvrStage:

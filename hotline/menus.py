@@ -59,6 +59,8 @@ class Menu:
     inter_digit_s: float
     max_failures: int
     max_timeouts: int
+    invalid: str = ""
+    """This menu's invalid-input prompt (e.g. naming its range of digits); "" the book's."""
 
     def matches(self, digits: str) -> tuple[Action | None, bool]:
         """(the option ``digits`` names, whether a longer option could still follow)."""
@@ -137,6 +139,8 @@ class _Reader:
             where = ("menus", menu.id)
             self.prompt_ref(menu.greeting_long, (*where, "greeting_long"), prompts)
             self.prompt_ref(menu.greeting_short, (*where, "greeting_short"), prompts)
+            if menu.invalid:
+                self.prompt_ref(menu.invalid, (*where, "invalid"), prompts)
             for digits, action in menu.options.items():
                 at = (*where, "options", digits)
                 if action.kind is Kind.MENU and action.target not in menus:
@@ -211,7 +215,8 @@ class _Reader:
             menus[str(mid)] = Menu(str(mid), str(body.get("greeting_long", "")),
                                    str(body.get("greeting_short", body.get("greeting_long", ""))),
                                    options, float(own["timeout_s"]), float(own["inter_digit_s"]),
-                                   int(own["max_failures"]), int(own["max_timeouts"]))
+                                   int(own["max_failures"]), int(own["max_timeouts"]),
+                                   str(body.get("invalid", "")))
         return menus
 
     def options(self, raw: Any, where: tuple[Any, ...]) -> dict[str, Action]:

@@ -112,13 +112,13 @@ SCRIPTS = [
         (done("goodbye"), [p.Hangup(C)]),
         (p.HungUp(C, "local", 200, 40.0), []),
     ], "main"),
-    ("a good digit resets the count of failures", [
+    ("a good digit resets the count of failures; a menu may have its own invalid prompt", [
         *INTO_MAIN,
         (digit("7"), [play("invalid")]),
         (digit("8"), [play("invalid")]),
         (digit("1"), [play("types_long")]),
-        (digit("7"), [play("invalid")]),
-        (digit("8"), [play("invalid")]),
+        (digit("7"), [play("types_invalid")]),
+        (digit("8"), [play("types_invalid")]),
         (HUNG_UP, []),
     ], "main>1>types"),
 ]
