@@ -429,3 +429,16 @@ def test_texts_on_the_bus_events_out_and_operators_replies_in(
     assert events[0]["fraud_type"] == "investment" and events[1]["status"] == 200
     assert "no thread s00000000" in errors[0].json["error"]
     assert errors[0].json["topic"] == SMS_REPLY
+
+
+def test_full_numbers_only_for_a_trusted_broker(tmp_path: Path, broker: Broker,
+                                                watcher: Watcher) -> None:
+    config = bus_config(tmp_path, broker, mqtt_extra="  reconnect_max_s: 2\n  full_numbers: true\n")
+    engine = start_engine(config, watcher)
+    try:
+        watcher.publish(REQUEST, {"number": "13900011234", "task_id": "full-1"})
+        [queued] = watcher.wait(EVENT, lambda s: any(x.json["event"] == "queued" for x in s))[:1]
+    finally:
+        engine.stop()
+    assert queued.json["number"] == "13900011234"
+    assert "13900011234" not in (tmp_path / "engine.log").read_text()  # people's log stays masked
