@@ -205,3 +205,25 @@ def test_a_flow_that_raises_mid_call_is_hung_up_and_the_engine_goes_on(tmp_path:
     sent = with_engine(config, scenario)
     assert [type(c).__name__ for c in sent] == ["Answer", "Play", "Hangup", "Answer"]
     assert sent[2] == p.Hangup("w1-in-1", 500)
+
+
+def test_the_status_events_name_an_unreadable_list_until_it_is_mended(tmp_path: Path) -> None:
+    config = write_config(tmp_path, blocked=("13900001111",))
+
+    async def scenario(engine: Engine, workers: list[FakeWorker]) -> tuple[list, list]:
+        meta = tmp_path / "var" / "lists" / "fraud" / "meta.json"
+        good = meta.read_text()
+        meta.write_text("garbage")
+        workers[0].ring("13900001111", "961108")
+        await settle(engine)
+        await asyncio.sleep(1.3)  # the status loop looks every second
+        broken = engine.status().lists_unreadable
+        meta.write_text(good)
+        workers[0].ring("13900001111", "961108")
+        await settle(engine)
+        await asyncio.sleep(1.3)
+        return broken, [e["lists_unreadable"] for e in read_events(config) if e["event"] == "status"]
+
+    broken, statuses = with_engine(config, scenario)
+    assert broken == ["fraud"]
+    assert ["fraud"] in statuses and statuses[-1] == []

@@ -98,6 +98,24 @@ def test_a_call_whose_media_never_comes_is_ended(tmp_path: Path) -> None:
     assert 3.0 <= lasted <= 7.0
 
 
+def test_no_call_lasts_longer_than_max_call_s(tmp_path: Path) -> None:
+    """A call ends at sip.max_call_s (3 s here, before the 10 s media timeout could)."""
+    config = write_config(tmp_path, operator_hours=hours(inside_now=False))
+    config.write_text(config.read_text().replace("sip:\n", "sip:\n  max_call_s: 3\n", 1))
+    engine = EngineProcess(config)
+    try:
+        started = time.monotonic()
+        caller = Sipp("uac_answered_silent_until_bye.xml", tmp_path, "-s", "961108",
+                      remote=engine.target, timeout_s=30)
+        assert caller.wait() == 0, caller.report() + engine.log_text()
+        lasted = time.monotonic() - started
+    finally:
+        engine.stop()
+    [ended] = [e for e in read_events(config) if e["event"] == "ended"]
+    assert (ended["by"], ended["reason"]) == ("local", "max_call")
+    assert 3.0 <= lasted <= 6.0
+
+
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
