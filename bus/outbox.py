@@ -15,10 +15,12 @@ and skips nothing.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlitefile import open_file, transaction
 
 __all__ = ["FILE_NAME", "Outbox", "OutboxError", "Pending"]
 
@@ -46,41 +48,15 @@ def _v1(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
-SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class Outbox:
     def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / FILE_NAME
-        data_dir.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            self.path.touch(mode=0o600)  # events may carry full numbers (mqtt.full_numbers)
-        try:
-            self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
-                                      check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            with self._write():
-                version = self.db.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise OutboxError(f"the outbox {self.path} has schema version {version}, newer "
-                                      f"than this program's {SCHEMA_VERSION}; update the program")
-                for step in MIGRATIONS[version:]:
-                    step(self.db)
-                if version != SCHEMA_VERSION:
-                    self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            raise OutboxError(f"the outbox {self.path} cannot be opened: {exc}") from None
+        self.path = data_dir / FILE_NAME  # events may carry full numbers (mqtt.full_numbers)
+        self.db = open_file(self.path, MIGRATIONS, "the outbox", OutboxError)
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.db)
 
     def close(self) -> None:
         self.db.close()

@@ -17,11 +17,13 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from sqlitefile import Changes, open_file, transaction
 
 from .model import OPEN, Attempt, Outcome, Task, TaskEvent, TaskState
 from .policy import History, Plan
@@ -169,61 +171,20 @@ def open_store(data_dir: Path, recordings: Path | None = None) -> SqliteTaskStor
 
 class SqliteTaskStore:
     def __init__(self, path: Path, recordings: Path | None = None) -> None:
-        self.path = path
+        self.path = path  # full phone numbers: for the owner only
         self.recordings = recordings
-        path.parent.mkdir(parents=True, exist_ok=True)
         if recordings is not None:
             recordings.mkdir(mode=0o700, parents=True, exist_ok=True)  # people's voices
-        if not path.exists():  # full phone numbers: for the owner only (WAL files follow)
-            path.touch(mode=0o600)
-        try:
-            self.db = sqlite3.connect(path, timeout=10, isolation_level=None,
-                                      check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"the task store {path} cannot be opened: {exc}") from None
-        self._version = self._data_version()
+        self.db = open_file(path, MIGRATIONS, "the task store", StoreError, foreign_keys=True)
+        self.changed = Changes(self.db)
+        """Another connection committed since the last call (cheap: no file read)."""
 
-    def _migrate(self) -> None:
-        with self._write():
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(f"the task store {self.path} has schema version {version}, newer "
-                                 f"than this program's {SCHEMA_VERSION}; update the program")
-            for step in MIGRATIONS[version:]:
-                step(self.db)
-            if version != SCHEMA_VERSION:
-                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         """One transaction, taken for writing at once (no lock upgrade deadlock)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        return transaction(self.db)
 
     def close(self) -> None:
         self.db.close()
-
-    # ------------------------------------------------------------ change notice
-
-    def _data_version(self) -> int:
-        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
-
-    def changed(self) -> bool:
-        """Another connection committed since the last call (cheap: no file read)."""
-        version = self._data_version()
-        if version != self._version:
-            self._version = version
-            return True
-        return False
 
     # ------------------------------------------------------------ requests
 

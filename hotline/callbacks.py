@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from screening import mask
+from sqlitefile import open_file
 
 __all__ = ["Callback", "CallbackError", "CallbackStore"]
 
@@ -58,39 +59,13 @@ def _v1(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
-SCHEMA_VERSION = len(MIGRATIONS)
 _COLUMNS = "id, caller, at, file, duration_s, path, state, done_at, note"
 
 
 class CallbackStore:
     def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / FILE_NAME
-        data_dir.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            self.path.touch(mode=0o600)  # callers' numbers
-        try:
-            self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
-                                      check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            raise CallbackError(f"the list of callbacks {self.path} cannot be opened: {exc}") from None
-
-    def _migrate(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise CallbackError(f"{self.path} has schema version {version}, newer than this "
-                                    f"program's {SCHEMA_VERSION}; update the program")
-            for step in MIGRATIONS[version:]:
-                step(self.db)
-            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        self.path = data_dir / FILE_NAME  # callers' numbers: owner only
+        self.db = open_file(self.path, MIGRATIONS, "the list of callbacks", CallbackError)
 
     def close(self) -> None:
         self.db.close()

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
 from screening import mask
+from sqlitefile import Changes, open_file, transaction
 
 __all__ = ["FILE_NAME", "Message", "TextStore", "TextStoreError", "Thread"]
 
@@ -103,7 +104,6 @@ def _v1(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
-SCHEMA_VERSION = len(MIGRATIONS)
 _MESSAGE = ("id, direction, kind, number, body, at, state, status, reason, thread_id, task_id, "
             "answered_at, rule")
 _THREAD = "id, number, state, opened_at, last_at, replied_at, fraud_type"
@@ -114,50 +114,16 @@ Reply = Callable[[bool], tuple[str, str] | None]
 
 class TextStore:
     def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / FILE_NAME
-        data_dir.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            self.path.touch(mode=0o600)  # people's numbers and what they wrote
-        try:
-            self.db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
-                                      check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            with self._write():
-                version = self.db.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise TextStoreError(f"{self.path} has schema version {version}, newer than "
-                                         f"this program's {SCHEMA_VERSION}; update the program")
-                for step in MIGRATIONS[version:]:
-                    step(self.db)
-                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            raise TextStoreError(f"the text store {self.path} cannot be opened: {exc}") from None
-        self._version = self._data_version()
+        self.path = data_dir / FILE_NAME  # people's numbers and what they wrote: owner only
+        self.db = open_file(self.path, MIGRATIONS, "the text store", TextStoreError)
+        self.changed = Changes(self.db)
+        """Another connection committed since the last call."""
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.db)
 
     def close(self) -> None:
         self.db.close()
-
-    def _data_version(self) -> int:
-        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
-
-    def changed(self) -> bool:
-        """Another connection committed since the last call."""
-        version = self._data_version()
-        if version != self._version:
-            self._version = version
-            return True
-        return False
 
     # ------------------------------------------------------------ consultations
 
