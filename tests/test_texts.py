@@ -228,3 +228,8 @@ def test_a_menus_file_without_texts_takes_the_shipped_replies(tmp_path: Path) ->
     path = tmp_path / "menus.yaml"
     path.write_text("entry: main\n", encoding="utf-8")
     assert load_text_book(path, DEFAULT_MENUS).replies == BOOK.replies
+
+
+def test_every_shipped_fraud_type_has_its_own_warning_text_sentence() -> None:
+    catalog = load_catalog()
+    assert all(t.text for t in catalog.types.values())
