@@ -4,7 +4,8 @@
 kamailio-config`` write two files from ``dialer.yaml``: ``kamailio.cfg``
 (routing logic) and ``dispatcher.list`` (the workers). Both are rendered here
 by pure functions, without I/O, so that tests read the output line by line and
-``kamailio -c`` checks the syntax.
+``kamailio -c`` checks the syntax. What they are rendered from (a
+:class:`BalancerSetup`) is built in :mod:`sip_config.kamailio_setup`.
 
 Ports: the front listens on ``sip.listen.host:sip.listen.port``, the address
 callers use; behind it worker N listens on ``sip.listen.port + N`` on the same
@@ -43,18 +44,23 @@ What the balancer does (Kamailio 5.6, ``dispatcher`` module, set 1):
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
 import textwrap
-from dataclasses import dataclass
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_network
 from pathlib import Path
-from typing import Literal
 
-from screening import ServiceNumber
-from softphone import MAX_CALLS_PER_WORKER
-
-from .schema import Config
+from .kamailio_setup import (
+    ALGORITHMS,
+    UNSPECIFIED_HOSTS,
+    BalancerSetup,
+    WorkerAddress,
+    front_source,
+    message_numbers,
+    setup_from_config,
+    start_argv,
+    start_command,
+    worker_ports,
+)
+from .kamailio_setup import host_for_uri as _host_for_uri
 
 __all__ = [
     "ALGORITHMS",
@@ -71,11 +77,6 @@ __all__ = [
     "worker_ports",
 ]
 
-Algorithm = Literal["round-robin", "call-load"]
-
-ALGORITHMS: dict[str, int] = {"round-robin": 4, "call-load": 10}
-"""Config name of an algorithm → its number in ``ds_select_dst``."""
-
 WORKER_SET = 1
 """The dispatcher set (group id) of the workers."""
 
@@ -91,151 +92,12 @@ ROUND_ROBIN = ALGORITHMS["round-robin"]
 _PROBING = 8
 """dispatcher.list flag: ping this destination with OPTIONS."""
 
-_UNSPECIFIED = {"0.0.0.0": "127.0.0.1", "::": "::1"}
-
 _UTF8_MAX_BYTES = 4
 """Bytes of the longest UTF-8 character."""
 
 _PV_BUFFER_SIZE = 8192
 """Kamailio's default ``pv_buffer_size``: a longer value fails to print, and pcre_match
 of a body that does not fit matches nothing."""
-
-_MAX_SOCKET_PATH = 100
-"""A Unix socket path longer than this (the kernel's limit is 107 bytes) moves to /tmp."""
-
-
-@dataclass(frozen=True)
-class WorkerAddress:
-    name: str
-    """``w1`` … ``wN``: the engine's worker names, used as dispatcher ``duid``."""
-    host: str
-    port: int
-
-    @property
-    def uri(self) -> str:
-        return f"sip:{_host_for_uri(self.host)}:{self.port}"
-
-
-@dataclass(frozen=True)
-class BalancerSetup:
-    """Everything the two files depend on; build it with :func:`setup_from_config`."""
-
-    host: str
-    """Address the balancer listens on (UDP): sip.listen.host."""
-    port: int
-    """sip.listen.port: the address callers use."""
-    algorithm: Algorithm
-    workers: tuple[WorkerAddress, ...]
-    allowed_sources: tuple[str, ...]
-    """CIDRs that may send requests (the workers are always allowed)."""
-    list_file: Path
-    """Absolute path of ``dispatcher.list`` as written into ``kamailio.cfg``."""
-    control_socket: Path
-    """Unix socket of the ``ctl`` module, for ``kamcmd -s unix:PATH dispatcher.list``."""
-    max_calls: int = MAX_CALLS_PER_WORKER
-    """Calls one worker carries (``maxload`` of call-load balancing)."""
-    new_calls_per_worker_s: int = 25
-    """New INVITEs and texts one worker is given a second (round-robin only). pjsua opens two
-    media sockets per INVITE and frees them 500 ms after the call, later when the
-    CPU is busy; at 30-60 INVITEs a second its 64-slot I/O queue runs out and the
-    worker aborts with its live calls. Past this rate the next worker takes the
-    call; when every worker is over it, the caller gets 503 with Retry-After."""
-    fr_timer_ms: int = 2000
-    """A worker that sends no reply at all to an INVITE in this time is taken as dead."""
-    fr_inv_timer_ms: int = 120000
-    """A ringing call (the worker sent 1xx) waits this long for the final reply."""
-    ping_interval_s: int = 5
-    """OPTIONS pings to every worker, this often."""
-    ping_failures: int = 2
-    """Unanswered pings in a row before a worker is marked down."""
-    flood_requests: int = 16
-    """Requests one source may send in ``flood_window_s`` before it is banned (pike)."""
-    flood_window_s: int = 2
-    ban_s: int = 300
-    """How long a flooding source is banned (htable ``ipban`` autoexpire)."""
-    flood_exempt: tuple[str, ...] = ()
-    """CIDRs never counted or banned (besides the workers)."""
-    scanner_agents: tuple[str, ...] = ()
-    """User-Agent parts whose requests are dropped without a reply."""
-    message_numbers: tuple[str, ...] = ()
-    """Request-URI user parts a text (SIP MESSAGE) may go to: the hotline and the SMS
-    line in every dialed form. A text to any other gets 404; none: every text gets 404."""
-    message_max_chars: int = 1000
-    """A text over this many characters (of its UTF-8 body, not bytes) gets 413."""
-    source: str = ""
-    """Where the setup came from (a config file), for the header comment."""
-
-    @property
-    def algorithm_number(self) -> int:
-        return ALGORITHMS[self.algorithm]
-
-
-def worker_ports(config: Config) -> tuple[int, ...]:
-    """SIP port of each worker: behind the front (``sip.balancer``) worker N takes
-    ``sip.listen.port + N``, because the front holds ``sip.listen.port``; without it, worker N
-    takes ``sip.listen.port + N - 1``."""
-    first = config.sip.listen.port + (1 if config.sip.balancer is not None else 0)
-    return tuple(first + i for i in range(config.engine.workers))
-
-
-def front_source(config: Config) -> str:
-    """The address the front's requests reach the workers from (a host, no port)."""
-    host = config.sip.listen.host
-    return _UNSPECIFIED.get(host, host)
-
-
-def setup_from_config(config: Config, out_dir: Path, *, source: str = "",
-                      ping_interval_s: int = 5, fr_timer_ms: int = 2000) -> BalancerSetup:
-    """The balancer of ``config`` whose files live in ``out_dir``.
-
-    Raises ``ValueError`` when ``sip.balancer`` is not configured, or when the workers'
-    ports would run past 65535.
-    """
-    balancer = config.sip.balancer
-    if balancer is None:
-        raise ValueError("sip.balancer is not configured")
-    listen = config.sip.listen
-    ports = worker_ports(config)
-    if ports[-1] > 65535:
-        raise ValueError(f"the workers behind the front need SIP ports {ports[0]}-{ports[-1]} "
-                         f"(sip.listen.port + 1 and up), past 65535: lower sip.listen.port")
-    worker_host = _UNSPECIFIED.get(listen.host, listen.host)
-    workers = tuple(WorkerAddress(f"w{i + 1}", worker_host, port) for i, port in enumerate(ports))
-    out_dir = out_dir.absolute()
-    return BalancerSetup(
-        host=listen.host, port=listen.port, algorithm=balancer.algorithm,
-        workers=workers, allowed_sources=config.sip.allowed_sources,
-        list_file=out_dir / "dispatcher.list", control_socket=_control_socket(out_dir),
-        new_calls_per_worker_s=balancer.new_calls_per_worker_s,
-        ping_interval_s=ping_interval_s, fr_timer_ms=fr_timer_ms,
-        flood_requests=balancer.flood_requests, flood_window_s=balancer.flood_window_s,
-        ban_s=balancer.ban_s, flood_exempt=balancer.flood_exempt,
-        scanner_agents=balancer.scanner_agents, source=source,
-        message_numbers=message_numbers(config),
-        message_max_chars=config.sms.max_chars if config.sms is not None else 1000,
-    )
-
-
-def message_numbers(config: Config) -> tuple[str, ...]:
-    """Every form of ``hotline.number`` and, when configured, ``sms.number`` (both behind
-    ``hotline.area_code``) that a text's Request-URI may carry."""
-    area = config.hotline.area_code or ""
-    lines = [config.hotline.number, config.sms.number if config.sms is not None else None]
-    forms = (form for number in lines if number
-             for form in ServiceNumber(number, area).dialed_forms())
-    return tuple(dict.fromkeys(forms))
-
-
-def start_argv(cfg_path: Path, run_dir: Path | None = None, binary: str = "kamailio") -> list[str]:
-    """Kamailio in the foreground (``-DD``), logging to stderr (``-E``); ``run_dir`` is a
-    private runtime directory (``-Y``) instead of /run/kamailio."""
-    argv = [binary, "-DD", "-E", "-f", str(cfg_path)]
-    return [*argv, "-Y", str(run_dir)] if run_dir is not None else argv
-
-
-def start_command(cfg_path: Path) -> str:
-    """The command that runs Kamailio in the foreground, logging to stderr."""
-    return " ".join(start_argv(cfg_path))
 
 
 def render_dispatcher_list(setup: BalancerSetup) -> str:
@@ -386,7 +248,7 @@ modparam("dispatcher", "flags", 2)                  # keep the other workers for
 modparam("dispatcher", "xavp_dst", "_dsdst_")
 modparam("dispatcher", "xavp_ctx", "_dsctx_")
 modparam("dispatcher", "ds_ping_method", "OPTIONS")
-modparam("dispatcher", "ds_ping_from", "sip:balancer@{_host_for_uri(_UNSPECIFIED.get(setup.host, setup.host))}")
+modparam("dispatcher", "ds_ping_from", "sip:balancer@{_host_for_uri(UNSPECIFIED_HOSTS.get(setup.host, setup.host))}")
 modparam("dispatcher", "ds_ping_interval", {setup.ping_interval_s})
 modparam("dispatcher", "ds_probing_mode", 1)        # ping every worker, not only failed ones
 modparam("dispatcher", "ds_probing_threshold", {setup.ping_failures})
@@ -746,16 +608,6 @@ def _from(setup: BalancerSetup) -> str:
     return f" from {setup.source}" if setup.source else ""
 
 
-def _host_for_uri(host: str) -> str:
-    """IPv6 literals go in brackets in SIP URIs and listen lines."""
-    try:
-        if ip_address(host).version == 6:
-            return f"[{host}]"
-    except ValueError:
-        pass
-    return host
-
-
 def _exempt_note(setup: BalancerSetup) -> str:
     exempt = ", ".join(setup.flood_exempt)
     return f"\n#   (never banned: the workers{', ' + exempt if exempt else ''})"
@@ -779,15 +631,6 @@ def _scanner_note(setup: BalancerSetup) -> str:
 def _scanner_regex(agents: tuple[str, ...]) -> str:
     """``a|b|c`` for ``$ua =~``; a dot is put in brackets (no backslashes in cfg strings)."""
     return "|".join(agent.replace(".", "[.]") for agent in agents)
-
-
-def _control_socket(out_dir: Path) -> Path:
-    """``kamailio_ctl`` beside the files, or in /tmp when that path is too long for a socket."""
-    path = out_dir / "kamailio_ctl"
-    if len(str(path)) <= _MAX_SOCKET_PATH:
-        return path
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"antifraud-kamailio-{digest}.ctl"
 
 
 def _pv_buffer_size(setup: BalancerSetup) -> int:
