@@ -75,9 +75,13 @@ class CallScreened(Notice):
 
 @dataclass(frozen=True)
 class SourceRefused(Notice):
+    """An INVITE refused before it became a call: 403 (a source not allowed) or 503 (over the
+    worker's new calls a second)."""
+
     KIND: ClassVar[str] = "refused"
     source: str
     caller: str  # masked
+    status: int = 403
 
 
 STATUS_EVERY_S = 30.0
@@ -116,6 +120,7 @@ def worker_specs(loaded: LoadedConfig) -> list[WorkerSpec]:
             trunk_registrar=trunk.registrar, log_file=logs / f"worker-w{i + 1}.log",
             media_timeout_s=sip.media_timeout_s, max_call_s=sip.max_call_s,
             transaction_timeout_s=sip.transaction_timeout_s,
+            invite_rate=sip.new_calls_per_worker_s,
         )
         for i in range(config.engine.workers)
     ]
@@ -358,7 +363,8 @@ class Engine:
             self.texting.on_worker(worker, event)
             return
         if isinstance(event, p.Refused):
-            self.notice(SourceRefused("", event.source, normalize(event.caller).masked))
+            self.notice(SourceRefused("", event.source, normalize(event.caller).masked,
+                                      event.status))
             return
         call = getattr(event, "call", None)
         if call is None:

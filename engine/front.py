@@ -104,7 +104,10 @@ def behind_front(specs: Sequence[WorkerSpec], loaded: LoadedConfig) -> list[Work
     ports = worker_ports(loaded.config)
     source = front_source(loaded.config)
     network = f"{source}/{128 if ip_address(source).version == 6 else 32}"
-    return [replace(spec, sip_port=port, allow=(network,), front=source)
+    front_rate = loaded.config.sip.balancer.new_calls_per_worker_s \
+        if loaded.config.sip.balancer is not None else 0
+    return [replace(spec, sip_port=port, allow=(network,), front=source,
+                    invite_rate=max(spec.invite_rate, front_rate) if spec.invite_rate else 0)
             for spec, port in zip(specs, ports, strict=True)]
 
 

@@ -48,6 +48,8 @@ class WorkerSpec:
     media_timeout_s: float = 0.0
     max_call_s: float = 0.0
     transaction_timeout_s: float = 0.0
+    invite_rate: float = 0.0
+    """New INVITEs a second the worker takes before it answers 503 (see softphone.guard)."""
     front: str | None = None
     """The Kamailio front's address: its X-Source-Address header names the real caller."""
 
@@ -71,6 +73,8 @@ class WorkerSpec:
             args += ["--front", self.front]
         if self.transaction_timeout_s:
             args += ["--transaction-timeout-ms", str(round(self.transaction_timeout_s * 1000))]
+        if self.invite_rate:
+            args += ["--invite-rate", f"{self.invite_rate:g}"]
         return args
 
 

@@ -229,6 +229,11 @@ class SipConfig(_Section):
     """How long a SIP transaction waits for the far end (pjsip's timers B, F, H and J, 64×T1 =
     32 s by default): an answer never ACKed, a BYE never answered, an INVITE never responded to
     free their channel after this."""
+    new_calls_per_worker_s: Annotated[float, Field(ge=0, le=1000)] = 20
+    """New INVITEs one worker takes a second; more get 503 from a pjsip module ahead of pjsua,
+    before it opens their media sockets (a flood straight at a worker used up its 64-slot I/O
+    queue and aborted it with its live calls). Behind the front, at least the front's own
+    sip.balancer.new_calls_per_worker_s. 0: no limit."""
 
     def networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         return tuple(ip_network(n, strict=False) for n in self.allowed_sources)

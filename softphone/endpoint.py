@@ -44,6 +44,7 @@ class WorkerConfig:
     max_call_s: float = 0.0
     transaction_timeout_ms: int = 0
     front: str | None = None
+    invite_rate: float = 0.0
 
 
 def parse_args(argv: Sequence[str] | None = None) -> WorkerConfig:
@@ -67,6 +68,9 @@ def parse_args(argv: Sequence[str] | None = None) -> WorkerConfig:
                              "address in X-Source-Address")
     parser.add_argument("--transaction-timeout-ms", type=int, default=0,
                         help="pjsip's timers B/F/H/J (0: pjsip's 64*T1 = 32 s)")
+    parser.add_argument("--invite-rate", type=float, default=0.0,
+                        help="new INVITEs a second this worker takes; more get 503 before pjsua "
+                             "opens media for them (0: no limit)")
     args = parser.parse_args(argv)
     try:
         sources = SourcePolicy.from_cidrs(args.allow)
@@ -82,7 +86,7 @@ def parse_args(argv: Sequence[str] | None = None) -> WorkerConfig:
         trunk = Trunk(args.trunk_user, password, args.trunk_registrar)
     return WorkerConfig(args.name, args.sip_host, args.sip_port, args.rtp_port, sources,
                         trunk, args.log_level, args.media_timeout_s, args.max_call_s,
-                        args.transaction_timeout_ms, args.front)
+                        args.transaction_timeout_ms, args.front, args.invite_rate)
 
 
 def start_endpoint(config: WorkerConfig) -> tuple[pj.Endpoint, int]:

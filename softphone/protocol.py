@@ -423,11 +423,13 @@ class HungUp:
 
 @dataclass(frozen=True)
 class Refused:
-    """An INVITE from a source outside ``--allow`` got 403; no call id exists."""
+    """An INVITE refused before it became a call (no call id exists): 403 for a source
+    outside ``--allow``, 503 over ``--invite-rate``."""
 
     TYPE: ClassVar[str] = "refused"
     source: str
     caller: str
+    status: int = 403
 
 
 @dataclass(frozen=True)

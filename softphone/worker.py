@@ -36,6 +36,7 @@ from softphone.endpoint import (
     start_endpoint,
 )
 from softphone.exchange import CallLimits, Exchange
+from softphone.guard import InviteGuard
 
 log = logging.getLogger("softphone.worker")
 
@@ -133,6 +134,9 @@ def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | 
         return 2
     limits = CallLimits(config.media_timeout_s, config.max_call_s)
     exchange = Exchange(config.name, config.sources, emit, limits=limits, front=config.front)
+    guard = InviteGuard(config.sources, config.invite_rate,
+                        lambda source, caller, status: emit(p.Refused(source, caller, status)))
+    guard.register()
     exchange.local, exchange.trunk = create_accounts(config, sip_port, exchange)
     waker.aim(config.sip_host, sip_port)
     emit(p.Ready(config.name, sip_port, MAX_CALLS))

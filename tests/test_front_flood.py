@@ -115,3 +115,41 @@ def test_flood_at_the_front_is_banned_and_live_calls_last(tmp_path: Path) -> Non
         for sipp in sipps:
             sipp.kill()
         engine.stop()
+
+
+def test_without_the_front_the_worker_sheds_a_flood_before_pjsua_and_live_calls_last(
+        tmp_path: Path) -> None:
+    """The measured fault itself (no front): the worker's INVITE guard answers 503 to new
+    INVITEs over sip.new_calls_per_worker_s before pjsua opens their media sockets."""
+    config = write_config(tmp_path, workers=1, operator_hours=hours(inside_now=False),
+                          allowed_sources=f"{FLOODER}/32, {GOOD}/32",
+                          sip_extra="  media_timeout_s: 60\n")
+    engine = EngineProcess(config)
+    sipps: list[Sipp] = []
+    try:
+        live = Sipp("uac_call_hold_bye.xml", tmp_path, "-i", GOOD, "-s", "961108", "-l", "2",
+                    "-r", "10", "-d", "8000", remote=engine.target, calls=2, timeout_s=30)
+        sipps.append(live)
+        answered = wait_for(config, lambda e: e["event"] == "screened" and e["route"] == "ivr",
+                            2, timeout=10)
+        assert len(answered) == 2, live.report() + engine.log_text()
+        flood = Sipp(FLOOD, tmp_path, "-s", "961108", "-key", "caller", BLOCKED, "-r", "100",
+                     "-l", "400", "-trace_logs", remote=engine.target, calls=400, timeout_s=30)
+        sipps.append(flood)
+        assert flood.wait() == 0, flood.report() + engine.log_text()
+        assert live.wait() == 0, live.report() + engine.log_text()  # both lasted to their BYE
+        after = Sipp("uac_call_hold_bye.xml", tmp_path, "-i", GOOD, "-s", "961108", "-d", "500",
+                     remote=engine.target, calls=1, timeout_s=15)
+        sipps.append(after)
+        assert after.wait() == 0, after.report() + engine.log_text()
+    finally:
+        for sipp in sipps:
+            sipp.kill()
+        engine.stop()
+    log = (tmp_path / "engine.log").read_text()
+    assert "exited" not in log and "lost" not in log  # the worker never restarted
+    events = read_events(config)
+    shed = [e for e in events if e["event"] == "refused" and e["status"] == 503]
+    rejected = [e for e in events if e["event"] == "screened" and e["action"] == "reject"]
+    assert len(shed) + len(rejected) == 400, (len(shed), len(rejected))
+    assert len(rejected) <= 20 + 4 * 20  # 20 at once, then about 20 a second
