@@ -25,11 +25,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+import phonenumbers
+
 from callflow import Notice
 from dialer import Catalog, Task
 from hotline import OperatorHours
 from hotline.menus import DEFAULT_MENUS
-from screening import Action, NumberKind, ServiceNumber, normalize
+from screening import Action, Number, NumberKind, ServiceNumber, normalize
 from softphone import protocol as p
 from texts import Message, TextBook, TextStore, TextStoreError, load_text_book
 from texts.words import hours_label, opens_label
@@ -129,6 +131,7 @@ class Texting:
         self.line = ServiceNumber(self.sms.number, area) if self.sms else None
         self.hotline = engine.hotline_line
         self.sender_id = self.sms.number if self.sms else config.sip.trunk.caller_id
+        self.country_code = phonenumbers.country_code_for_region(config.screening.country)
         self.store = TextStore(engine.loaded.data_dir)
         self.book: TextBook = load_text_book(book_path, DEFAULT_MENUS)
         hours = OperatorHours.from_config(config.hotline)
@@ -178,7 +181,7 @@ class Texting:
         body = event.body.strip()  # gateways end a text with a line break now and then
         decision, _ = self.engine.gate.decide(event.sender)
         blocked = decision.action is Action.REJECT
-        number = sender.national if sender.kind is NumberKind.E164 else sender.digits
+        number = self._dialable(sender)
         advice = None if blocked else self.book.advice_for(body)
 
         def reply(opened: bool) -> tuple[str, str] | None:
@@ -198,10 +201,18 @@ class Texting:
         if answer is not None:
             self.wake()
 
+    def _dialable(self, sender: Number) -> str:
+        """The sender as the trunk is dialled: the national form at home, +CC… abroad."""
+        if sender.kind is not NumberKind.E164:
+            return sender.digits
+        return sender.national if sender.country_code == self.country_code else "+" + sender.digits
+
     def _refusal(self, event: p.TextReceived) -> str:
         """Why a MESSAGE is not a consultation, or ""."""
         if event.problem:
             return event.problem
+        if normalize(event.sender).kind in (NumberKind.ANONYMOUS, NumberKind.INVALID):
+            return "its sender has no phone number to answer"
         if not event.body.strip():
             return "its body is empty"  # pjsua gives no content type to a MESSAGE without a body
         if not event.content_type.lower().startswith("text/plain"):
@@ -279,7 +290,7 @@ class Texting:
             self.in_flight[text_id] = (message.id, time.monotonic())
             if not await self.sender.send(text_id, message.number, message.body, self.sender_id):
                 del self.in_flight[text_id]
-                self.store.recover()
+                self.store.unsend(message.id)
                 return  # no worker is up: a worker's start wakes us
 
     def _expire(self, now: float) -> None:

@@ -47,6 +47,7 @@ class FakeWorker(Worker):
         self.dialled: list[str] = []  # numbers, in the order called
         self._behaviour: dict[str, str] = {}  # live call → its far end's behaviour
         self._ids = itertools.count(1)
+        self.text_status = 200  # what the far end answers to a text
 
     def start(self) -> None:
         self.ready.set()
@@ -65,6 +66,12 @@ class FakeWorker(Worker):
         self.calls[call] = 0.0
         self._emit(p.Incoming(call, caller, callee, "127.0.0.1:5099", f"{call}@test", ""))
         return call
+
+    def text(self, sender: str, to: str, body: str, content_type: str = "text/plain") -> str:
+        text = f"{self.name}-txt-{next(self._ids)}"
+        self._emit(p.TextReceived(text, sender, to, body, content_type, "127.0.0.1:5099",
+                                  f"{text}@test"))
+        return text
 
     def hang_up_remote(self, call: str) -> None:
         self._end(call, "remote", 200)
@@ -86,6 +93,8 @@ class FakeWorker(Worker):
             self._far_end(command)
         elif isinstance(command, p.Play):
             self._heard(command)
+        elif isinstance(command, p.SendText):  # the SMS gateway takes every text
+            self._emit(p.TextStatus(command.text, self.text_status, "OK"))
         elif isinstance(command, (p.Hangup, p.Reject)) and command.call in self.calls:
             status = command.status if isinstance(command, p.Reject) else 200
             self._end(command.call, "local", status or 200)

@@ -227,3 +227,48 @@ def test_the_status_events_name_an_unreadable_list_until_it_is_mended(tmp_path: 
     broken, statuses = with_engine(config, scenario)
     assert broken == ["fraud"]
     assert ["fraud"] in statuses and statuses[-1] == []
+
+
+def test_texts_with_no_number_are_dropped_and_foreign_ones_answered_abroad(tmp_path: Path) -> None:
+    config = write_config(tmp_path, extra='sms:\n  number: "121100130"\n')
+
+    async def scenario(engine: Engine, workers: list[FakeWorker]) -> list[p.SendText]:
+        workers[0].text("anonymous", "121100130", "你好")
+        workers[0].text("+14155550123", "121100130", "有人让我转到安全账户")
+        workers[0].text("13812347490", "121100130", "我在网上刷单")
+        for _ in range(20):
+            await settle(engine)
+            await asyncio.sleep(0.02)
+        return [c for c in workers[0].sent if isinstance(c, p.SendText)]
+
+    sent = with_engine(config, scenario)
+    assert sorted(c.uri.split("@")[0] for c in sent) == ["sip:+14155550123", "sip:13812347490"]
+    assert all(c.sender == "121100130" for c in sent)
+    dropped = [e["why"] for e in read_events(config) if e["event"] == "text_dropped"]
+    assert dropped == ["its sender has no phone number to answer"]
+    statuses = [e["sms_event"] for e in read_events(config) if e["event"] == "sms"]
+    assert statuses.count("received") == 2 and statuses.count("auto_replied") == 2
+
+
+def test_a_text_queued_while_no_worker_is_up_goes_out_when_one_is(tmp_path: Path) -> None:
+    config = write_config(tmp_path, extra='sms:\n  number: "121100130"\n')
+
+    async def scenario(engine: Engine, workers: list[FakeWorker]) -> tuple[int, int, str]:
+        worker = workers[0]
+        worker.ready.clear()  # down: nothing can be sent
+        thread = engine.texting.store.receive("13812347490", "问题", 1.0, thread_s=600)[0]
+        engine.texting.reply(thread.thread_id or "", "回答")
+        for _ in range(5):
+            await settle(engine)
+            await asyncio.sleep(0.02)
+        before = sum(isinstance(c, p.SendText) for c in worker.sent)
+        worker.start()  # up again: a worker's start wakes the sender
+        for _ in range(20):
+            await settle(engine)
+            await asyncio.sleep(0.02)
+        after = sum(isinstance(c, p.SendText) for c in worker.sent)
+        [message] = [m for m in engine.texting.store.of_thread(thread.thread_id or "")
+                     if m.kind == "reply"]
+        return before, after, message.state
+
+    assert with_engine(config, scenario) == (0, 1, "sent")

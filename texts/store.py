@@ -233,6 +233,12 @@ class TextStore:
                        "WHERE id = ?", (state, status, reason, at, message_id))
         return self.message(message_id)
 
+    def unsend(self, message_id: int) -> None:
+        """A text that could not be handed to a sender now: pending again."""
+        with self._write() as db:
+            db.execute("UPDATE messages SET state = 'pending' WHERE id = ? AND state = 'sending'",
+                       (message_id,))
+
     def recover(self) -> int:
         """Texts a stop left without an answer go out again (at least once)."""
         with self._write() as db:
