@@ -84,6 +84,7 @@ class Counters:
     refused: int = 0
     published: int = 0
     connects: int = 0
+    dropped: int = 0  # screening events dropped past mqtt.outbox_max_events
     last_error: str = ""
 
 
@@ -127,6 +128,7 @@ class Bus:
         self._status_now = asyncio.Event()
         self._run: asyncio.Task[None] | None = None
         self._said_waiting = ""
+        self._said_dropped = -60.0
 
     def topic(self, suffix: str) -> str:
         return f"{self.prefix}/{suffix}"
@@ -193,6 +195,7 @@ class Bus:
         try:
             if rows:
                 self.outbox.put(rows, now)
+                self._trim()
             if tasks:
                 self._copy_tasks(now)
             if callbacks:
@@ -202,6 +205,16 @@ class Bus:
             return
         if rows or tasks or callbacks:
             self._queued.set()
+
+    def _trim(self) -> None:
+        dropped = self.outbox.trim(self.config.outbox_max_events, "screening/event")
+        if dropped:
+            self.counters.dropped += dropped
+        if dropped and time.monotonic() - self._said_dropped >= 60:  # a line a minute at most
+            self._said_dropped = time.monotonic()
+            log.warning("the outbox holds %d events (mqtt.outbox_max_events) while the broker is "
+                        "away: the %d oldest screening events were dropped", self.outbox.depth(),
+                        dropped)
 
     def _catch_up(self) -> None:
         """What the stores hold that the broker has not been given (stored while the engine was

@@ -87,6 +87,16 @@ class Outbox:
         with self._write() as db:
             db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
 
+    def trim(self, keep: int, topic: str) -> int:
+        """Past ``keep`` messages, the oldest of ``topic`` go (a broker down for days must not
+        fill the disk); returns how many. Other topics are never dropped here."""
+        over = self.depth() - keep
+        if over <= 0:
+            return 0
+        with self._write() as db:
+            return db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE "
+                              "topic = ? ORDER BY id LIMIT ?)", (topic, over)).rowcount
+
     def depth(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
 

@@ -134,7 +134,9 @@ def status_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             state = "connected" if mqtt["connected"] else f"WAITING for the broker ({mqtt['last_error']})"
             out.append(f"mqtt        {state} at {mqtt['url']}; {mqtt['outbox']} events in the outbox; "
                        f"{mqtt['stored']} requests taken, {mqtt['refused']} refused, "
-                       f"{mqtt['published']} published")
+                       f"{mqtt['published']} published"
+                       + (f", {mqtt['dropped']} screening events DROPPED (outbox full)"
+                          if mqtt.get("dropped") else ""))
     else:
         seen = f" (last seen {_local(status['updated_at'], tz)})" if status else ""
         out.append(f"engine      NOT RUNNING{seen}; requests are kept and dialled when it starts")

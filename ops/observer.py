@@ -173,6 +173,7 @@ class Observer:
             out["mqtt"] = {"url": self.bus.config.url, "connected": self.bus.connected,
                            "outbox": self.bus.outbox.depth(), "received": c.received,
                            "stored": c.stored, "refused": c.refused, "published": c.published,
+                           "dropped": c.dropped,
                            "last_error": c.last_error}
         m = self.metrics
         for state in TaskState:

@@ -482,6 +482,10 @@ class MqttConfig(_Section):
     keepalive_s: Annotated[int, Field(ge=5, le=600)] = 30
     reconnect_max_s: Annotated[float, Field(ge=1, le=600)] = 30
     """Longest wait between two attempts to reach the broker (jittered, doubling from 0.5 s)."""
+    outbox_max_events: Annotated[int, Field(ge=1000)] = 1_000_000
+    """Events kept on disk while the broker is away; past them the oldest screening events
+    (one per call) are dropped. Task, callback and text events are never dropped: they are
+    also in their own stores."""
 
 
 class Config(_Section):

@@ -103,6 +103,18 @@ def test_the_outbox_keeps_order_until_done_and_survives_a_reopen(tmp_path: Path)
     assert (tmp_path / "outbox.sqlite").stat().st_mode & 0o777 == 0o600
 
 
+def test_past_its_cap_the_outbox_drops_the_oldest_screening_events_only(tmp_path: Path) -> None:
+    box = Outbox(tmp_path)
+    box.put([("warning/event", '{"n":0}')], 1.0)
+    box.put([("screening/event", f'{{"n":{n}}}') for n in range(1, 6)], 2.0)
+    box.put([("sms/event", '{"n":6}')], 3.0)
+    assert box.trim(keep=10, topic="screening/event") == 0
+    assert box.trim(keep=4, topic="screening/event") == 3
+    assert [json.loads(p.payload)["n"] for p in box.peek(10)] == [0, 4, 5, 6]
+    assert box.trim(keep=1, topic="screening/event") == 2  # never the other topics
+    assert [p.topic for p in box.peek(10)] == ["warning/event", "sms/event"]
+
+
 def test_a_failed_copy_moves_no_cursor(tmp_path: Path) -> None:
     box = Outbox(tmp_path)
     box.put([("a", "{}")], 1.0, cursor=("tasks", "1"))
