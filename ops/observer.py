@@ -102,12 +102,12 @@ class Observer:
 
     def start(self) -> None:
         if self.port is not None:
-            host = self.engine.config.sip.listen.host
+            host = self.engine.config.engine.metrics_host
             try:
                 start_http_server(self.port, addr=host, registry=self.metrics.registry)
             except OSError as exc:
                 raise RuntimeError(f"metrics cannot be served on {host}:{self.port} "
-                                   f"(engine.metrics_port): {exc.strerror}") from None
+                                   f"(engine.metrics_host, metrics_port): {exc.strerror}") from None
             log.info("metrics on http://%s:%d/metrics", host, self.port)
         self._tasks = [asyncio.create_task(self._count(), name="ops-count"),
                        asyncio.create_task(self._every(), name="ops-status")]

@@ -127,6 +127,9 @@ class EngineConfig(_Section):
     workers: Annotated[int, Field(ge=1, le=64)] = 1
     """Softphone worker processes; each carries at most 4 calls."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_host: str = "127.0.0.1"
+    """Where the metrics are served: loopback unless a scraper elsewhere needs them (they
+    have no authentication)."""
     metrics_port: Port | None = None
     """Prometheus metrics on http://<sip.listen.host>:<this>/metrics; leave out for none."""
 
