@@ -50,7 +50,7 @@ from screening import StoreError as ListStoreError
 from screening import mask
 from sip_config import LoadedConfig
 from sip_config.schema import MqttConfig
-from texts import TextStoreError
+from texts import TextStoreError, TextStoreUnavailable
 
 from .messages import BadMessage, dumps, list_update, parse_object, sms_reply, warning_request
 from .outbox import Outbox
@@ -349,22 +349,26 @@ class Bus:
         """Store or apply a batch, then acknowledge it; a store that cannot write now is tried
         again (nothing acknowledged: a crash meanwhile means the broker sends them again)."""
         delay = 0.05
+        done: set[int] = set()  # messages applied already (a retry must not apply them twice)
         while True:
             try:
-                self._apply(batch)
+                self._apply(batch, done)
                 break
-            except (StoreError, ListStoreError, sqlite3.Error, OSError) as exc:  # locked, full
+            except (StoreError, ListStoreError, TextStoreUnavailable, sqlite3.Error,
+                    OSError) as exc:  # locked, full
                 log.error("MQTT requests could not be stored (%s); trying again", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         for message in batch:
             client._client.ack(message.mid, message.qos)
 
-    def _apply(self, batch: list[aiomqtt.Message]) -> None:
+    def _apply(self, batch: list[aiomqtt.Message], done: set[int]) -> None:
         now = time.time()
         replies: list[tuple[str, str]] = []
         requests = []
-        for message in batch:
+        for index, message in enumerate(batch):
+            if index in done:
+                continue
             topic = message.topic.value
             try:
                 obj = parse_object(message.payload if isinstance(message.payload, bytes | str)
@@ -375,17 +379,26 @@ class Bus:
                 elif topic == self.topic(UPDATE):
                     replies.append(("blocklist/result", dumps(self._update(obj, now))))
                 elif topic == self.topic(SMS_REPLY):
-                    thread, text = sms_reply(obj)
+                    thread, text, reply_id = sms_reply(obj)
                     try:
-                        self.engine.texting.reply(thread, text)
+                        self.engine.texting.reply(thread, text, reply_id)
+                    except TextStoreUnavailable:
+                        raise
                     except TextStoreError as exc:
                         raise BadMessage(str(exc)) from None
+                    done.add(index)  # on disk: a retry of the batch must not send it twice
                 else:
                     raise BadMessage("this topic takes no messages")
-            except BadMessage as exc:
+            except (StoreError, ListStoreError, TextStoreUnavailable, sqlite3.Error, OSError):
+                raise  # the store, not the message: the batch is tried again
+            except Exception as exc:
+                why = exc if isinstance(exc, BadMessage) else BadMessage(
+                    f"the message could not be handled ({type(exc).__name__}: {exc})")
+                if not isinstance(exc, BadMessage):
+                    log.exception("MQTT message on %s", topic)
                 self.counters.refused += 1
-                log.warning("MQTT message on %s refused: %s", topic, exc)
-                replies.append(("error", dumps({"topic": topic, "error": str(exc),
+                log.warning("MQTT message on %s refused: %s", topic, why)
+                replies.append(("error", dumps({"topic": topic, "error": str(why),
                                                 "id": secrets.token_hex(8), "at": iso(now)})))
         self.counters.received += len(batch)
         if requests:

@@ -53,6 +53,11 @@ def parse_object(payload: bytes | bytearray | str) -> dict[str, Any]:
         raise BadMessage("the message is JSON nested too deeply") from None
     if not isinstance(value, dict):
         raise BadMessage(f"the message must be a JSON object, not {_kind(value)}")
+    try:  # "\ud800" is valid JSON, but no store can keep a lone surrogate
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadMessage("the message holds an escaped character that is not valid Unicode "
+                         "(a lone surrogate)") from None
     return value
 
 
@@ -89,11 +94,14 @@ def warning_request(obj: Mapping[str, Any], *, known_types: Iterable[str],
 MAX_REPLY = 1000  # characters in one text
 
 
-def sms_reply(obj: Mapping[str, Any]) -> tuple[str, str]:
-    """``{"id": thread id, "text"}`` → (thread id, the text), as ``sms reply`` takes them."""
-    _no_unknown(obj, ("id", "text"), "text reply")
-    for name in ("id", "text"):
+def sms_reply(obj: Mapping[str, Any]) -> tuple[str, str, str | None]:
+    """``{"id": thread id, "text", "reply_id"?}`` → (thread id, the text, reply id), as
+    ``sms reply`` takes them; a repeated ``reply_id`` is not a second text."""
+    _no_unknown(obj, ("id", "text", "reply_id"), "text reply")
+    for name in ("id", "text", "reply_id"):
         value = obj.get(name)
+        if name == "reply_id" and value is None:
+            continue
         if not isinstance(value, str):
             raise BadMessage(f"{name} must be a string, not {_kind(value)}" if value is not None
                              else f"a text reply needs {name}")
@@ -102,7 +110,7 @@ def sms_reply(obj: Mapping[str, Any]) -> tuple[str, str]:
         raise BadMessage("the text of the reply is empty")
     if len(text) > MAX_REPLY:
         raise BadMessage(f"the reply has {len(text)} characters; at most {MAX_REPLY} go in a text")
-    return obj["id"], text
+    return obj["id"], text, obj.get("reply_id")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import phonenumbers
 
 from callflow import Notice
-from dialer import Catalog, Task
+from dialer import Catalog, StoreError, Task
 from hotline import OperatorHours
 from hotline.menus import DEFAULT_MENUS
 from screening import Action, Number, NumberKind, ServiceNumber, normalize
@@ -85,8 +86,7 @@ class TextDropped(Notice):
     """A MESSAGE that is no consultation: not stored, not answered."""
 
     KIND: ClassVar[str] = "text_dropped"
-    NUMBERS: ClassVar[tuple[str, ...]] = ("sender",)
-    sender: str
+    sender: str  # masked already: whatever the From held
     why: str
     source: str
 
@@ -101,6 +101,12 @@ class TextSender(Protocol):
         """False when it cannot send now (no worker up): the text stays pending."""
         ...
 
+    def lost(self, text_id: str) -> bool:
+        """What carried the text has gone since (a worker exited): no answer will come."""
+        ...
+
+    def forget(self, text_id: str) -> None: ...
+
 
 class SipTextSender:
     """Texts as SIP MESSAGE from a worker to ``sip:<number>@<trunk>``, the workers in turn."""
@@ -109,6 +115,7 @@ class SipTextSender:
         self.engine = engine
         self.trunk_uri = trunk_uri
         self._next = 0
+        self._via: dict[str, tuple[Worker, int]] = {}  # text id → its worker, and its restarts
 
     async def send(self, text_id: str, number: str, body: str, sender: str) -> bool:
         workers = [w for w in self.engine.pool.workers if w.ready.is_set()]
@@ -116,8 +123,18 @@ class SipTextSender:
             return False
         worker = workers[self._next % len(workers)]
         self._next += 1
-        await worker.send(p.SendText(text_id, dial_uri(number, self.trunk_uri), body, sender))
+        if not await worker.send(p.SendText(text_id, dial_uri(number, self.trunk_uri), body,
+                                            sender)):
+            return False
+        self._via[text_id] = (worker, worker.restarts)
         return True
+
+    def lost(self, text_id: str) -> bool:
+        via = self._via.get(text_id)
+        return via is not None and via[0].restarts != via[1]
+
+    def forget(self, text_id: str) -> None:
+        self._via.pop(text_id, None)
 
 
 class Texting:
@@ -140,6 +157,7 @@ class Texting:
         self.hours = hours
         self.sender: TextSender = SipTextSender(engine, config.sip.trunk.uri)
         self.in_flight: dict[str, tuple[int, float]] = {}  # "t<id>" → (row id, sent at)
+        self._late: dict[str, p.TextStatus] = {}  # answers the store could not take yet
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -175,7 +193,7 @@ class Texting:
         why = self._refusal(event)
         if why:
             log.warning("a text from %s (%s) was dropped: %s", sender.masked, event.source, why)
-            self.engine.notice(TextDropped(event.text, event.sender, why, event.source))
+            self.engine.notice(TextDropped(event.text, sender.masked, why, event.source))
             return
         now = self.engine.clock.now()
         body = event.body.strip()  # gateways end a text with a line break now and then
@@ -202,10 +220,15 @@ class Texting:
             self.wake()
 
     def _dialable(self, sender: Number) -> str:
-        """The sender as the trunk is dialled: the national form at home, +CC… abroad."""
+        """The sender as the trunk is dialled: the national form at home (trunk 0 kept:
+        059187654321), +CC… abroad, a short number as it is."""
         if sender.kind is not NumberKind.E164:
             return sender.digits
-        return sender.national if sender.country_code == self.country_code else "+" + sender.digits
+        if sender.country_code != self.country_code:
+            return "+" + sender.digits
+        national = phonenumbers.format_number(phonenumbers.parse("+" + sender.digits),
+                                              phonenumbers.PhoneNumberFormat.NATIONAL)
+        return re.sub(r"\D", "", national)
 
     def _refusal(self, event: p.TextReceived) -> str:
         """Why a MESSAGE is not a consultation, or ""."""
@@ -213,6 +236,9 @@ class Texting:
             return event.problem
         if normalize(event.sender).kind in (NumberKind.ANONYMOUS, NumberKind.INVALID):
             return "its sender has no phone number to answer"
+        if (self.line is not None and self.line.matches(event.sender)) \
+                or self.hotline.matches(event.sender):
+            return "it comes from our own number (a loop through the trunk?)"
         if not event.body.strip():
             return "its body is empty"  # pjsua gives no content type to a MESSAGE without a body
         if not event.content_type.lower().startswith("text/plain"):
@@ -234,9 +260,9 @@ class Texting:
                                opens=opens_label(moment, self.hours.next_open(moment)),
                                advice=advice)
 
-    def reply(self, thread_id: str, body: str) -> Message:
+    def reply(self, thread_id: str, body: str, request_id: str | None = None) -> Message:
         """An operator's answer (MQTT ``sms/reply``; ``sms reply`` writes the store itself)."""
-        message = self.store.reply(thread_id, body, self.engine.clock.now())
+        message = self.store.reply(thread_id, body, self.engine.clock.now(), request_id)
         self.wake()
         return message
 
@@ -264,6 +290,8 @@ class Texting:
         while True:
             self._wake.clear()
             try:
+                for event in list(self._late.values()):  # answers the store could not take
+                    self.answered(event)
                 await self._pump()
                 self._expire(time.monotonic())
             except Exception:
@@ -286,6 +314,9 @@ class Texting:
             text_id = f"t{message.id}"
             if text_id in self.in_flight:
                 continue
+            if message.task_id is not None and not self._task_open(message.task_id):
+                self.store.drop(message.id, "the task was closed first", self.engine.clock.now())
+                continue  # acknowledged, cancelled or finished while the text waited
             self.store.sending(message.id)
             self.in_flight[text_id] = (message.id, time.monotonic())
             if not await self.sender.send(text_id, message.number, message.body, self.sender_id):
@@ -293,25 +324,49 @@ class Texting:
                 self.store.unsend(message.id)
                 return  # no worker is up: a worker's start wakes us
 
+    def _task_open(self, task_id: str) -> bool:
+        try:
+            return self.engine.store.task(task_id).state.open
+        except StoreError:
+            return False
+
     def _expire(self, now: float) -> None:
         for text_id, (message_id, sent) in list(self.in_flight.items()):
-            if now - sent > ANSWER_S:
+            if text_id in self._late:
+                continue
+            if self.sender.lost(text_id):  # its worker exited: the text goes out again
+                log.warning("text %d was in flight on a worker that exited; sending it again",
+                            message_id)
+                del self.in_flight[text_id]
+                self.sender.forget(text_id)
+                self.store.unsend(message_id)
+                self.wake()
+            elif now - sent > ANSWER_S:
                 self.answered(p.TextStatus(text_id, 408, "no answer from the worker"))
 
     def answered(self, event: p.TextStatus) -> None:
-        entry = self.in_flight.pop(event.text, None)
+        entry = self.in_flight.get(event.text)
         if entry is None:
             return  # answered after it was given up
         now = self.engine.clock.now()
         try:
             message = self.store.answered(entry[0], event.status, event.reason, now)
-        except TextStoreError as exc:
-            log.error("the answer %d to text %s was not stored: %s", event.status, event.text, exc)
+        except TextStoreError as exc:  # kept, and tried again: else a restart sends it twice
+            if event.text not in self._late:
+                log.error("the answer %d to text %s was not stored (%s); trying again",
+                          event.status, event.text, exc)
+            self._late[event.text] = event
             return
+        self._late.pop(event.text, None)
+        del self.in_flight[event.text]
+        self.sender.forget(event.text)
         ok = 200 <= event.status < 300
         if not ok:
             log.warning("a text (%s) to %s was refused: %d %s", message.kind, message.masked,
                         event.status, event.reason)
+            if message.kind == "reply" and message.thread_id:
+                with contextlib.suppress(TextStoreError):  # the operator sees it waiting again
+                    self.store.reply_failed(message.thread_id)
         self.engine.notice(TextNotice(event.text, _OUT_EVENTS[message.kind] if ok else "failed",
                                       message.id, message.number, message.kind, message.thread_id,
                                       message.task_id, event.status, when=now))

@@ -107,7 +107,8 @@ class Worker:
     def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name=f"worker-{self.name}")
 
-    async def send(self, command: p.Command) -> None:
+    async def send(self, command: p.Command) -> bool:
+        """False when the worker is not running (a call of the command is reported lost)."""
         call = getattr(command, "call", None)
         if isinstance(command, p.Dial):
             self.calls[command.call] = time.monotonic()
@@ -115,13 +116,15 @@ class Worker:
         if process is None or process.stdin is None or process.returncode is not None:
             if call is not None:
                 self._lose(call, "worker is not running")
-            return
+            return False
         try:
             process.stdin.write((p.encode(command) + "\n").encode())
             await process.stdin.drain()
         except (BrokenPipeError, ConnectionResetError):
             if call is not None:
                 self._lose(call, "worker is not running")
+            return False
+        return True
 
     async def stop(self, grace_s: float = 5.0) -> None:
         self._stopping = True

@@ -14,11 +14,13 @@ outside ``--allow`` gets 403, and one over ``--invite-rate`` new INVITEs a
 second gets 503, both statelessly and without a socket opened; everything
 else goes on to pjsua untouched.
 
-It reads the request from ``pjsip_rx_data.pkt_info`` (the received packet and
-its source), laid out as in pjsip 2.15's ``sip_transport.h``; the layout is
-checked on every request against ``pjsip_rx_data_get_info`` (the method
-pjsip parsed), and on a mismatch the guard turns itself off and says so once,
-so a wheel built differently loses the guard, never a call.
+It reads the request from ``pjsip_rx_data`` (the source in ``pkt_info``, the
+message where ``msg_info.msg_buf`` points: pjsip has skipped any CR/LF
+before the request line), laid out as in pjsip 2.15's ``sip_transport.h``;
+the layout is checked on every request (the message lies inside the packet
+buffer, and starts with the method ``pjsip_rx_data_get_info`` names), and on a
+mismatch the guard turns itself off and says so once, so a wheel built
+differently loses the guard, never a call.
 """
 
 from __future__ import annotations
@@ -63,8 +65,12 @@ class _PktInfo(ctypes.Structure):
                 ("src_name", ctypes.c_char * PJ_INET6_ADDRSTRLEN), ("src_port", ctypes.c_int)]
 
 
+class _MsgInfo(ctypes.Structure):
+    _fields_ = [("msg_buf", ctypes.c_void_p), ("len", ctypes.c_int)]  # (the first two fields)
+
+
 class _RxData(ctypes.Structure):
-    _fields_ = [("tp_info", _TpInfo), ("pkt_info", _PktInfo)]
+    _fields_ = [("tp_info", _TpInfo), ("pkt_info", _PktInfo), ("msg_info", _MsgInfo)]
 
 
 _PACKET_OFFSET = _RxData.pkt_info.offset + _PktInfo.packet.offset
@@ -154,10 +160,14 @@ class InviteGuard:
             return 0
         info = self._lib.pjsip_rx_data_get_info(rdata) or b""
         pkt = rdata.contents.pkt_info
-        size = pkt.len
-        if not 0 < size <= PJSIP_MAX_PKT_LEN:
-            return self._layout_changed(f"packet length {size}")
-        packet = ctypes.string_at(ctypes.addressof(rdata.contents) + _PACKET_OFFSET, size)
+        start = ctypes.addressof(rdata.contents) + _PACKET_OFFSET
+        msg = rdata.contents.msg_info
+        # msg_buf points into packet (pjsip skips the CR/LF keep-alives before a request line)
+        if not (msg.msg_buf and start <= msg.msg_buf < start + PJSIP_MAX_PKT_LEN
+                and 0 < msg.len <= start + PJSIP_MAX_PKT_LEN - msg.msg_buf
+                and 0 < pkt.len <= PJSIP_MAX_PKT_LEN):
+            return self._layout_changed(f"message at {msg.msg_buf}, {msg.len} bytes")
+        packet = ctypes.string_at(msg.msg_buf, msg.len)
         method = packet.split(b" ", 1)[0]
         if not info.startswith(b"Request msg " + method + b"/"):
             return self._layout_changed(f"{info[:40]!r} against {packet[:16]!r}")

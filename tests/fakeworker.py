@@ -47,7 +47,7 @@ class FakeWorker(Worker):
         self.dialled: list[str] = []  # numbers, in the order called
         self._behaviour: dict[str, str] = {}  # live call → its far end's behaviour
         self._ids = itertools.count(1)
-        self.text_status = 200  # what the far end answers to a text
+        self.text_status: int | None = 200  # the far end's answer to a text (None: nothing)
 
     def start(self) -> None:
         self.ready.set()
@@ -86,18 +86,20 @@ class FakeWorker(Worker):
             self._behaviour.pop(call, None)
             self._emit(p.HungUp(call, LOST, 500, 0.0))
 
-    async def send(self, command: p.Command) -> None:
+    async def send(self, command: p.Command) -> bool:
         self.sent.append(command)
         if isinstance(command, p.Dial):
             self.calls[command.call] = 0.0
             self._far_end(command)
         elif isinstance(command, p.Play):
             self._heard(command)
-        elif isinstance(command, p.SendText):  # the SMS gateway takes every text
-            self._emit(p.TextStatus(command.text, self.text_status, "OK"))
+        elif isinstance(command, p.SendText):  # the SMS gateway answers with text_status
+            if self.text_status is not None:
+                self._emit(p.TextStatus(command.text, self.text_status, "OK"))
         elif isinstance(command, (p.Hangup, p.Reject)) and command.call in self.calls:
             status = command.status if isinstance(command, p.Reject) else 200
             self._end(command.call, "local", status or 200)
+        return True
 
     # ------------------------------------------------------------ the far end
 

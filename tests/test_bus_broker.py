@@ -137,6 +137,7 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     (UPDATE, b'{"op": "drop", "numbers": ["13900001111"]}', 'op must be "add" or "remove"'),
     (UPDATE, b'{"op": "add", "numbers": ["13900001111"], "list": "nosuch"}', "no list named"),
     (UPDATE, b'{"op": "add", "numbers": "13900001111"}', "non-empty list"),
+    (REQUEST, b'{"number": "13900011234", "note": "\\ud800"}', "not valid Unicode"),
 ]
 
 
@@ -414,9 +415,12 @@ def test_texts_on_the_bus_events_out_and_operators_replies_in(
         gateway.next_text()  # the automatic reply
         seen = watcher.wait(SMS_EVENT, lambda s: len(s) >= 2)
         thread = seen[0].json["thread"]
-        watcher.publish(SMS_REPLY, {"id": thread, "text": "这是网络交友诈骗，请不要投资。"})
+        for _ in range(2):  # the case platform sends it twice: one text
+            watcher.publish(SMS_REPLY, {"id": thread, "text": "这是网络交友诈骗，请不要投资。",
+                                        "reply_id": "case-7-reply-1"})
         watcher.publish(SMS_REPLY, {"id": "s00000000", "text": "x"})
         answer = gateway.next_text()
+        assert gateway.quiet(1.0) == []
         seen = watcher.wait(SMS_EVENT, lambda s: len(s) >= 3)
         errors = watcher.wait(ERROR, lambda s: len(s) >= 1)
     finally:

@@ -13,6 +13,7 @@ import pytest
 from enginectl import TZ, read_events, write_config
 from fakeworker import FakeWorker
 
+from dialer.requests import validate
 from engine import Engine, FakeClock
 from sip_config import load_config
 from softphone import protocol as p
@@ -272,3 +273,66 @@ def test_a_text_queued_while_no_worker_is_up_goes_out_when_one_is(tmp_path: Path
         return before, after, message.state
 
     assert with_engine(config, scenario) == (0, 1, "sent")
+
+
+def test_texts_the_line_must_not_answer_and_where_answers_go(tmp_path: Path) -> None:
+    config = write_config(tmp_path, extra='sms:\n  number: "121100130"\n',
+                          hotline_extra='  area_code: "0591"\n')
+
+    async def scenario(engine: Engine, workers: list[FakeWorker]) -> list[str]:
+        workers[0].text("0591121100130", "121100130", "环回")  # our own line, through the trunk
+        workers[0].text("059187654321", "121100130", "有人说要注销校园贷")  # a landline
+        for _ in range(10):
+            await settle(engine)
+            await asyncio.sleep(0.02)
+        return [c.uri for c in workers[0].sent if isinstance(c, p.SendText)]
+
+    [uri] = with_engine(config, scenario)
+    assert uri.startswith("sip:059187654321@")  # the trunk 0 kept
+    dropped = [e["why"] for e in read_events(config) if e["event"] == "text_dropped"]
+    assert dropped == ["it comes from our own number (a loop through the trunk?)"]
+
+
+def test_a_text_on_a_worker_that_dies_goes_out_again_and_a_refused_reply_reopens_its_thread(
+        tmp_path: Path) -> None:
+    config = write_config(tmp_path, extra='sms:\n  number: "121100130"\n')
+
+    async def scenario(engine: Engine, workers: list[FakeWorker]) -> tuple[int, str, str]:
+        worker = workers[0]
+        worker.text_status = None  # the text goes, no answer comes: then the worker dies
+        thread = engine.texting.store.receive("13812347490", "问题", 1.0, thread_s=600)[0]
+        engine.texting.reply(thread.thread_id or "", "回答")
+        for _ in range(5):
+            await settle(engine)
+            await asyncio.sleep(0.02)
+        worker.restarts += 1  # what the supervisor counts when the process exits
+        worker.text_status = 480  # the next one is refused by the far end
+        for _ in range(80):
+            await settle(engine)
+            await asyncio.sleep(0.02)
+        sends = sum(isinstance(c, p.SendText) for c in worker.sent)
+        [reply] = [m for m in engine.texting.store.of_thread(thread.thread_id or "")
+                   if m.kind == "reply"]
+        return sends, reply.state, engine.texting.store.thread(thread.thread_id or "").state
+
+    assert with_engine(config, scenario) == (2, "failed", "waiting")
+
+
+def test_a_warning_text_still_waiting_when_its_task_closes_is_not_sent(tmp_path: Path) -> None:
+    config = write_config(tmp_path, extra='sms:\n  number: "121100130"\n')
+
+    async def scenario(engine: Engine, workers: list[FakeWorker]) -> tuple[int, str]:
+        workers[0].ready.clear()  # no worker up: the text waits
+        submitted = engine.dialing.submit(validate("13800137490", None, "high", None, None,
+                                                   known_types=["general"]))
+        message = engine.texting.warn(submitted.task, engine.clock.now())
+        engine.store.cancel(submitted.task.id, engine.clock.now(), "reached by the police")
+        workers[0].start()
+        for _ in range(20):
+            await settle(engine)
+            await asyncio.sleep(0.02)
+        assert message is not None
+        return (sum(isinstance(c, p.SendText) for c in workers[0].sent),
+                engine.texting.store.message(message.id).state)
+
+    assert with_engine(config, scenario) == (0, "dropped")

@@ -233,3 +233,17 @@ def test_a_menus_file_without_texts_takes_the_shipped_replies(tmp_path: Path) ->
 def test_every_shipped_fraud_type_has_its_own_warning_text_sentence() -> None:
     catalog = load_catalog()
     assert all(t.text for t in catalog.types.values())
+
+
+def test_a_reply_id_given_twice_is_one_text_and_the_first_answer_times_the_thread(
+        tmp_path: Path) -> None:
+    store = TextStore(tmp_path)
+    incoming, _ = store.receive("13812347490", "问题", 100.0, thread_s=600)
+    thread = incoming.thread_id or ""
+    first = store.reply(thread, "回答", 200.0, request_id="r-1")
+    again = store.reply(thread, "回答", 250.0, request_id="r-1")
+    assert first.id == again.id and len([m for m in store.of_thread(thread) if m.kind == "reply"]) == 1
+    store.reply(thread, "补充", 300.0)
+    assert store.thread(thread).replied_at == 200.0  # time to reply counts the first answer
+    store.reply_failed(thread)
+    assert store.thread(thread).state == "waiting"

@@ -13,7 +13,8 @@ from softphone import protocol as p
 from softphone.guard import RateBucket
 
 
-def invite(port: int, caller: str = "13800138000") -> tuple[socket.socket, bytes]:
+def invite(port: int, caller: str = "13800138000",
+           prefix: bytes = b"") -> tuple[socket.socket, bytes]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(2)
@@ -28,7 +29,7 @@ def invite(port: int, caller: str = "13800138000") -> tuple[socket.socket, bytes
         f"Call-ID: {call_id}", "CSeq: 1 INVITE", f"Contact: <sip:{caller}@127.0.0.1:{local}>",
         "Max-Forwards: 70", "Content-Type: application/sdp", f"Content-Length: {len(sdp)}", "",
         sdp])
-    sock.sendto(message.encode(), ("127.0.0.1", port))
+    sock.sendto(prefix + message.encode(), ("127.0.0.1", port))
     return sock, call_id.encode()
 
 
@@ -89,3 +90,16 @@ def test_the_rate_bucket() -> None:
     now[0] = 0.2
     assert [bucket.take() for _ in range(2)] == [True, False]  # one more token in 0.2 s
     assert all(RateBucket(0).take() for _ in range(100))
+
+
+def test_a_request_line_after_blank_lines_does_not_turn_the_guard_off(tmp_path: Path) -> None:
+    """pjsip skips CR/LF before a request line (RFC 3261 7.5); the guard must read the same."""
+    worker = WorkerProcess("w1", tmp_path, ["--allow", "10.0.0.0/8"])
+    try:
+        sock, _ = invite(worker.sip_port, prefix=b"\r\n\r\n")
+        assert statuses(sock) == [403]
+        again, _ = invite(worker.sip_port)
+        assert statuses(again) == [403]  # still on
+        assert "INVITE guard cannot read" not in worker.log_path.read_text()
+    finally:
+        worker.kill()

@@ -8,8 +8,8 @@ in and out; the engine (:mod:`engine.texting`) wires them to the workers.
 """
 
 from .cadence import UNREACHED, warning_text_due
-from .store import Message, TextStore, TextStoreError, Thread
+from .store import Message, TextStore, TextStoreError, TextStoreUnavailable, Thread
 from .words import Advice, TextBook, TextBookError, load_text_book
 
 __all__ = ["UNREACHED", "Advice", "Message", "TextBook", "TextBookError", "TextStore",
-           "TextStoreError", "Thread", "load_text_book", "warning_text_due"]
+           "TextStoreError", "TextStoreUnavailable", "Thread", "load_text_book", "warning_text_due"]

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -22,7 +22,7 @@ from typing import cast
 from screening import mask
 from sqlitefile import Changes, open_file, transaction
 
-__all__ = ["FILE_NAME", "Message", "TextStore", "TextStoreError", "Thread"]
+__all__ = ["FILE_NAME", "Message", "TextStore", "TextStoreError", "TextStoreUnavailable", "Thread"]
 
 FILE_NAME = "texts.sqlite"
 KINDS = ("consultation", "auto_reply", "reply", "warning")
@@ -30,6 +30,10 @@ KINDS = ("consultation", "auto_reply", "reply", "warning")
 
 class TextStoreError(Exception):
     """The text store cannot do what was asked; ``str()`` is one sentence."""
+
+
+class TextStoreUnavailable(TextStoreError):
+    """The file cannot be written now (locked, disk full): the same call may work later."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,14 @@ def _v1(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX messages_task ON messages (task_id, id)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+def _v2(db: sqlite3.Connection) -> None:
+    """Operators' replies from other systems carry their own id: a repeat is no second text."""
+    db.execute("ALTER TABLE messages ADD COLUMN request_id TEXT")
+    db.execute("CREATE UNIQUE INDEX messages_request ON messages (request_id) "
+               "WHERE request_id IS NOT NULL")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 _MESSAGE = ("id, direction, kind, number, body, at, state, status, reason, thread_id, task_id, "
             "answered_at, rule")
 _THREAD = "id, number, state, opened_at, last_at, replied_at, fraud_type"
@@ -119,8 +130,14 @@ class TextStore:
         self.changed = Changes(self.db)
         """Another connection committed since the last call."""
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self.db)
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with transaction(self.db) as db:
+                yield db
+        except sqlite3.Error as exc:
+            raise TextStoreUnavailable(f"the text store {self.path} cannot be written now: "
+                                       f"{exc}") from None
 
     def close(self) -> None:
         self.db.close()
@@ -133,46 +150,58 @@ class TextStore:
         """Store a consultation in its thread (the number's open one if its last text is at
         most ``thread_s`` old, else a new one), and its automatic reply, if any, as a
         pending text: one transaction. Returns both messages."""
-        try:
-            with self._write() as db:
-                row = db.execute(f"SELECT {_THREAD} FROM threads WHERE number = ? AND last_at >= ? "
-                                 "ORDER BY last_at DESC LIMIT 1", (number, at - thread_s)).fetchone()
-                # a thread is one question and its answer: a text joins the number's thread
-                # while it waits (a blocked number's texts join its blocked thread)
-                state = "blocked" if blocked else "waiting"
-                thread_id = row[0] if row is not None and row[2] == state else None
-                opened = thread_id is None
-                if thread_id is None:
-                    thread_id = "s" + secrets.token_hex(4)
-                    db.execute(f"INSERT INTO threads ({_THREAD}) VALUES (?, ?, ?, ?, ?, NULL, ?)",
-                               (thread_id, number, state, at, at, fraud_type))
-                else:
-                    db.execute("UPDATE threads SET last_at = ?, state = ?, "
-                               "fraud_type = CASE WHEN fraud_type = '' THEN ? ELSE fraud_type END "
-                               "WHERE id = ?", (at, state, fraud_type, thread_id))
-                cursor = db.execute(
-                    "INSERT INTO messages (direction, kind, number, body, at, state, thread_id, "
-                    "rule, source) VALUES ('in', 'consultation', ?, ?, ?, ?, ?, ?, ?)",
-                    (number, body, at, "blocked" if blocked else "stored", thread_id, rule, source))
-                incoming = int(cursor.lastrowid or 0)
-                answer = reply(opened) if reply is not None and not blocked else None
-                outgoing = None
-                if answer is not None:
-                    outgoing = self._queue(db, answer[0], number, answer[1], at, thread_id, None)
-        except sqlite3.Error as exc:
-            raise TextStoreError(f"the text was not stored: {exc}") from None
+        with self._write() as db:
+            row = db.execute(f"SELECT {_THREAD} FROM threads WHERE number = ? AND last_at >= ? "
+                             "ORDER BY last_at DESC LIMIT 1", (number, at - thread_s)).fetchone()
+            # a thread is one question and its answer: a text joins the number's thread
+            # while it waits (a blocked number's texts join its blocked thread)
+            state = "blocked" if blocked else "waiting"
+            thread_id = row[0] if row is not None and row[2] == state else None
+            opened = thread_id is None
+            if thread_id is None:
+                thread_id = "s" + secrets.token_hex(4)
+                db.execute(f"INSERT INTO threads ({_THREAD}) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+                           (thread_id, number, state, at, at, fraud_type))
+            else:
+                db.execute("UPDATE threads SET last_at = ?, state = ?, "
+                           "fraud_type = CASE WHEN fraud_type = '' THEN ? ELSE fraud_type END "
+                           "WHERE id = ?", (at, state, fraud_type, thread_id))
+            cursor = db.execute(
+                "INSERT INTO messages (direction, kind, number, body, at, state, thread_id, "
+                "rule, source) VALUES ('in', 'consultation', ?, ?, ?, ?, ?, ?, ?)",
+                (number, body, at, "blocked" if blocked else "stored", thread_id, rule, source))
+            incoming = int(cursor.lastrowid or 0)
+            answer = reply(opened) if reply is not None and not blocked else None
+            outgoing = None
+            if answer is not None:
+                outgoing = self._queue(db, answer[0], number, answer[1], at, thread_id, None)
         return self.message(incoming), (self.message(outgoing) if outgoing else None)
 
-    def reply(self, thread_id: str, body: str, at: float) -> Message:
-        """An operator's answer to a thread: queued to go out, and the thread is replied."""
+    def reply(self, thread_id: str, body: str, at: float,
+              request_id: str | None = None) -> Message:
+        """An operator's answer to a thread: queued to go out, and the thread is replied
+        (since its first answer). A ``request_id`` already taken returns that text."""
+        if request_id is not None:
+            row = self.db.execute(f"SELECT {_MESSAGE} FROM messages WHERE request_id = ?",
+                                  (request_id,)).fetchone()
+            if row is not None:
+                return Message(*row)
         thread = self.thread(thread_id)
         if thread.state == "blocked":
             raise TextStoreError(f"thread {thread_id} is from a blocked number; it is not answered")
         with self._write() as db:
             n = self._queue(db, "reply", thread.number, body, at, thread_id, None)
-            db.execute("UPDATE threads SET state = 'replied', replied_at = ? WHERE id = ?",
-                       (at, thread_id))
+            if request_id is not None:
+                db.execute("UPDATE messages SET request_id = ? WHERE id = ?", (request_id, n))
+            db.execute("UPDATE threads SET state = 'replied', replied_at = COALESCE(replied_at, ?) "
+                       "WHERE id = ?", (at, thread_id))
         return self.message(n)
+
+    def reply_failed(self, thread_id: str) -> None:
+        """The operator's answer did not arrive: the thread waits again."""
+        with self._write() as db:
+            db.execute("UPDATE threads SET state = 'waiting' WHERE id = ? AND state = 'replied'",
+                       (thread_id,))
 
     def thread(self, thread_id: str) -> Thread:
         row = self.db.execute(f"SELECT {_THREAD} FROM threads WHERE id = ?", (thread_id,)).fetchone()
@@ -232,6 +261,12 @@ class TextStore:
             db.execute("UPDATE messages SET state = ?, status = ?, reason = ?, answered_at = ? "
                        "WHERE id = ?", (state, status, reason, at, message_id))
         return self.message(message_id)
+
+    def drop(self, message_id: int, reason: str, at: float) -> None:
+        """A pending text no longer to send (its task closed meanwhile)."""
+        with self._write() as db:
+            db.execute("UPDATE messages SET state = 'dropped', reason = ?, answered_at = ? "
+                       "WHERE id = ? AND state IN ('pending', 'sending')", (reason, at, message_id))
 
     def unsend(self, message_id: int) -> None:
         """A text that could not be handed to a sender now: pending again."""
