@@ -29,6 +29,7 @@ import audio
 from dialer import Task, TaskState, validate
 from engine import Engine, TaskNotice
 from engine.ports import free_udp_run
+from engine.texting import TextNotice
 from screening import mask
 from sip_config import load_config
 
@@ -81,6 +82,7 @@ dialer:
   escalate_after_attempts: 3
   officer_uri: sip:duty@127.0.0.1:{carrier + 1}
   record: true
+  texts: {{every_s: 15, max_per_task: 2}}  # warning texts beside the calls, to the carrier
 hotline: {{number: "961108", operator_hours: "08:00-22:00", operator_uri: "sip:duty@127.0.0.1:{carrier + 1}"}}
 """, encoding="utf-8")
     return path, carrier, rtp + 200
@@ -129,6 +131,8 @@ class Demo:
                                    known_types=engine.dialing.catalog.known(), source="demo")
                 self.ids[phone.number] = engine.dialing.submit(request).task.id
             tasks = await self._watch(engine, notices)
+            texts = {t.id: sum(m.state == "sent" for m in engine.texting.texts_of(t.id))
+                     for t in tasks}
         finally:
             await engine.stop()
             if carrier.returncode is None:
@@ -138,7 +142,7 @@ class Demo:
                 except TimeoutError:
                     carrier.kill()
             reader.cancel()
-        self.console.print(self._final(tasks))
+        self.console.print(self._final(tasks, texts))
         self.console.print(f"Everything is in {self.directory}: dialer.yaml, var/tasks.sqlite, "
                            f"var/recordings/, var/events.jsonl, var/logs/. "
                            f"See one task with: python run_dialer.py task show "
@@ -169,6 +173,10 @@ class Demo:
                     if isinstance(notice, TaskNotice) and notice.task_event not in ("attempt_ended",):
                         self.line(f"[engine] {mask(notice.number)} {notice.task_event}"
                                   + (f" ({notice.outcome})" if notice.outcome else ""))
+                    elif isinstance(notice, TextNotice) and notice.kind == "warning":
+                        self.line(f"[engine] {mask(notice.number)} warning text "
+                                  + ("delivered" if notice.sms_event == "warning_sent"
+                                     else f"refused ({notice.status})"))
                 tasks = [engine.store.task(self.ids[p.number]) for p in PHONES]
                 live.update(self._view(engine))
                 if all(not t.state.open for t in tasks):
@@ -189,16 +197,17 @@ class Demo:
                           task.last_outcome.value if task and task.last_outcome else "")
         return Group(table, Text("\n".join(self.lines)))
 
-    def _final(self, tasks: list[Task]) -> Table:
+    def _final(self, tasks: list[Task], texts: dict[str, int]) -> Table:
         table = Table(title="outcomes", title_justify="left")
-        for column in ("number", "fraud type", "outcome", "attempts", "to acknowledgement",
-                       "escalated", "as expected"):
+        for column in ("number", "fraud type", "outcome", "attempts", "warning texts",
+                       "to acknowledgement", "escalated", "as expected"):
             table.add_column(column)
         for phone, task in zip(PHONES, tasks, strict=True):
             reach = task.time_to_reach_s
             to_ack = f"{reach:.1f} s" if reach is not None else "-"
             table.add_row(task.masked, phone.fraud_type, task.state.value + (
-                f" ({task.reason})" if task.state is TaskState.FAILED else ""), str(task.tries), to_ack,
+                f" ({task.reason})" if task.state is TaskState.FAILED else ""), str(task.tries),
+                str(texts.get(task.id, 0)), to_ack,
                 "yes" if task.escalated_at else "no", "yes" if task.state is phone.expected else "NO")
         return table
 

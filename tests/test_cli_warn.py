@@ -11,6 +11,8 @@ import pytest
 from dialerctl import cli, store_of
 from workerproc import ROOT
 
+from texts import TextStore
+
 
 @pytest.fixture()
 def config(tmp_path: Path) -> Path:
@@ -91,3 +93,8 @@ def test_demo_runs_to_its_final_table(tmp_path: Path) -> None:
     assert table.count("│ yes         │") == 5
     for outcome in ("acknowledged", "failed", "transferred"):
         assert outcome in table
+    assert "warning text delivered" in result.stdout  # beside the calls, to the carrier's phones
+    store = TextStore(tmp_path / "demo" / "var")
+    warnings = [m for m in store.between(0, 1e12) if m.kind == "warning"]
+    store.close()
+    assert warnings and all(m.state == "sent" and m.status == 200 for m in warnings)
