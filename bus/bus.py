@@ -69,6 +69,8 @@ PUBLISH_TIMEOUT_S = 30.0
 REQUEST = "warning/request"
 UPDATE = "blocklist/update"
 SMS_REPLY = "sms/reply"
+_STORE_ERRORS = (StoreError, ListStoreError, TextStoreUnavailable, sqlite3.Error, OSError)
+"""A store that cannot write now (locked, disk full): the batch is tried again, unacknowledged."""
 
 
 class BusError(Exception):
@@ -354,8 +356,7 @@ class Bus:
             try:
                 self._apply(batch, done)
                 break
-            except (StoreError, ListStoreError, TextStoreUnavailable, sqlite3.Error,
-                    OSError) as exc:  # locked, full
+            except _STORE_ERRORS as exc:  # locked, full
                 log.error("MQTT requests could not be stored (%s); trying again", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -389,7 +390,7 @@ class Bus:
                     done.add(index)  # on disk: a retry of the batch must not send it twice
                 else:
                     raise BadMessage("this topic takes no messages")
-            except (StoreError, ListStoreError, TextStoreUnavailable, sqlite3.Error, OSError):
+            except _STORE_ERRORS:
                 raise  # the store, not the message: the batch is tried again
             except Exception as exc:
                 why = exc if isinstance(exc, BadMessage) else BadMessage(

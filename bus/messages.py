@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from dialer import RequestError, WarningRequest, validate
 from screening import NumberKind, normalize
+from texts.words import clean_reply
 
 __all__ = ["MAX_NUMBERS", "MAX_PAYLOAD", "BadMessage", "ListUpdate", "dumps", "list_update",
            "parse_object", "warning_request"]
@@ -91,9 +92,6 @@ def warning_request(obj: Mapping[str, Any], *, known_types: Iterable[str],
         raise BadMessage(str(exc)) from None
 
 
-MAX_REPLY = 1000  # characters in one text
-
-
 def sms_reply(obj: Mapping[str, Any]) -> tuple[str, str, str | None]:
     """``{"id": thread id, "text", "reply_id"?}`` → (thread id, the text, reply id), as
     ``sms reply`` takes them; a repeated ``reply_id`` is not a second text."""
@@ -105,11 +103,10 @@ def sms_reply(obj: Mapping[str, Any]) -> tuple[str, str, str | None]:
         if not isinstance(value, str):
             raise BadMessage(f"{name} must be a string, not {_kind(value)}" if value is not None
                              else f"a text reply needs {name}")
-    text = " ".join(obj["text"].split())
-    if not text:
-        raise BadMessage("the text of the reply is empty")
-    if len(text) > MAX_REPLY:
-        raise BadMessage(f"the reply has {len(text)} characters; at most {MAX_REPLY} go in a text")
+    try:
+        text = clean_reply(obj["text"])
+    except ValueError as exc:
+        raise BadMessage(str(exc)) from None
     return obj["id"], text, obj.get("reply_id")
 
 

@@ -26,6 +26,7 @@ from hotline import CallbackError, CallbackStore
 from sip_config import LoadedConfig
 
 from .errors import CommandError
+from .shown import iso
 from .texts import text_figures
 
 
@@ -71,9 +72,9 @@ def callbacks_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     rows = store.list(args.state)
     if args.json:
         for c in rows:
-            print(json.dumps({"id": c.id, "number": c.masked, "at": _iso(c.at, tz),
+            print(json.dumps({"id": c.id, "number": c.masked, "at": iso(c.at, tz),
                               "duration_s": c.duration_s, "path": c.path, "state": c.state,
-                              "file": c.file, "done_at": _iso(c.done_at, tz), "note": c.note},
+                              "file": c.file, "done_at": iso(c.done_at, tz), "note": c.note},
                              ensure_ascii=False))
         return 0
     waiting = sum(c.state == "waiting" for c in rows)
@@ -82,14 +83,11 @@ def callbacks_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     for column in ("id", "left at", "number", "length", "state", "the caller went through", "file"):
         table.add_column(column, no_wrap=column in ("id", "number"))
     for c in rows:
-        table.add_row(c.id, _iso(c.at, tz) or "", c.masked, f"{c.duration_s:.0f} s", c.state,
+        table.add_row(c.id, iso(c.at, tz) or "", c.masked, f"{c.duration_s:.0f} s", c.state,
                       c.path, c.file)
     Console(width=None if sys.stdout.isatty() else 160).print(table)
     return 0
 
-
-def _iso(at: float | None, tz: ZoneInfo) -> str | None:
-    return None if at is None else datetime.fromtimestamp(at, tz).isoformat(timespec="seconds")
 
 
 def read_events(path: Path, since: date | None) -> list[dict[str, Any]]:

@@ -28,7 +28,8 @@ from ops.report import Figures, Report, build_report, to_csv
 from sip_config import LoadedConfig
 
 from .errors import CommandError
-from .texts import text_figures
+from .shown import duration
+from .texts import text_figures, waiting_threads
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -64,15 +65,8 @@ def _ago(iso: str | None, now: datetime) -> str:
     if not iso:
         return "never"
     seconds = (now - datetime.fromisoformat(iso)).total_seconds()
-    return _duration(max(0.0, seconds)) + " ago"
+    return duration(max(0.0, seconds)) + " ago"
 
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f} min {seconds % 60:.0f} s"
-    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:.0f} min"
 
 
 def _local(iso: str | None, tz: ZoneInfo) -> str:
@@ -101,11 +95,11 @@ def status_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         callbacks.close()
     except CallbackError:
         waiting = 0
-    texts = text_figures(loaded, 0.0, time.time())
+    texts = waiting_threads(loaded)
     if args.json:
         print(json.dumps({"running": fresh, "engine": status, "tasks": {s.value: counts[s]
                           for s in TaskState}, "tasks_due": due, "callbacks_waiting": waiting,
-                          "texts_waiting": texts.get("waiting", 0)}, ensure_ascii=False))
+                          "texts_waiting": texts or 0}, ensure_ascii=False))
         return 0 if fresh else 3
     out: list[str] = []
     if fresh and status:
@@ -147,8 +141,8 @@ def status_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     out.append("            done: " + ", ".join(f"{counts[s]} {s.value}" for s in TaskState
                                                  if not s.open))
     out.append(f"hotline     {waiting} message{'s' if waiting != 1 else ''} waiting for a callback")
-    if texts:
-        out.append(f"sms         {texts['waiting']} thread{'s' if texts['waiting'] != 1 else ''} "
+    if texts is not None:
+        out.append(f"sms         {texts} thread{'s' if texts != 1 else ''} "
                    f"waiting for an operator's reply (sms list --state waiting)")
     errors = (status or {}).get("last_errors") or []
     if errors:
@@ -241,7 +235,7 @@ def _as_json(report: Report) -> dict[str, Any]:
 
 
 def _t(seconds: float | None) -> str:
-    return "-" if seconds is None else _duration(seconds)
+    return "-" if seconds is None else duration(seconds)
 
 
 def _pct(rate: float | None) -> str:

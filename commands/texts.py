@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 import time
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,10 +24,10 @@ from ops.report import text_figures as figures
 from sip_config import LoadedConfig
 from texts import TextStore, TextStoreError, Thread
 from texts.store import FILE_NAME
+from texts.words import clean_reply
 
 from .errors import CommandError
-
-MAX_REPLY = 1000  # characters: what one SIP MESSAGE to an SMS gateway carries well
+from .shown import duration, iso
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -67,24 +66,23 @@ def list_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         table.add_column(column, no_wrap=column in ("id", "number", "received"))
     for t in threads:
         row = _row(t, now, tz)
-        table.add_row(t.id, row["received"], t.masked, t.state, _duration(row["waited_s"]),
+        table.add_row(t.id, row["received"], t.masked, t.state, duration(row["waited_s"]),
                       t.fraud_type, " / ".join(t.texts))
     Console(width=None if sys.stdout.isatty() else 200).print(table)
     return 0
 
 
 def _row(t: Thread, now: float, tz: ZoneInfo) -> dict[str, Any]:
-    return {"id": t.id, "number": t.masked, "received": _iso(t.opened_at, tz), "state": t.state,
+    return {"id": t.id, "number": t.masked, "received": iso(t.opened_at, tz), "state": t.state,
             "waited_s": round(t.waited_s(now), 1), "fraud_type": t.fraud_type,
-            "texts": list(t.texts), "replied_at": _iso(t.replied_at, tz) if t.replied_at else None}
+            "texts": list(t.texts), "replied_at": iso(t.replied_at, tz) if t.replied_at else None}
 
 
 def reply_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    text = " ".join(args.text.split())
-    if not text:
-        raise CommandError("the reply is empty")
-    if len(text) > MAX_REPLY:
-        raise CommandError(f"the reply has {len(text)} characters; at most {MAX_REPLY} go in a text")
+    try:
+        text = clean_reply(args.text)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     store = open_texts(loaded)
     try:
         thread = store.thread(args.thread)
@@ -94,6 +92,17 @@ def reply_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     print(f"reply {message.id} to {thread.masked} queued; the engine sends it now "
           "(or when it starts)")
     return 0
+
+
+def waiting_threads(loaded: LoadedConfig) -> int | None:
+    """Threads waiting for an operator (None when there is no text store yet)."""
+    if not (loaded.data_dir / FILE_NAME).exists():
+        return None
+    store = open_texts(loaded)
+    try:
+        return store.count("waiting")
+    finally:
+        store.close()
 
 
 def text_figures(loaded: LoadedConfig, since: float, until: float) -> dict[str, Any]:
@@ -107,14 +116,3 @@ def text_figures(loaded: LoadedConfig, since: float, until: float) -> dict[str, 
     finally:
         store.close()
 
-
-def _iso(at: float, tz: ZoneInfo) -> str:
-    return datetime.fromtimestamp(at, tz).isoformat(timespec="seconds")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"

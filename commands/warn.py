@@ -39,6 +39,7 @@ from texts import Message, TextStore
 from texts.store import FILE_NAME as TEXTS_FILE
 
 from .errors import CommandError
+from .shown import iso
 
 _STATES = [s.value for s in TaskState]
 
@@ -162,9 +163,6 @@ def _when(at: float | None, tz: ZoneInfo) -> str:
     return moment.strftime("%H:%M:%S" if moment.date() == datetime.now(tz).date() else "%m-%d %H:%M")
 
 
-def _iso(at: float | None, tz: ZoneInfo) -> str | None:
-    return None if at is None else datetime.fromtimestamp(at, tz).isoformat(timespec="seconds")
-
 
 def task_record(task: Task, tz: ZoneInfo) -> dict[str, Any]:
     return {
@@ -172,9 +170,9 @@ def task_record(task: Task, tz: ZoneInfo) -> dict[str, Any]:
         "fraud_type": task.fraud_type, "number": task.masked, "case_ids": list(task.case_ids),
         "attempts": task.tries, "counted_attempts": task.attempts,
         "last_outcome": task.last_outcome.value if task.last_outcome else None,
-        "last_status": task.last_status, "next_attempt": _iso(task.next_at, tz),
-        "escalated": _iso(task.escalated_at, tz), "created": _iso(task.created_at, tz),
-        "finished": _iso(task.finished_at, tz), "reason": task.reason,
+        "last_status": task.last_status, "next_attempt": iso(task.next_at, tz),
+        "escalated": iso(task.escalated_at, tz), "created": iso(task.created_at, tz),
+        "finished": iso(task.finished_at, tz), "reason": task.reason,
     }
 
 
@@ -202,8 +200,8 @@ def list_tasks(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def attempt_record(a: Attempt, tz: ZoneInfo) -> dict[str, Any]:
-    return {"attempt": a.n, "started": _iso(a.started_at, tz), "answered": _iso(a.answered_at, tz),
-            "ended": _iso(a.ended_at, tz), "sip_status": a.status,
+    return {"attempt": a.n, "started": iso(a.started_at, tz), "answered": iso(a.answered_at, tz),
+            "ended": iso(a.ended_at, tz), "sip_status": a.status,
             "outcome": a.outcome.value if a.outcome else None, "digits": a.digits, "amd": a.amd,
             "worker": a.worker, "counted": a.counted,
             "recording": a.recording if a.recording and os.path.exists(a.recording) else None}
@@ -220,8 +218,8 @@ def show_task(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     texts = _texts_of(loaded, task.id)
     if args.json:
         history = [(a.started_at, {"kind": "call", **attempt_record(a, tz)}) for a in attempts]
-        history += [(m.at, {"kind": "text", "attempt": i, "started": _iso(m.at, tz),
-                            "ended": _iso(m.answered_at, tz), "sip_status": m.status,
+        history += [(m.at, {"kind": "text", "attempt": i, "started": iso(m.at, tz),
+                            "ended": iso(m.answered_at, tz), "sip_status": m.status,
                             "outcome": m.state, "text": m.body})
                     for i, m in enumerate(texts, 1)]
         history.sort(key=lambda h: h[0])

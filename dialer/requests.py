@@ -103,8 +103,14 @@ def callable_number(raw: str, country: str = "CN") -> tuple[str, str]:
     parsed = phonenumbers.parse("+" + number.digits)
     if not phonenumbers.is_valid_number(parsed) or phonenumbers.number_type(parsed) not in _CALLABLE:
         raise RequestError(f"{shown} is not a mobile or landline number in use")
+    return national_digits(parsed), number.digits
+
+
+def national_digits(parsed: phonenumbers.PhoneNumber) -> str:
+    """How the trunk dials a number of its own country: the national digits, a landline's
+    trunk 0 kept (``059187654321``, ``13800137490``)."""
     national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
-    return re.sub(r"\D", "", national), number.digits
+    return re.sub(r"\D", "", national)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ import phonenumbers
 
 from callflow import Notice
 from dialer import Catalog, StoreError, Task
+from dialer.requests import national_digits
 from hotline import OperatorHours
 from hotline.menus import DEFAULT_MENUS
 from screening import Action, Number, NumberKind, ServiceNumber, normalize
@@ -190,7 +190,7 @@ class Texting:
 
     def received(self, event: p.TextReceived) -> None:
         sender = normalize(event.sender)
-        why = self._refusal(event)
+        why = self._refusal(event, sender)
         if why:
             log.warning("a text from %s (%s) was dropped: %s", sender.masked, event.source, why)
             self.engine.notice(TextDropped(event.text, sender.masked, why, event.source))
@@ -226,15 +226,13 @@ class Texting:
             return sender.digits
         if sender.country_code != self.country_code:
             return "+" + sender.digits
-        national = phonenumbers.format_number(phonenumbers.parse("+" + sender.digits),
-                                              phonenumbers.PhoneNumberFormat.NATIONAL)
-        return re.sub(r"\D", "", national)
+        return national_digits(phonenumbers.parse("+" + sender.digits))
 
-    def _refusal(self, event: p.TextReceived) -> str:
+    def _refusal(self, event: p.TextReceived, sender: Number) -> str:
         """Why a MESSAGE is not a consultation, or ""."""
         if event.problem:
             return event.problem
-        if normalize(event.sender).kind in (NumberKind.ANONYMOUS, NumberKind.INVALID):
+        if sender.kind in (NumberKind.ANONYMOUS, NumberKind.INVALID):
             return "its sender has no phone number to answer"
         if (self.line is not None and self.line.matches(event.sender)) \
                 or self.hotline.matches(event.sender):

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 from screening import mask
 from sqlitefile import Changes, open_file, transaction
@@ -204,29 +203,35 @@ class TextStore:
                        (thread_id,))
 
     def thread(self, thread_id: str) -> Thread:
-        row = self.db.execute(f"SELECT {_THREAD} FROM threads WHERE id = ?", (thread_id,)).fetchone()
-        if row is None:
+        found = self._threads("WHERE id = ?", (thread_id,))
+        if not found:
             raise TextStoreError(f"there is no thread {thread_id} (see `sms list`)")
-        return self._thread(row)
+        return found[0]
 
     def threads(self, state: str | None = None) -> list[Thread]:
-        query, args = f"SELECT {_THREAD} FROM threads", cast(tuple[str, ...], ())
-        if state:
-            query, args = query + " WHERE state = ?", (state,)
-        return [self._thread(r) for r in self.db.execute(query + " ORDER BY opened_at", args)]
+        return self._threads("WHERE state = ?", (state,)) if state else self._threads("", ())
 
     def threads_between(self, since: float, until: float) -> list[Thread]:
-        rows = self.db.execute(f"SELECT {_THREAD} FROM threads WHERE opened_at >= ? AND "
-                               "opened_at < ? ORDER BY opened_at", (since, until))
-        return [self._thread(r) for r in rows]
+        return self._threads("WHERE opened_at >= ? AND opened_at < ?", (since, until))
 
-    def _thread(self, row: tuple[object, ...]) -> Thread:
-        texts = tuple(r[0] for r in self.db.execute(
-            "SELECT body FROM messages WHERE thread_id = ? AND direction = 'in' ORDER BY id",
-            (row[0],)))
-        return Thread(str(row[0]), str(row[1]), str(row[2]), float(row[3]),  # type: ignore[arg-type]
-                      float(row[4]), None if row[5] is None else float(row[5]),  # type: ignore[arg-type]
-                      str(row[6]), texts)
+    def count(self, state: str) -> int:
+        return int(self.db.execute("SELECT count(*) FROM threads WHERE state = ?",
+                                   (state,)).fetchone()[0])
+
+    def _threads(self, where: str, args: tuple[object, ...]) -> list[Thread]:
+        """The threads ``where`` selects, each with what the person wrote (two queries, not
+        one per thread)."""
+        rows = self.db.execute(f"SELECT {_THREAD} FROM threads {where} ORDER BY opened_at",
+                               args).fetchall()
+        texts: dict[str, list[str]] = {str(r[0]): [] for r in rows}
+        for thread_id, body in self.db.execute(
+                "SELECT thread_id, body FROM messages WHERE direction = 'in' AND thread_id IN "
+                f"(SELECT id FROM threads {where}) ORDER BY id", args):
+            if thread_id in texts:  # a thread opened between the two reads waits for the next
+                texts[thread_id].append(body)
+        return [Thread(str(r[0]), str(r[1]), str(r[2]), float(r[3]), float(r[4]),
+                       None if r[5] is None else float(r[5]), str(r[6]), tuple(texts[str(r[0])]))
+                for r in rows]
 
     # ------------------------------------------------------------ texts out
 
@@ -297,23 +302,6 @@ class TextStore:
     def of_task(self, task_id: str) -> list[Message]:
         rows = self.db.execute(f"SELECT {_MESSAGE} FROM messages WHERE task_id = ? ORDER BY id",
                                (task_id,))
-        return [Message(*r) for r in rows]
-
-    def of_tasks(self, task_ids: Sequence[str]) -> dict[str, list[Message]]:
-        out: dict[str, list[Message]] = {t: [] for t in task_ids}
-        for chunk in range(0, len(task_ids), 500):
-            ids = list(task_ids[chunk:chunk + 500])
-            rows = self.db.execute(f"SELECT {_MESSAGE} FROM messages WHERE task_id IN "
-                                   f"({', '.join('?' * len(ids))}) ORDER BY id", ids)
-            for r in rows:
-                out[r[10]].append(Message(*r))
-        return out
-
-    def after(self, message_id: int, limit: int = 1000) -> list[Message]:
-        """Messages whose row changed to a state worth an event, in id order: used by the bus
-        (received, and outgoing texts once answered)."""
-        rows = self.db.execute(f"SELECT {_MESSAGE} FROM messages WHERE id > ? ORDER BY id LIMIT ?",
-                               (message_id, limit))
         return [Message(*r) for r in rows]
 
     def between(self, since: float, until: float) -> list[Message]:

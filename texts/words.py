@@ -17,8 +17,11 @@ from typing import Any
 from sip_config.load import Problem, compose_mapping, dotted, line_of
 from sip_config.schema import Hours
 
-__all__ = ["Advice", "TextBook", "TextBookError", "hours_label", "load_text_book", "opens_label"]
+__all__ = ["MAX_REPLY", "Advice", "TextBook", "TextBookError", "clean_reply", "hours_label",
+           "load_text_book", "opens_label"]
 
+MAX_REPLY = 1000
+"""Characters in an operator's reply: what one SIP MESSAGE to an SMS gateway carries well."""
 REPLIES = ("after_hours", "in_hours")
 REPLY_WORDS = {"center": "", "hours": "", "opens": ""}
 
@@ -72,6 +75,17 @@ class TextBook:
         if advice is not None and not open_now:
             text += advice.text
         return text
+
+
+def clean_reply(text: str) -> str:
+    """An operator's reply as it is sent (whitespace runs made one space); ValueError with
+    one sentence when it is empty or too long (``sms reply`` and MQTT ``sms/reply``)."""
+    clean = " ".join(text.split())
+    if not clean:
+        raise ValueError("the reply is empty")
+    if len(clean) > MAX_REPLY:
+        raise ValueError(f"the reply has {len(clean)} characters; at most {MAX_REPLY} go in a text")
+    return clean
 
 
 def hours_label(usual: Hours) -> str:
