@@ -12,7 +12,7 @@ from typing import Any
 
 from sip_config import DEFAULT_CONFIG, ConfigError, LoadedConfig, load_config
 
-from . import balancer, demo, hotline, lists, ops, run, texts, warn
+from . import announcements, balancer, demo, hotline, lists, ops, run, texts, warn
 from .errors import CommandError
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     hotline.add_parsers(sub, common)
     ops.add_parsers(sub, common)
     texts.add_parsers(sub, common)
+    announcements.add_parsers(sub, common)
     return parser
 
 

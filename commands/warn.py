@@ -29,6 +29,7 @@ from dialer import (
     StoreError,
     Task,
     TaskState,
+    known_by,
     load_catalog,
     open_store,
     parse_csv,
@@ -202,8 +203,8 @@ def list_tasks(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 def attempt_record(a: Attempt, tz: ZoneInfo) -> dict[str, Any]:
     return {"attempt": a.n, "started": iso(a.started_at, tz), "answered": iso(a.answered_at, tz),
             "ended": iso(a.ended_at, tz), "sip_status": a.status,
-            "outcome": a.outcome.value if a.outcome else None, "digits": a.digits, "amd": a.amd,
-            "worker": a.worker, "counted": a.counted,
+            "outcome": a.outcome.value if a.outcome else None, "known_by": known_by(a.how),
+            "how": a.how, "digits": a.digits, "amd": a.amd, "worker": a.worker, "counted": a.counted,
             "recording": a.recording if a.recording and os.path.exists(a.recording) else None}
 
 
@@ -236,8 +237,8 @@ def show_task(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     if task.note:
         print(f"  note: {task.note}")
     table = Table(show_edge=False)
-    for column in ("#", "kind", "started", "answered", "ended", "SIP", "outcome", "digits", "amd",
-                   "worker", "recording"):
+    for column in ("#", "kind", "started", "answered", "ended", "SIP", "outcome", "known by",
+                   "digits", "amd", "worker", "recording"):
         table.add_column(column)
     rows: list[tuple[float, list[str]]] = []
     for a in attempts:
@@ -245,11 +246,12 @@ def show_task(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         rows.append((a.started_at, [str(a.n), "call", _when(a.started_at, tz) or "",
                                     _when(a.answered_at, tz) or "", _when(a.ended_at, tz) or "",
                                     str(a.status or ""), rec["outcome"] or "(in progress)",
-                                    a.digits, a.amd, a.worker, rec["recording"] or ""]))
+                                    rec["known_by"], a.digits, a.amd, a.worker,
+                                    rec["recording"] or ""]))
     for i, m in enumerate(texts, 1):  # warning texts: never counted as call attempts
         rows.append((m.at, [f"t{i}", "text", _when(m.at, tz) or "", "",
                             _when(m.answered_at, tz) or "", str(m.status or ""), m.state, "", "",
-                            "", ""]))
+                            "", "", ""]))
     for _, row in sorted(rows, key=lambda r: r[0]):
         table.add_row(*row)
     Console(width=None if sys.stdout.isatty() else 160).print(table)

@@ -1,7 +1,8 @@
 """A simulated carrier: victims' phones and a duty officer's desk on loopback, on pjsua2.
 
     python -m demo.carrier --port 5070 --officer-port 5071 \\
-        --phone 13800138001=busy,busy,ack@4 --phone 13700137003=noanswer ...
+        --phone 13800138001=busy,busy,ack@4 --phone 13700137003=noanswer \\
+        --announcement busy=busy.wav --caling caling.wav ...
 
 Two softphone workers (the same ``softphone.worker`` processes the engine
 uses, one pjsua2 Endpoint each): one answers ``sip:<number>@127.0.0.1:PORT``
@@ -16,6 +17,14 @@ one repeating:
 - ``officer@S``: answers, listens S seconds, presses 0 (asks for the officer);
 - ``hangup@S``: answers and hangs up after S seconds.
 
+And as a Chinese carrier's network answers (183 Session Progress, early media):
+
+- ``said-busy``: the line is in use and the network *says* so: the ``--announcement busy=``
+  recording, looped, and a 480 only 30 s later (unless the caller cancels first);
+- ``said-invalid``: the same with the no-such-number announcement (空号), and a 404;
+- ``caling@S``: a 彩铃: the ``--caling`` music for 3 s, then the person answers, listens S
+  seconds and presses 1.
+
 The officer answers, says ``--officer-says`` and hangs up. Every move is one
 line on stdout.
 """
@@ -26,7 +35,7 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +43,11 @@ from engine.workers import Worker, WorkerSpec
 from screening import mask
 from softphone import protocol as p
 
-BEHAVIOURS = ("busy", "noanswer", "machine", "ack", "officer", "hangup")
+BEHAVIOURS = ("busy", "noanswer", "machine", "ack", "officer", "hangup", "said-busy",
+              "said-invalid", "caling")
+SAID_FINAL = {"said-busy": 480, "said-invalid": 404}  # what the network ends the call with, late
+SAID_HOLD_S = 30.0
+CALING_S = 3.0
 # "desk" is the duty officer's own move: answer, talk, hang up
 
 
@@ -57,10 +70,13 @@ def parse_script(text: str) -> list[Move]:
 
 
 class Carrier:
-    def __init__(self, phones: dict[str, list[Move]], greeting: str, officer_says: str) -> None:
+    def __init__(self, phones: dict[str, list[Move]], greeting: str, officer_says: str,
+                 announcements: dict[str, str] | None = None, caling: str = "") -> None:
         self.phones = phones
         self.greeting = greeting
         self.officer_says = officer_says
+        self.announcements = announcements or {}
+        self.caling = caling
         self.calls: dict[str, tuple[Worker, str, Move]] = {}  # call → worker, number, move
         self.timers: set[asyncio.Task[None]] = set()
 
@@ -76,7 +92,7 @@ class Carrier:
             await self.incoming(worker, event)
         elif isinstance(event, p.Answered) and event.call in self.calls:
             _, number, move = self.calls[event.call]
-            if move.kind in ("ack", "officer", "hangup"):
+            if move.kind in ("ack", "officer", "hangup", "caling"):
                 self.later(move.after_s, self.act(worker, event.call, number, move))
         elif isinstance(event, p.PlaybackEnded) and event.reason == "done":
             entry = self.calls.get(event.call)
@@ -87,6 +103,9 @@ class Carrier:
             entry = self.calls.pop(event.call, None)
             if entry is not None and entry[2].kind == "noanswer":
                 self.say(f"{mask(entry[1])}: stopped ringing, nobody picked up")
+            elif entry is not None and entry[2].kind in SAID_FINAL and event.status == 487:
+                self.say(f"{mask(entry[1])}: the caller hung up on the announcement "
+                         f"(cancelled, not {SAID_HOLD_S:.0f} s later)")
 
     async def incoming(self, worker: Worker, event: p.Incoming) -> None:
         number = event.callee
@@ -109,9 +128,31 @@ class Carrier:
             self.say(f"{shown}: the answering machine picks up")
             await worker.send(p.Answer(event.call))
             await worker.send(p.Play(event.call, self.greeting))
+        elif move.kind in SAID_FINAL:
+            what = move.kind.removeprefix("said-")
+            self.say(f"{shown}: the network answers 183 and says the number is {what}")
+            await worker.send(p.Ring(event.call, 183))
+            await worker.send(p.Play(event.call, self.announcements[what], loop=True))
+            self.later(SAID_HOLD_S, self.end_late(worker, event.call, SAID_FINAL[move.kind]))
+        elif move.kind == "caling":
+            self.say(f"{shown}: rings with a 彩铃 (music as early media)")
+            await worker.send(p.Ring(event.call, 183))
+            await worker.send(p.Play(event.call, self.caling, loop=True))
+            self.later(CALING_S, self.pick_up(worker, event.call, number))
         else:
             self.say(f"{shown}: picks up and listens")
             await worker.send(p.Answer(event.call))
+
+    async def end_late(self, worker: Worker, call: str, status: int) -> None:
+        """The carrier's final response, long after its announcement began."""
+        if call in self.calls:
+            await worker.send(p.Reject(call, status))
+
+    async def pick_up(self, worker: Worker, call: str, number: str) -> None:
+        if call in self.calls:
+            self.say(f"{mask(number)}: picks up after the 彩铃 and listens")
+            await worker.send(p.Stop(call))
+            await worker.send(p.Answer(call))
 
     async def act(self, worker: Worker, call: str, number: str, move: Move) -> None:
         if call not in self.calls:
@@ -120,14 +161,18 @@ class Carrier:
             self.say(f"{mask(number)}: hangs up")
             await worker.send(p.Hangup(call))
             return
-        digit = "1" if move.kind == "ack" else "0"
+        digit = "0" if move.kind == "officer" else "1"
         self.say(f"{mask(number)}: presses {digit}")
         await worker.send(p.SendDigits(call, digit))
 
-    def later(self, delay: float, action: object) -> None:
+    def later(self, delay: float, action: Coroutine[object, object, None]) -> None:
         async def run() -> None:
-            await asyncio.sleep(delay)
-            await action  # type: ignore[misc]
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                action.close()  # the carrier stops: the move never happens
+                raise
+            await action
 
         task = asyncio.create_task(run())
         self.timers.add(task)
@@ -137,7 +182,9 @@ class Carrier:
 async def serve(args: argparse.Namespace) -> int:
     phones = {number: parse_script(script) for number, script in
               (item.split("=", 1) for item in args.phone)}
-    carrier = Carrier(phones, str(args.greeting), str(args.officer_says))
+    announcements = dict(item.split("=", 1) for item in args.announcement)
+    carrier = Carrier(phones, str(args.greeting), str(args.officer_says), announcements,
+                      str(args.caling or ""))
     inbox: asyncio.Queue[tuple[Worker, p.Event]] = asyncio.Queue()
     logs = Path(args.log_dir)
     specs = [WorkerSpec("phones", "127.0.0.1", args.port, args.rtp_port, ("127.0.0.1/32",),
@@ -178,6 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--phone", action="append", default=[], metavar="NUMBER=SCRIPT")
     parser.add_argument("--greeting", type=Path, required=True, help="the answering machine's WAV")
     parser.add_argument("--officer-says", type=Path, required=True, help="the officer's WAV")
+    parser.add_argument("--announcement", action="append", default=[], metavar="WHAT=WAV",
+                        help="what the network says (busy, invalid) for the said-… phones")
+    parser.add_argument("--caling", type=Path, help="the 彩铃 music for caling phones")
     parser.add_argument("--log-dir", default=".")
     args = parser.parse_args(argv)
     try:

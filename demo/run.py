@@ -2,9 +2,11 @@
 
 The engine (in this process, its softphone workers beside it) and a simulated
 carrier (:mod:`demo.carrier`, a separate process on pjsua2) on free loopback
-ports; five warning requests for five people in five situations; a live view
-while the engine calls them; at the end a table of outcomes and times to
-acknowledgement. Everything it writes stays in one directory (``--dir``, by
+ports; eight warning requests for eight people in eight situations (three of
+them on a carrier that says busy or 空号 in early media, or plays a 彩铃, whose
+announcements the demo adds to the center's library first); a live view while
+the engine calls them; at the end a table of outcomes, how each was known, and
+times to acknowledgement. Everything it writes stays in one directory (``--dir``, by
 default a new temporary one): config, task store, recordings, logs.
 """
 
@@ -17,16 +19,20 @@ import signal
 import sys
 import tempfile
 import time
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 import audio
-from dialer import Task, TaskState, validate
+from audio.library import Library
+from dialer import Task, TaskState, known_by, validate
+from dialer.call import NetworkSaid
 from engine import Engine, TaskNotice
 from engine.ports import free_udp_run
 from engine.texting import TextNotice
@@ -52,14 +58,27 @@ PHONES = (
     Phone("13900139002", "order_brushing", "busy,ack@6",
           "busy once, then listens and presses 1", TaskState.ACKNOWLEDGED),
     Phone("13700137003", "investment", "noanswer",
-          "never picks up: escalated for a visit, then given up", TaskState.FAILED),
+          "never picks up: escalated for a visit, called until the give-up time", TaskState.FAILED),
     Phone("13600136004", "romance", "machine,ack@5",
           "an answering machine first (a short message is left), then the person",
           TaskState.ACKNOWLEDGED),
     Phone("15800158005", "customer_service_refund", "officer@4",
           "presses 0 and talks to the duty officer", TaskState.TRANSFERRED),
+    Phone("13500135006", "loan", "said-busy,said-busy,ack@4",
+          "busy, and the network says so in early media (no 486): cancelled at once, called "
+          "again in seconds, then presses 1", TaskState.ACKNOWLEDGED),
+    Phone("13300133007", "investment", "caling@4",
+          "rings with a 彩铃 (music before the answer), then picks up and presses 1",
+          TaskState.ACKNOWLEDGED),
+    Phone("13100131008", "general", "said-invalid",
+          "no such number (空号), said in early media: failed after one call", TaskState.FAILED),
 )
 GREETING = "您好，我现在不方便接听电话。请在提示音后留言，我会尽快给您回电。谢谢。"
+ANNOUNCEMENTS = {  # what the simulated carrier says, and the center learned from it
+    "busy": "您拨打的电话正在通话中，请稍后再拨。",
+    "invalid": "您拨打的号码是空号，请查证后再拨。",
+}
+ANNOUNCER_RATE = 260  # espeak-ng words a minute: a carrier announcer's brisk pace
 OFFICER = "您好，我是反诈中心值班民警。请您千万不要转账，我们马上联系您当地的派出所。"
 
 
@@ -80,6 +99,7 @@ dialer:
           unacknowledged_s: 10, machine_s: 6, trunk_s: 2, trunk_cap_s: 10, jitter: 0.1}}
   max_attempts: 4
   escalate_after_attempts: 3
+  give_up_after_s: 60  # a demo minute; 4 h in the field
   officer_uri: sip:duty@127.0.0.1:{carrier + 1}
   record: true
   texts: {{every_s: 15, max_per_task: 2}}  # warning texts beside the calls, to the carrier
@@ -112,11 +132,21 @@ class Demo:
         sounds = self.directory / "sounds"
         audio.build(sounds, [audio.Prompt("greeting", GREETING), audio.Prompt("officer", OFFICER)],
                     rate=180)
+        audio.build(sounds, [audio.Prompt(f"announcement-{what}", text)
+                             for what, text in ANNOUNCEMENTS.items()], rate=ANNOUNCER_RATE)
+        library = Library.of(loaded.data_dir)
+        for what in ANNOUNCEMENTS:  # the center adds its carrier's announcements to the library
+            library.add(audio.path_of(sounds, f"announcement-{what}"), what, "the demo's carrier",
+                        time.time())
+        caling = write_caling(sounds / "caling.wav")
         carrier = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "demo.carrier", "--port", str(carrier_port),
             "--officer-port", str(carrier_port + 1), "--rtp-port", str(carrier_rtp),
             "--greeting", str(audio.path_of(sounds, "greeting")),
             "--officer-says", str(audio.path_of(sounds, "officer")), "--log-dir", str(logs),
+            *[a for what in ANNOUNCEMENTS for a in (
+                "--announcement", f"{what}={audio.path_of(sounds, f'announcement-{what}')}")],
+            "--caling", str(caling),
             *[a for phone in PHONES for a in ("--phone", f"{phone.number}={phone.script}")],
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, cwd=Path(__file__).resolve().parent.parent)
@@ -133,6 +163,8 @@ class Demo:
             tasks = await self._watch(engine, notices)
             texts = {t.id: sum(m.state == "sent" for m in engine.texting.texts_of(t.id))
                      for t in tasks}
+            known = {t.id: known_by(attempts[-1].how) if (attempts := engine.store.attempts(t.id))
+                     else "" for t in tasks}
         finally:
             await engine.stop()
             if carrier.returncode is None:
@@ -142,7 +174,7 @@ class Demo:
                 except TimeoutError:
                     carrier.kill()
             reader.cancel()
-        self.console.print(self._final(tasks, texts))
+        self.console.print(self._final(tasks, texts, known))
         self.console.print(f"Everything is in {self.directory}: dialer.yaml, var/tasks.sqlite, "
                            f"var/recordings/, var/events.jsonl, var/logs/. "
                            f"See one task with: python run_dialer.py task show "
@@ -173,6 +205,12 @@ class Demo:
                     if isinstance(notice, TaskNotice) and notice.task_event not in ("attempt_ended",):
                         self.line(f"[engine] {mask(notice.number)} {notice.task_event}"
                                   + (f" ({notice.outcome})" if notice.outcome else ""))
+                    elif isinstance(notice, NetworkSaid):
+                        number = engine.store.task(notice.task).dial
+                        how = ("the busy tone" if notice.by == "tone" and notice.what == "busy"
+                               else f"the {notice.what} {notice.by}")
+                        self.line(f"[engine] {mask(number)} the network said: {how} "
+                                  f"({notice.after_s:g} s); the call is cancelled")
                     elif isinstance(notice, TextNotice) and notice.kind == "warning":
                         self.line(f"[engine] {mask(notice.number)} warning text "
                                   + ("delivered" if notice.sms_event == "warning_sent"
@@ -197,19 +235,36 @@ class Demo:
                           task.last_outcome.value if task and task.last_outcome else "")
         return Group(table, Text("\n".join(self.lines)))
 
-    def _final(self, tasks: list[Task], texts: dict[str, int]) -> Table:
+    def _final(self, tasks: list[Task], texts: dict[str, int], known: dict[str, str]) -> Table:
         table = Table(title="outcomes", title_justify="left")
-        for column in ("number", "fraud type", "outcome", "attempts", "warning texts",
-                       "to acknowledgement", "escalated", "as expected"):
+        for column in ("number", "fraud type", "outcome", "known by", "attempts",
+                       "warning texts", "to acknowledgement", "escalated", "as expected"):
             table.add_column(column)
         for phone, task in zip(PHONES, tasks, strict=True):
             reach = task.time_to_reach_s
             to_ack = f"{reach:.1f} s" if reach is not None else "-"
+            reason = task.reason.split(" (")[0]  # how it was known has a column of its own
             table.add_row(task.masked, phone.fraud_type, task.state.value + (
-                f" ({task.reason})" if task.state is TaskState.FAILED else ""), str(task.tries),
+                f" ({reason})" if task.state is TaskState.FAILED else ""),
+                known.get(task.id, ""), str(task.tries),
                 str(texts.get(task.id, 0)), to_ack,
                 "yes" if task.escalated_at else "no", "yes" if task.state is phone.expected else "NO")
         return table
+
+
+def write_caling(path: Path) -> Path:
+    """Ring-back music (a 彩铃): a little tune of plucked notes with harmonics, 8 kHz."""
+    rate, tune = 8000, [523.3, 659.3, 784.0, 659.3, 587.3, 523.3, 440.0, 523.3]
+    t = np.arange(round(0.3 * rate)) / rate
+    notes = [sum(a * np.sin(2 * np.pi * hz * k * t) for k, a in ((1, 1.0), (2, 0.5), (3, 0.25)))
+             * np.exp(-4 * t) for hz in tune]
+    samples = (np.concatenate(notes) / 1.75 * 12000).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return path
 
 
 class _NoLive:

@@ -6,7 +6,17 @@ but the store.
 
 from .call import Stage, WarningCall, WarningScript
 from .catalog import DEFAULT_CATALOG, REQUIRED_TYPES, Catalog, CatalogError, FraudType, load_catalog
-from .model import OPEN, Attempt, Outcome, Task, TaskEvent, TaskState, outcome_of_status
+from .model import (
+    OPEN,
+    Attempt,
+    Outcome,
+    Task,
+    TaskEvent,
+    TaskState,
+    known_by,
+    outcome_of_heard,
+    outcome_of_status,
+)
 from .policy import History, Plan, Policy
 from .requests import RequestError, Risk, RowError, WarningRequest, parse_csv, validate
 from .store import SqliteTaskStore, StoreError, Submitted, TaskStore, open_store
@@ -37,8 +47,10 @@ __all__ = [
     "WarningCall",
     "WarningRequest",
     "WarningScript",
+    "known_by",
     "load_catalog",
     "open_store",
+    "outcome_of_heard",
     "outcome_of_status",
     "parse_csv",
     "validate",

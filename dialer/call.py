@@ -13,21 +13,34 @@ first) while the answering-machine detector listens to the same seconds →
   finish, a short message is left (``machine``). A digit is proof of a person
   whatever the detector thought; silence never makes a machine.
 
-Never answered: the final status decides (:func:`~dialer.model.outcome_of_status`).
-Every transition is a row of :data:`TABLE`.
+Before the answer the network may say why it will not be answered (early media: the
+busy tone, the carrier's announcement that the phone is busy, switched off, vacant or
+suspended; the worker's ``progress`` events): the call is cancelled at once and ends as
+that (``busy``, ``unreachable``, ``invalid_number``, ``suspended``). The same
+announcement heard in the first seconds after an answer ends the call the same way,
+never as a machine. A 彩铃, the ringback tone or silence say nothing: it rings. The
+answering-machine detector starts at the answer, so early media is never a machine.
+
+Never answered and nothing said: the final status, or its Q.850 cause, decides
+(:func:`~dialer.model.outcome_of_status`). Each outcome comes with how it was known
+(:attr:`WarningCall.how`), for ``task show`` and the events.
+
+Every transition is a row of :data:`TABLE`, and the table is total: every trigger has a
+row in every state, so a surprise from the network never ends a call as an error.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
 from audio.amd import AmdSettings
 from callflow import CallFlow, DigitPressed, Notice, StateTable, Timeout, Timer, leg_progress
 from softphone import protocol as p
+from softphone.outcome import BY_CAUSE
 
-from .model import Outcome, outcome_of_status
+from .model import Outcome, outcome_of_heard, outcome_of_status
 
 __all__ = ["On", "Stage", "WarningCall", "WarningScript"]
 
@@ -55,6 +68,8 @@ class WarningScript:
     max_call_s: float = 300.0
     greeting_wait_s: float = 20.0
     amd: AmdSettings | None = DEFAULT_AMD
+    progress: p.DetectProgress | None = None
+    """What to listen for before (and just after) the answer; its ``call`` is filled in."""
 
 
 class Stage(enum.Enum):
@@ -91,6 +106,9 @@ class On(enum.Enum):
     OFFICER_UNREACHED = enum.auto()
     OFFICER_HUNG_UP = enum.auto()
     HUNG_UP = enum.auto()
+    NETWORK_SAID = enum.auto()  # before the answer: busy, off, vacant… (a tone or announcement)
+    ANNOUNCED = enum.auto()  # an announcement in the first seconds after the answer
+    CLIP_KEPT = enum.auto()  # unknown early media was kept for an operator
 
 
 _IGNORED = (p.SpeechStarted, p.Digits, p.Error, p.Transferred)
@@ -124,6 +142,32 @@ class MachineVerdict(Notice):
     cause: str
     words: int
     voiced_s: float
+
+
+@dataclass(frozen=True)
+class NetworkSaid(Notice):
+    """The network said why the call will not (or did not really) reach the person."""
+
+    KIND: ClassVar[str] = "network_said"
+    task: str
+    attempt: int
+    by: str  # tone or announcement
+    what: str  # busy, off, unreachable, invalid, suspended; busy, congestion, vacant, sit
+    after_s: float
+    announcement: str
+    answered: bool
+
+
+@dataclass(frozen=True)
+class EarlyMediaKept(Notice):
+    """Speech in early media matched nothing and the call failed: kept for an operator to label
+    (``announcements add --from-heard CLIP --as CLASS``)."""
+
+    KIND: ClassVar[str] = "early_media_kept"
+    task: str
+    clip: str
+    status: int
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -166,6 +210,8 @@ class WarningCall(CallFlow):
         self.answered_at: float | None = None
         self.ended_at: float | None = None
         self.outcome: Outcome | None = None
+        self.how: dict[str, object] = {}
+        """How the outcome was known: a status, a Q.850 cause, a tone, an announcement…"""
         self.status: int | None = None
         self.duration_s = 0.0
 
@@ -188,11 +234,14 @@ class WarningCall(CallFlow):
         self.emit(p.Dial(self.call, self.uri, s.caller_id, s.ring_timeout_s, {}))
         if s.amd is not None:
             self.emit(p.DetectMachine(self.call, **asdict(s.amd)))
+        if s.progress is not None:
+            self.emit(replace(s.progress, call=self.call))
         return self.take()
 
     def fail(self, error: BaseException) -> None:
         if self.outcome not in (Outcome.ACKNOWLEDGED, Outcome.TRANSFERRED):
             self.outcome = Outcome.ERROR
+            self.how = {"by": "error", "error": str(error)}
         self.state = Stage.ENDED
         self.officer = "gone"
 
@@ -221,6 +270,12 @@ class WarningCall(CallFlow):
             return On.MACHINE if event.verdict == "machine" else On.PERSON
         if isinstance(event, p.SpeechEnded):
             return On.SPEECH_ENDED
+        if isinstance(event, p.Progress):
+            if outcome_of_heard(event.by, event.what) is None:
+                return On.RINGING  # the ringback tone: it rings
+            return On.ANNOUNCED if event.answered else On.NETWORK_SAID
+        if isinstance(event, p.EarlyMediaKept):
+            return On.CLIP_KEPT
         if isinstance(event, _IGNORED):
             return None
         raise TypeError(f"a warning call does not know the event {event!r}")
@@ -263,7 +318,42 @@ class WarningCall(CallFlow):
 
     def _unreached(self, event: p.Busy | p.NoAnswer | p.Failed, now: float) -> Stage:
         self.status = event.status
-        self.outcome = outcome_of_status(event.status, self.rang)
+        self.outcome = outcome_of_status(event.status, self.rang, event.cause)
+        self.how = {"by": "q850" if event.cause in BY_CAUSE else "status",
+                    "status": event.status}
+        if event.cause is not None:
+            self.how["q850"] = event.cause
+        return self.state
+
+    def _network_said(self, event: p.Progress, now: float) -> Stage:
+        """Busy, switched off, vacant, suspended: said in early media (or just after an
+        answer); the call is cancelled at once and ends as that. A digit already pressed is a
+        person: then the warning goes on."""
+        self._said(event)
+        if self.heard_person:
+            return self.state
+        self.outcome = outcome_of_heard(event.by, event.what)
+        self.how = {"by": event.by, event.by if event.by == "tone" else "class": event.what,
+                    "after_s": event.after_s}
+        if event.by == "announcement":
+            self.how.update(announcement=event.announcement, score=event.score,
+                            answered=event.answered)
+        if self.state is not Stage.DIALLING:
+            self._cancel_waits()
+            self.outcome = outcome_of_heard(event.by, event.what)  # never a machine
+        return self._hang_up()
+
+    def _said(self, event: p.Progress) -> None:
+        self.emit(NetworkSaid(self.call, self.task, self.attempt, event.by, event.what,
+                              event.after_s, event.announcement, event.answered))
+
+    def _heard_only(self, event: p.Progress, now: float) -> Stage:
+        """What the network said once the call is over, or taken by a person: noted only."""
+        self._said(event)
+        return self.state
+
+    def _clip_kept(self, event: p.EarlyMediaKept, now: float) -> Stage:
+        self.emit(EarlyMediaKept(self.call, self.task, event.clip, event.status, event.seconds))
         return self.state
 
     def _answered(self, event: object, now: float) -> Stage:
@@ -287,6 +377,7 @@ class WarningCall(CallFlow):
         if self.plays < self.script.repeats:
             return self._warn()
         self.outcome = Outcome.UNACKNOWLEDGED
+        self.how = {"by": "no_digit", "plays": self.plays}
         self._play(self.script.goodbye)
         return Stage.CLOSING
 
@@ -296,6 +387,7 @@ class WarningCall(CallFlow):
         if self.officer == "dialled":
             self.emit(p.Hangup(self.officer_leg))
         self.outcome = Outcome.ACKNOWLEDGED
+        self.how = {"by": "digit", "digit": event.digit}
         self.emit(WarningAcknowledged(self.call, self.task, self.attempt, event.digit))
         self._play(self.script.thanks)
         return Stage.THANKING
@@ -336,6 +428,7 @@ class WarningCall(CallFlow):
         self.playing = ""
         self.emit(p.Stop(self.call))
         self.outcome = Outcome.MACHINE
+        self.how = {"by": "amd", "cause": event.cause}
         self._timer("greeting", now + self.script.greeting_wait_s)
         return Stage.MACHINE_GREETING
 
@@ -350,10 +443,12 @@ class WarningCall(CallFlow):
     def _too_long(self, event: object, now: float) -> Stage:
         if self.outcome is None:
             self.outcome = Outcome.UNACKNOWLEDGED
+            self.how = {"by": "max_call_s"}
         return self._hang_up()
 
     def _officer_answered(self, event: object, now: float) -> Stage:
         self.outcome = Outcome.TRANSFERRED
+        self.how = {"by": "officer"}
         self.emit(OfficerAnswered(self.call, self.task))
         self._timer("call", None)  # the officer decides how long they talk
         self.playing = ""
@@ -384,11 +479,14 @@ class WarningCall(CallFlow):
             pass  # done is done, however the line ended
         elif event.by == "lost":
             self.outcome = Outcome.LOST
+            self.how = {"by": "worker_lost"}
         elif self.answered_at is None:
             if self.outcome is None:
                 self.outcome = outcome_of_status(event.status, self.rang)
+                self.how = {"by": "status", "status": event.status}
         elif self.outcome is None:
             self.outcome = Outcome.UNACKNOWLEDGED
+            self.how = {"by": "hung_up", "side": event.by}
         if self.officer == "dialled":
             self.emit(p.Hangup(self.officer_leg))
         self.playing = ""
@@ -401,6 +499,15 @@ _DIGITS_TO = {  # what a digit does wherever the person is listening to us
     On.ACK_DIGIT: (C._acknowledged, [S.THANKING]),
     On.OFFICER_DIGIT: (C._call_officer, [S.CALLING_OFFICER]),
 }
+
+
+def _said_to(stage: Stage) -> dict:
+    """The carrier answered, then announced: the call ends as that, never as a machine (but
+    stays with a person who has pressed a digit)."""
+    return {On.ANNOUNCED: (C._network_said, [S.ENDING, stage]),
+            On.NETWORK_SAID: (C._network_said, [S.ENDING, stage])}
+
+
 _LISTENING = {
     **_DIGITS_TO,
     On.OTHER_DIGIT: (C._other_digit, _STAY),
@@ -411,101 +518,149 @@ _LISTENING = {
     On.PROMPT_CUT: (C._stay, _STAY),
     On.OFFICER_HUNG_UP: (C._officer_gone, _STAY),
 }
+_NOTED = {  # the network speaks once a person took the call, or after it ended: noted only
+    On.ANNOUNCED: (C._heard_only, _STAY),
+    On.NETWORK_SAID: (C._heard_only, _STAY),
+}
 
 
 def _rows(stage: Stage, rows: dict) -> dict:
     return {(stage, on): row for on, row in rows.items()}
 
 
-TABLE: StateTable[Stage, On] = StateTable("warning call", {
-    (S.DIALLING, On.RINGING): (C._rang, _STAY),
-    (S.DIALLING, On.ANSWERED): (C._answered, [S.WARNING]),
-    (S.DIALLING, On.UNREACHED): (C._unreached, _STAY),
-    (S.DIALLING, On.PERSON): (C._stay, _STAY),
-    (S.DIALLING, On.SPEECH_ENDED): (C._stay, _STAY),
-    (S.DIALLING, On.HUNG_UP): (C._hung_up, [S.ENDED]),
+def _ignored(stage: Stage, *ons: On) -> dict:
+    """Triggers that mean nothing in ``stage`` (stale timers, a late ringing, media events
+    of a call already decided): written out, so that the table is total and each is a choice."""
+    return {(stage, on): (C._stay, _STAY) for on in ons}
 
-    **_rows(S.WARNING, {**_LISTENING,
-                        On.PROMPT_DONE: (C._warning_said, [S.AWAIT_DIGIT]),
-                        On.MACHINE: (C._machine, [S.WARNING, S.MACHINE_GREETING])}),
-    **_rows(S.AWAIT_DIGIT, {**_LISTENING,
-                            On.ACK_TIMEOUT: (C._silence_after_warning, [S.WARNING, S.CLOSING]),
-                            On.MACHINE: (C._machine, [S.AWAIT_DIGIT, S.MACHINE_GREETING])}),
-    **_rows(S.CLOSING, {**_LISTENING,
-                        On.PROMPT_DONE: (C._said_and_done, [S.ENDING]),
-                        On.MACHINE: (C._verdict, _STAY),
-                        On.ACK_TIMEOUT: (C._stay, _STAY)}),
-    **_rows(S.OFFICER_AWAY, {**_LISTENING,
-                             On.PROMPT_DONE: (C._resume, [S.WARNING]),
-                             On.MACHINE: (C._verdict, _STAY)}),
-    **_rows(S.THANKING, {
+
+def _unique(*parts: dict) -> dict:
+    """The parts of the table in one: a row written twice is a mistake, not an override."""
+    rows: dict = {}
+    for part in parts:
+        twice = rows.keys() & part.keys()
+        if twice:
+            raise ValueError(f"rows written twice: {sorted((s.name, o.name) for s, o in twice)}")
+        rows.update(part)
+    return rows
+
+
+_ANSWERED_ALREADY = (On.RINGING, On.ANSWERED, On.UNREACHED, On.CLIP_KEPT)
+
+TABLE: StateTable[Stage, On] = StateTable("warning call", _unique(
+    {
+        (S.DIALLING, On.RINGING): (C._rang, _STAY),
+        (S.DIALLING, On.ANSWERED): (C._answered, [S.WARNING]),
+        (S.DIALLING, On.UNREACHED): (C._unreached, _STAY),
+        (S.DIALLING, On.NETWORK_SAID): (C._network_said, [S.ENDING]),
+        (S.DIALLING, On.ANNOUNCED): (C._network_said, [S.ENDING]),
+        (S.DIALLING, On.CLIP_KEPT): (C._clip_kept, _STAY),
+        (S.DIALLING, On.PERSON): (C._verdict, _STAY),
+        (S.DIALLING, On.MACHINE): (C._verdict, _STAY),  # it starts at the answer: noted only
+        (S.DIALLING, On.HUNG_UP): (C._hung_up, [S.ENDED]),
+    },
+    _ignored(S.DIALLING, On.SPEECH_ENDED, On.PROMPT_DONE, On.PROMPT_CUT,
+             On.ACK_DIGIT, On.OFFICER_DIGIT, On.OTHER_DIGIT,  # digits in early media: no person
+             On.ACK_TIMEOUT, On.GREETING_TIMEOUT, On.CALL_TIMEOUT,
+             On.OFFICER_ANSWERED, On.OFFICER_UNREACHED, On.OFFICER_HUNG_UP),
+    _rows(S.WARNING, {**_LISTENING, **_said_to(S.WARNING),
+                      On.PROMPT_DONE: (C._warning_said, [S.AWAIT_DIGIT]),
+                      On.MACHINE: (C._machine, [S.WARNING, S.MACHINE_GREETING])}),
+    _ignored(S.WARNING, *_ANSWERED_ALREADY, On.ACK_TIMEOUT, On.GREETING_TIMEOUT,
+             On.OFFICER_ANSWERED, On.OFFICER_UNREACHED),
+    _rows(S.AWAIT_DIGIT, {**_LISTENING, **_said_to(S.AWAIT_DIGIT),
+                          On.ACK_TIMEOUT: (C._silence_after_warning, [S.WARNING, S.CLOSING]),
+                          On.MACHINE: (C._machine, [S.AWAIT_DIGIT, S.MACHINE_GREETING])}),
+    _ignored(S.AWAIT_DIGIT, *_ANSWERED_ALREADY, On.PROMPT_DONE, On.GREETING_TIMEOUT,
+             On.OFFICER_ANSWERED, On.OFFICER_UNREACHED),
+    _rows(S.CLOSING, {**_LISTENING, **_said_to(S.CLOSING),
+                      On.PROMPT_DONE: (C._said_and_done, [S.ENDING]),
+                      On.MACHINE: (C._verdict, _STAY),
+                      On.ACK_TIMEOUT: (C._stay, _STAY)}),
+    _ignored(S.CLOSING, *_ANSWERED_ALREADY, On.GREETING_TIMEOUT, On.OFFICER_ANSWERED,
+             On.OFFICER_UNREACHED),
+    _rows(S.OFFICER_AWAY, {**_LISTENING, **_said_to(S.OFFICER_AWAY),
+                           On.PROMPT_DONE: (C._resume, [S.WARNING]),
+                           On.MACHINE: (C._verdict, _STAY)}),
+    _ignored(S.OFFICER_AWAY, *_ANSWERED_ALREADY, On.ACK_TIMEOUT, On.GREETING_TIMEOUT,
+             On.OFFICER_ANSWERED, On.OFFICER_UNREACHED),
+    _rows(S.THANKING, {
+        **_NOTED,
         On.PROMPT_DONE: (C._said_and_done, [S.ENDING]),
-        On.PROMPT_CUT: (C._stay, _STAY),
         On.ACK_DIGIT: (C._other_digit, _STAY),
         On.OFFICER_DIGIT: (C._other_digit, _STAY),
         On.OTHER_DIGIT: (C._other_digit, _STAY),
         On.MACHINE: (C._verdict, _STAY),
         On.PERSON: (C._verdict, _STAY),
-        On.SPEECH_ENDED: (C._stay, _STAY),
-        On.ACK_TIMEOUT: (C._stay, _STAY),
         On.CALL_TIMEOUT: (C._said_and_done, [S.ENDING]),
-        On.OFFICER_UNREACHED: (C._stay, _STAY),
-        On.OFFICER_ANSWERED: (C._stay, _STAY),
         On.OFFICER_HUNG_UP: (C._officer_gone, _STAY),
         On.HUNG_UP: (C._hung_up, [S.ENDED]),
     }),
-    **_rows(S.CALLING_OFFICER, {
+    _ignored(S.THANKING, *_ANSWERED_ALREADY, On.PROMPT_CUT, On.SPEECH_ENDED, On.ACK_TIMEOUT,
+             On.GREETING_TIMEOUT, On.OFFICER_UNREACHED, On.OFFICER_ANSWERED),
+    _rows(S.CALLING_OFFICER, {
+        **_NOTED,  # the person pressed 0: a person, whatever the network says now
         On.OFFICER_ANSWERED: (C._officer_answered, [S.BRIDGED]),
         On.OFFICER_UNREACHED: (C._officer_unreached, [S.OFFICER_AWAY]),
         On.OFFICER_HUNG_UP: (C._officer_gone, _STAY),
         On.ACK_DIGIT: (C._acknowledged, [S.THANKING]),
         On.OFFICER_DIGIT: (C._other_digit, _STAY),
         On.OTHER_DIGIT: (C._other_digit, _STAY),
-        On.PROMPT_DONE: (C._stay, _STAY),
-        On.PROMPT_CUT: (C._stay, _STAY),
         On.MACHINE: (C._verdict, _STAY),
         On.PERSON: (C._verdict, _STAY),
-        On.SPEECH_ENDED: (C._stay, _STAY),
         On.CALL_TIMEOUT: (C._too_long, [S.ENDING]),
         On.HUNG_UP: (C._hung_up, [S.ENDED]),
     }),
-    **_rows(S.BRIDGED, {
+    _ignored(S.CALLING_OFFICER, *_ANSWERED_ALREADY, On.PROMPT_DONE, On.PROMPT_CUT,
+             On.SPEECH_ENDED, On.ACK_TIMEOUT, On.GREETING_TIMEOUT),
+    _rows(S.BRIDGED, {
+        **_NOTED,
         On.OFFICER_HUNG_UP: (C._officer_left, [S.ENDING]),
         On.ACK_DIGIT: (C._other_digit, _STAY),
         On.OFFICER_DIGIT: (C._other_digit, _STAY),
         On.OTHER_DIGIT: (C._other_digit, _STAY),
-        On.PROMPT_CUT: (C._stay, _STAY),
         On.MACHINE: (C._verdict, _STAY),
         On.PERSON: (C._verdict, _STAY),
-        On.SPEECH_ENDED: (C._stay, _STAY),
         On.HUNG_UP: (C._hung_up, [S.ENDED]),
     }),
-    **_rows(S.MACHINE_GREETING, {
+    _ignored(S.BRIDGED, *_ANSWERED_ALREADY, On.PROMPT_DONE, On.PROMPT_CUT, On.SPEECH_ENDED,
+             On.ACK_TIMEOUT, On.GREETING_TIMEOUT, On.CALL_TIMEOUT, On.OFFICER_ANSWERED,
+             On.OFFICER_UNREACHED),
+    _rows(S.MACHINE_GREETING, {
         **_DIGITS_TO,
+        **_said_to(S.MACHINE_GREETING),  # the "machine" was the carrier's announcement
         On.OTHER_DIGIT: (C._person_after_all, [S.WARNING]),
         On.SPEECH_ENDED: (C._greeting_over, [S.MACHINE_MESSAGE]),
         On.GREETING_TIMEOUT: (C._greeting_over, [S.MACHINE_MESSAGE]),
-        On.PROMPT_CUT: (C._stay, _STAY),
         On.PERSON: (C._verdict, _STAY),
         On.CALL_TIMEOUT: (C._said_and_done, [S.ENDING]),
+        On.OFFICER_HUNG_UP: (C._officer_gone, _STAY),
         On.HUNG_UP: (C._hung_up, [S.ENDED]),
     }),
-    **_rows(S.MACHINE_MESSAGE, {
+    _ignored(S.MACHINE_GREETING, *_ANSWERED_ALREADY, On.PROMPT_DONE, On.PROMPT_CUT,
+             On.MACHINE, On.ACK_TIMEOUT, On.OFFICER_ANSWERED, On.OFFICER_UNREACHED),
+    _rows(S.MACHINE_MESSAGE, {
         **_DIGITS_TO,
+        **_said_to(S.MACHINE_MESSAGE),
         On.OTHER_DIGIT: (C._person_after_all, [S.WARNING]),
         On.PROMPT_DONE: (C._said_and_done, [S.ENDING]),
-        On.PROMPT_CUT: (C._stay, _STAY),
-        On.SPEECH_ENDED: (C._stay, _STAY),
         On.PERSON: (C._verdict, _STAY),
         On.CALL_TIMEOUT: (C._said_and_done, [S.ENDING]),
+        On.OFFICER_HUNG_UP: (C._officer_gone, _STAY),
         On.HUNG_UP: (C._hung_up, [S.ENDED]),
     }),
-    **{(S.ENDING, on): (C._stay, _STAY)
-       for on in On if on not in (On.HUNG_UP, On.OFFICER_HUNG_UP)},
-    (S.ENDING, On.OFFICER_HUNG_UP): (C._officer_gone, _STAY),
-    (S.ENDING, On.HUNG_UP): (C._hung_up, [S.ENDED]),
-    (S.ENDED, On.OFFICER_ANSWERED): (C._stay, _STAY),
-    (S.ENDED, On.OFFICER_UNREACHED): (C._stay, _STAY),
-    (S.ENDED, On.OFFICER_HUNG_UP): (C._officer_gone, _STAY),
-})
+    _ignored(S.MACHINE_MESSAGE, *_ANSWERED_ALREADY, On.PROMPT_CUT, On.SPEECH_ENDED,
+             On.MACHINE, On.ACK_TIMEOUT, On.GREETING_TIMEOUT, On.OFFICER_ANSWERED,
+             On.OFFICER_UNREACHED),
+    _rows(S.ENDING, {**_NOTED,
+                     On.CLIP_KEPT: (C._clip_kept, _STAY),
+                     On.OFFICER_HUNG_UP: (C._officer_gone, _STAY),
+                     On.HUNG_UP: (C._hung_up, [S.ENDED])}),
+    _ignored(S.ENDING, *(on for on in On if on not in (
+        On.ANNOUNCED, On.NETWORK_SAID, On.CLIP_KEPT, On.OFFICER_HUNG_UP, On.HUNG_UP))),
+    _rows(S.ENDED, {**_NOTED,
+                    On.OFFICER_HUNG_UP: (C._officer_gone, _STAY)}),
+    _ignored(S.ENDED, *(on for on in On if on not in (
+        On.ANNOUNCED, On.NETWORK_SAID, On.OFFICER_HUNG_UP))),
+))
 WarningCall.TABLE = TABLE

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from screening import mask
+from softphone.outcome import BY_ANNOUNCEMENT, BY_TONE, Ending, ending_of
 
 from .requests import Risk
 
-__all__ = ["OPEN", "Attempt", "Outcome", "Task", "TaskEvent", "TaskState", "outcome_of_status"]
+__all__ = ["OPEN", "Attempt", "Outcome", "Task", "TaskEvent", "TaskState", "known_by",
+           "outcome_of_ending", "outcome_of_heard", "outcome_of_status"]
 
 
 class TaskState(enum.Enum):
@@ -36,10 +39,13 @@ class Outcome(enum.Enum):
     TRANSFERRED = "transferred"
     UNACKNOWLEDGED = "answered_no_ack"  # answered, heard (some of) the warning, no ack
     MACHINE = "machine"  # an answering machine; a short message was left
-    BUSY = "busy"  # 486/600: probably on the phone with the scammer
+    BUSY = "busy"  # 486/600, Q.850 17, the busy tone or announcement: on the phone with the scammer
     RANG_OUT = "rang_out"  # rang ring_timeout_s without pickup (call waiting: line in use)
-    NO_ANSWER = "no_answer"  # 408/480/487/603 from the network
-    INVALID_NUMBER = "invalid_number"  # 404/484/604/410: no retry
+    NO_ANSWER = "no_answer"  # 408/480/487 from the network, Q.850 18/19
+    REJECTED = "rejected"  # 603 Decline, Q.850 21: the call was turned down
+    UNREACHABLE = "unreachable"  # switched off, no signal (Q.850 20, the carrier's announcement)
+    SUSPENDED = "suspended"  # the line is suspended (停机): failed, escalated at once
+    INVALID_NUMBER = "invalid_number"  # 404/484/604/410, Q.850 1, 空号: no retry
     TRUNK_ERROR = "trunk_error"  # 403/5xx/no response/auth: the trunk's fault, not counted
     LOST = "lost"  # the worker carrying the call died: not counted
     INTERRUPTED = "interrupted"  # the engine stopped mid-call: not counted
@@ -57,30 +63,66 @@ class Outcome(enum.Enum):
 
 
 _COUNTED = frozenset({Outcome.UNACKNOWLEDGED, Outcome.MACHINE, Outcome.BUSY, Outcome.RANG_OUT,
-                      Outcome.NO_ANSWER})
-_INVALID = frozenset({404, 410, 484, 604})
-_NO_ANSWER = frozenset({480, 487, 603})
-_TRUNK_4XX = frozenset({400, 401, 403, 407, 415, 416, 420, 421, 488, 491, 493, 494})
+                      Outcome.NO_ANSWER, Outcome.REJECTED, Outcome.UNREACHABLE, Outcome.SUSPENDED})
+
+_OF_ENDING = {
+    Ending.BUSY: Outcome.BUSY, Ending.NO_ANSWER: Outcome.NO_ANSWER,
+    Ending.REJECTED: Outcome.REJECTED, Ending.UNREACHABLE: Outcome.UNREACHABLE,
+    Ending.INVALID: Outcome.INVALID_NUMBER, Ending.SUSPENDED: Outcome.SUSPENDED,
+    Ending.TRUNK: Outcome.TRUNK_ERROR,
+}
 
 
-def outcome_of_status(status: int, rang: bool) -> Outcome:
-    """An outbound call that was never answered, by its final status.
+def outcome_of_ending(ending: Ending) -> Outcome:
+    return _OF_ENDING[ending]
 
-    ``rang``: a 180/183 came first. A 408 after ringing is our own ring
-    timeout (the phone rang, nobody took it); a 408 without it means no
-    response at all, which is the trunk's fault, not the person's.
-    """
-    if status in (486, 600):
-        return Outcome.BUSY
-    if status == 408:
-        return Outcome.RANG_OUT if rang else Outcome.TRUNK_ERROR
-    if status in _INVALID:
-        return Outcome.INVALID_NUMBER
-    if status in _NO_ANSWER:
-        return Outcome.NO_ANSWER
-    if status >= 500 or status in _TRUNK_4XX:
-        return Outcome.TRUNK_ERROR
-    return Outcome.NO_ANSWER
+
+def outcome_of_status(status: int, rang: bool, cause: int | None = None) -> Outcome:
+    """An outbound call that was never answered, by its final status and Q.850 cause
+    (:func:`softphone.outcome.ending_of`, the one table). A 408 after ringing is a ring that
+    timed out: ``rang_out`` (call waiting: the line is in use)."""
+    ending = ending_of(status, cause, rang)
+    if status == 408 and rang and ending is Ending.NO_ANSWER:
+        return Outcome.RANG_OUT
+    return _OF_ENDING[ending]
+
+
+def outcome_of_heard(by: str, what: str) -> Outcome | None:
+    """What early media said (``by`` ``tone`` or ``announcement``); ``None``: it rings."""
+    table = BY_TONE if by == "tone" else BY_ANNOUNCEMENT
+    ending = table.get(what)
+    return None if ending is None else _OF_ENDING[ending]
+
+
+_TONES = {"busy": "the busy tone", "congestion": "the congestion tone",
+          "vacant": "the no-such-number tone", "sit": "the special information tone",
+          "ringback": "the ringback tone"}
+
+
+def known_by(how: dict[str, Any]) -> str:
+    """How an attempt's outcome was known, in words (``task show``, a failed task's reason)."""
+    by = how.get("by", "")
+    after = f", {how['after_s']:g} s" if "after_s" in how else ""
+    if by == "announcement":
+        answered = ", after the answer" if how.get("answered") else ""
+        return f"the carrier's announcement {how.get('announcement', '?')} " \
+               f"({how.get('class', '?')}{answered}{after})"
+    if by == "tone":
+        return f"{_TONES.get(str(how.get('tone')), str(how.get('tone')))} ({after[2:] or '?'})"
+    if by in ("status", "q850"):
+        cause = f", Q.850 cause {how['q850']}" if how.get("q850") is not None else ""
+        return f"SIP {how.get('status')}{cause}"
+    return {
+        "digit": f"the digit {how.get('digit', '')}",
+        "officer": "the duty officer answered",
+        "amd": f"answering-machine detection ({how.get('cause', '')})",
+        "no_digit": f"no digit after {how.get('plays', '?')} warnings",
+        "hung_up": "hung up before a digit" if how.get("side") == "remote" else "ended",
+        "max_call_s": "the longest call allowed",
+        "worker_lost": "the worker carrying the call died",
+        "engine_stopped": "the engine stopped during the call",
+        "error": f"the call's logic failed: {how.get('error', '')}",
+    }.get(by, "")
 
 
 @dataclass(frozen=True)
@@ -134,6 +176,8 @@ class Attempt:
     recording: str
     counted: bool
     reached_at: float | None = None
+    how: dict[str, Any] = field(default_factory=dict)
+    """How the outcome was known (see :func:`known_by`)."""
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,21 @@ call again, whether this attempt counts against the person, whether it is
 time to escalate.
 
 - Busy: the person is probably on the phone with the scammer, and the moment
-  that call ends is the moment to reach them. Call again after
-  ``retry.busy_s``, growing gently (``busy_growth``) to ``busy_cap_s``. Busy
-  attempts count towards escalation but do not use up ``max_attempts``: a
-  line that stays busy is called until ``give_up_after_s``.
-- A ring that ran out (call waiting: the line is in use): ``rang_out_s``.
-- No answer from the network: ``no_answer_s``. Answered without an
-  acknowledgement: ``unacknowledged_s``. A machine: ``machine_s``.
-- Invalid number: failed at once. Trunk errors, a worker lost, the engine
+  that call ends is the moment to reach them. Call again ``retry.busy_s``
+  after the busy call *started* (a carrier that takes 3 s to say busy in early
+  media does not slow the cadence), growing gently (``busy_growth``) to
+  ``busy_cap_s``. Busy attempts count towards escalation but do not use up
+  ``max_attempts``: a line that stays busy is called until ``give_up_after_s``.
+- Unreachable (switched off, no signal: the carrier said so): ``unreachable_s``;
+  counted towards escalation like busy, and like busy never using up
+  ``max_attempts``: a phone that stays off is called until ``give_up_after_s``.
+- A ring that ran out (call waiting: the line is in use): ``rang_out_s``; like
+  busy, it does not use up ``max_attempts`` (a person who talks to the
+  scammer for an hour lets our waiting call ring out every time).
+- No answer from the network, or a declined call: ``no_answer_s``. Answered
+  without an acknowledgement: ``unacknowledged_s``. A machine: ``machine_s``.
+- Invalid number: failed at once. Suspended (停机): failed and escalated at
+  once, the person must be reached another way. Trunk errors, a worker lost, the engine
   stopped, the call's logic failed: not the person's doing; backoff from
   ``trunk_s`` doubling to ``trunk_cap_s``, not counted.
 - Normal risk waits out ``quiet_hours``; high risk calls at any hour.
@@ -56,9 +63,15 @@ class Plan:
     history: History  # the history after this attempt
 
 
+_LINE_IN_USE = frozenset({Outcome.BUSY, Outcome.UNREACHABLE, Outcome.RANG_OUT})
+"""The line was in use (busy, a waiting call that rang out) or the phone off: counted towards
+escalation, never using up max_attempts."""
+
 _WAIT_FIELD = {
     Outcome.RANG_OUT: "rang_out_s",
     Outcome.NO_ANSWER: "no_answer_s",
+    Outcome.REJECTED: "no_answer_s",
+    Outcome.UNREACHABLE: "unreachable_s",
     Outcome.UNACKNOWLEDGED: "unacknowledged_s",
     Outcome.MACHINE: "machine_s",
 }
@@ -70,15 +83,27 @@ class Policy:
         self.retry = config.retry
         self.tz = tz
 
-    def after(self, history: History, outcome: Outcome, now: float, rand: float = 0.5) -> Plan:
+    def after(self, history: History, outcome: Outcome, now: float, rand: float = 0.5,
+              how: str = "", started_at: float | None = None) -> Plan:
+        """``how``: how the outcome was known, for the reason people read (``"the carrier's
+        announcement a1b2"``); ``started_at``: when the attempt began (a busy line is called
+        again ``busy_s`` after that, not after its end)."""
         first = history.first_attempt_at if history.first_attempt_at is not None else now
+        said = f" ({how})" if how else ""
         if outcome is Outcome.ACKNOWLEDGED:
             return self._done(history, first, TaskState.ACKNOWLEDGED, "the person acknowledged")
         if outcome is Outcome.TRANSFERRED:
             return self._done(history, first, TaskState.TRANSFERRED, "the person talked to the officer")
         if outcome is Outcome.INVALID_NUMBER:
-            return self._done(history, first, TaskState.FAILED, "the number does not exist",
+            return self._done(history, first, TaskState.FAILED,
+                              f"the number does not exist{said}", counted=True)
+        if outcome is Outcome.SUSPENDED:
+            plan = self._done(history, first, TaskState.FAILED,
+                              f"the line is suspended{said}: reach the person another way",
                               counted=True)
+            if history.escalated:
+                return plan
+            return replace(plan, escalate=True, history=replace(plan.history, escalated=True))
         if not outcome.counted:
             run = history.trunk_run + 1
             wait = min(self.retry.trunk_s * 2 ** (run - 1), self.retry.trunk_cap_s)
@@ -87,7 +112,7 @@ class Policy:
         busy = outcome is Outcome.BUSY
         after = replace(
             history, first_attempt_at=first, attempts=history.attempts + 1,
-            reached=history.reached + (0 if busy else 1),
+            reached=history.reached + (0 if outcome in _LINE_IN_USE else 1),
             busy_run=history.busy_run + 1 if busy else 0, trunk_run=0)
         escalate = not history.escalated and after.attempts >= self.config.escalate_after_attempts
         if escalate:
@@ -95,21 +120,26 @@ class Policy:
         if after.reached >= self.config.max_attempts:
             return Plan(TaskState.FAILED, None, True, escalate,
                         f"no acknowledgement after {after.reached} attempts", after)
+        since = now
         if busy:
             wait = min(self.retry.busy_s * self.retry.busy_growth ** (after.busy_run - 1),
                        self.retry.busy_cap_s)
+            since = min(now, started_at) if started_at is not None else now
         else:
             wait = getattr(self.retry, _WAIT_FIELD[outcome])
-        return self._again(after, first, now, wait, rand, counted=True, escalate=escalate)
+        return self._again(after, first, now, wait, rand, counted=True, escalate=escalate,
+                           since=since)
 
     def _again(self, after: History, first: float, now: float, wait: float, rand: float,
-               counted: bool, escalate: bool) -> Plan:
+               counted: bool, escalate: bool, since: float | None = None) -> Plan:
+        """The next call ``wait`` (jittered) after ``since`` (default ``now``), never before
+        ``now``."""
         if now - first >= self.config.give_up_after_s:
-            hours = self.config.give_up_after_s / 3600
             return Plan(TaskState.FAILED, None, counted, escalate,
-                        f"gave up after {hours:g} h without an acknowledgement", after)
+                        f"gave up after {_span(self.config.give_up_after_s)} without an "
+                        "acknowledgement", after)
         jittered = wait * (1 + self.retry.jitter * (2 * rand - 1))
-        at = self.not_before(after.risk, now + jittered)
+        at = self.not_before(after.risk, max(now, (now if since is None else since) + jittered))
         return Plan(TaskState.WAITING, at, counted, escalate, "", after)
 
     def _done(self, history: History, first: float, state: TaskState, reason: str,
@@ -124,6 +154,15 @@ class Policy:
         if risk is Risk.HIGH or quiet is None:
             return at
         return quiet_end(quiet, at, self.tz)
+
+
+def _span(seconds: float) -> str:
+    """``4 h``, ``90 min``, ``45 s``."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds:g} s"
 
 
 def quiet_end(quiet: Hours, at: float, tz: tzinfo) -> float:

@@ -74,7 +74,8 @@ class TaskStore(Protocol):
     def mark_answered(self, task_id: str, n: int, now: float) -> None: ...
     def mark_reached(self, task_id: str, n: int, how: str, now: float) -> None: ...
     def end_attempt(self, task_id: str, n: int, outcome: Outcome, status: int | None, digits: str,
-                    amd: str, now: float, plan: Plan) -> Task: ...
+                    amd: str, now: float, plan: Plan,
+                    how: dict[str, Any] | None = None) -> Task: ...
     def recover(self, now: float, due_at: float | None = None) -> list[Attempt]: ...
     def history(self, task: Task) -> History: ...
     def changed(self) -> bool: ...
@@ -155,7 +156,13 @@ def _v1(db: sqlite3.Connection) -> None:
     """)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+def _v2(db: sqlite3.Connection) -> None:
+    """How each attempt's outcome was known (a status, a Q.850 cause, a tone, an
+    announcement), as JSON."""
+    db.execute("ALTER TABLE attempts ADD COLUMN how TEXT NOT NULL DEFAULT '{}'")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 """``MIGRATIONS[i]`` brings a file of version ``i`` to ``i + 1``."""
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -303,7 +310,7 @@ class SqliteTaskStore:
             chunk = task_ids[start:start + 500]
             rows = self.db.execute(
                 "SELECT task_id, n, call, worker, started_at, answered_at, ended_at, status, "
-                "outcome, digits, amd, recording, counted, reached_at FROM attempts WHERE task_id "
+                "outcome, digits, amd, recording, counted, reached_at, how FROM attempts WHERE task_id "
                 f"IN ({', '.join('?' * len(chunk))}) ORDER BY task_id, n", tuple(chunk))
             for r in rows:
                 out[r[0]].append(_attempt_of(r))
@@ -316,7 +323,8 @@ class SqliteTaskStore:
     def attempts(self, task_id: str) -> list[Attempt]:
         rows = self.db.execute(
             "SELECT task_id, n, call, worker, started_at, answered_at, ended_at, status, outcome, "
-            "digits, amd, recording, counted, reached_at FROM attempts WHERE task_id = ? ORDER BY n",
+            "digits, amd, recording, counted, reached_at, how FROM attempts WHERE task_id = ? "
+            "ORDER BY n",
             (task_id,))
         return [_attempt_of(r) for r in rows]
 
@@ -385,16 +393,21 @@ class SqliteTaskStore:
             self._event(task_id, how, n, how, now, {})
 
     def end_attempt(self, task_id: str, n: int, outcome: Outcome, status: int | None, digits: str,
-                    amd: str, now: float, plan: Plan) -> Task:
+                    amd: str, now: float, plan: Plan,
+                    how: dict[str, Any] | None = None) -> Task:
+        """``how``: how the outcome was known (kept with the attempt and in its event)."""
         h = plan.history
+        how = how or {}
         with self._write() as db:
             db.execute(
                 "UPDATE attempts SET ended_at = ?, status = ?, outcome = ?, digits = ?, amd = ?, "
-                "counted = ? WHERE task_id = ? AND n = ?",
-                (now, status, outcome.value, digits, amd, int(plan.counted), task_id, n))
+                "counted = ?, how = ? WHERE task_id = ? AND n = ?",
+                (now, status, outcome.value, digits, amd, int(plan.counted),
+                 json.dumps(how, ensure_ascii=False), task_id, n))
             task = self._task(task_id)
             if task.state is not TaskState.CALLING:  # cancelled while the call went on
-                self._event(task_id, "attempt_ended", n, outcome.value, now, {"status": status})
+                self._event(task_id, "attempt_ended", n, outcome.value, now,
+                            {"status": status, "how": how})
                 return task
             final = not plan.state.open
             db.execute(
@@ -406,7 +419,8 @@ class SqliteTaskStore:
                  outcome.value, status, now, int(plan.escalate), now, now if final else None,
                  plan.reason, task_id))
             self._event(task_id, "attempt_ended", n, outcome.value, now,
-                        {"status": status, "counted": plan.counted, "next_at": plan.next_at})
+                        {"status": status, "counted": plan.counted, "next_at": plan.next_at,
+                         "how": how})
             if plan.escalate:
                 self._event(task_id, "escalated", n, outcome.value, now,
                             {"case_ids": list(task.case_ids), "attempts": h.attempts})
@@ -432,8 +446,9 @@ class SqliteTaskStore:
         with self._write() as db:
             rows = db.execute("SELECT task_id, n FROM attempts WHERE ended_at IS NULL").fetchall()
             for task_id, n in rows:
-                db.execute("UPDATE attempts SET ended_at = ?, outcome = 'interrupted', counted = 0 "
-                           "WHERE task_id = ? AND n = ?", (now, task_id, n))
+                db.execute("UPDATE attempts SET ended_at = ?, outcome = 'interrupted', counted = 0, "
+                           "how = ? WHERE task_id = ? AND n = ?",
+                           (now, json.dumps({"by": "engine_stopped"}), task_id, n))
                 self._event(task_id, "attempt_ended", n, Outcome.INTERRUPTED.value, now,
                             {"reason": "the engine stopped during the call"})
             db.execute("UPDATE tasks SET state = 'waiting', next_at = ?, updated_at = ? "
@@ -464,7 +479,7 @@ def _task_of(row: Sequence[Any]) -> Task:
 
 def _attempt_of(row: Sequence[Any]) -> Attempt:
     (task_id, n, call, worker, started, answered, ended, status, outcome, digits, amd, recording,
-     counted, reached_at) = row
+     counted, reached_at, how) = row
     return Attempt(task_id, n, call, worker, started, answered, ended, status,
                    Outcome(outcome) if outcome else None, digits, amd, recording, bool(counted),
-                   reached_at)
+                   reached_at, json.loads(how))

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import audio
 from audio.amd import AmdSettings
+from audio.library import Library
 from callflow import CallFlow, Notice
 from dialer import (
     Catalog,
@@ -41,6 +42,7 @@ from dialer import (
     WarningCall,
     WarningRequest,
     WarningScript,
+    known_by,
 )
 from dialer.call import OfficerAnswered, WarningAcknowledged, WarningAnswered
 from dialer.catalog import prompt_name
@@ -58,6 +60,7 @@ __all__ = ["Dialing", "TaskNotice", "notice_of"]
 
 log = logging.getLogger("engine.dialing")
 
+PRUNE_EVERY_S = 3600.0  # how often heard clips older than keep_heard_days are removed
 POLL_S = 0.02  # how often the store is checked for requests from other processes (cheap)
 CALLEE_QUIET_S = 600.0  # blocked calls to one person within this are one warning
 RECOVERY_GRACE_S = 2.5
@@ -97,6 +100,7 @@ class TaskNotice(Notice):
 class _Live:
     flow: WarningCall
     key: int  # the pacer's number key
+    started_at: float
 
 
 class Dialing:
@@ -115,6 +119,8 @@ class Dialing:
         self._wake = asyncio.Event()
         self._last_seq = max((e.seq for e in store.events()), default=0)
         self._scripts: dict[str, WarningScript] = {}
+        self.library = Library.of(engine.loaded.data_dir)
+        self._pruned_at = -PRUNE_EVERY_S
         self._callees: dict[str, float] = {}  # number → when a blocked call last made a task
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -211,9 +217,24 @@ class Dialing:
             except Exception:
                 log.exception("reading the task store")
 
+    def _prune_heard(self, now: float) -> None:
+        """Heard clips are kept dialer.progress.keep_heard_days, then removed."""
+        if now - self._pruned_at < PRUNE_EVERY_S:
+            return
+        self._pruned_at = now
+        keep_s = self.engine.config.dialer.progress.keep_heard_days * 86400
+        try:
+            gone = self.library.prune_heard(now, keep_s)
+        except OSError as exc:
+            log.warning("heard clips not pruned: %s", exc)
+            return
+        if gone:
+            log.info("%d heard clip(s) older than %g days removed", gone, keep_s / 86400)
+
     async def _pump(self) -> float | None:
         """Place every call that may start now; returns when to look again (None: when woken)."""
         clock = self.engine.clock
+        self._prune_heard(clock.now())
         while True:
             now = clock.now()
             wait = self.pacer.wait_s(now)
@@ -242,7 +263,7 @@ class Dialing:
             flow = WarningCall(call, task.id, attempt.n, dial_uri(task.dial, self.trunk_uri),
                                self._script(task.fraud_type),
                                attempt.recording if self.engine.config.dialer.record else None)
-            self.live[task.id] = _Live(flow, key)
+            self.live[task.id] = _Live(flow, key, now)
             self.publish()
             await self.engine.run_flow(flow, worker, flow.start(now), finished=self._ended,
                                        observe=self._observe)
@@ -256,6 +277,7 @@ class Dialing:
             def wav(name: str) -> str:
                 return str(audio.path_of(self.prompt_dir, prompt_name(name)))
 
+            progress = d.progress
             self._scripts[kind] = WarningScript(
                 warning=wav(kind), thanks=wav("thanks"), goodbye=wav("goodbye"),
                 machine=wav("machine"), connecting=wav("connecting"),
@@ -266,7 +288,11 @@ class Dialing:
                 officer_ring_timeout_s=d.officer_ring_timeout_s, repeats=d.repeats,
                 ack_wait_s=d.ack_wait_s, max_call_s=d.max_call_s, greeting_wait_s=a.greeting_wait_s,
                 amd=AmdSettings(**a.model_dump(exclude={"enabled", "greeting_wait_s"}))
-                if a.enabled else None)
+                if a.enabled else None,
+                progress=p.DetectProgress(
+                    "", progress.tones, str(self.library.directory), progress.answered_s,
+                    str(self.library.heard_dir) if progress.keep_heard_days else "")
+                if progress.enabled else None)
         return self._scripts[kind]
 
     # ------------------------------------------------------------ the call's course
@@ -292,11 +318,14 @@ class Dialing:
         self.wake()
         now = self.engine.clock.now()
         outcome = flow.outcome or Outcome.ERROR
+        how = flow.how or {"by": "error", "error": "the call ended without an outcome"}
         try:
             task = self.store.task(flow.task)
-            plan = self.policy.after(self.store.history(task), outcome, now, self.rng())
+            plan = self.policy.after(self.store.history(task), outcome, now, self.rng(),
+                                     how=known_by(how),
+                                     started_at=live.started_at if live is not None else None)
             task = self.store.end_attempt(flow.task, flow.attempt, outcome, flow.status,
-                                          flow.digits, flow.amd, now, plan)
+                                          flow.digits, flow.amd, now, plan, how)
         except StoreError as exc:
             log.error("the end of attempt %d of task %s was not stored: %s", flow.attempt,
                       flow.task, exc)
@@ -308,11 +337,14 @@ class Dialing:
         """A warning text beside the calls, when the call did not reach the person."""
         texting = self.engine.texting
         sent = texting.texts_of(task.id)
+        off_before = outcome is Outcome.UNREACHABLE and sum(
+            a.outcome is Outcome.UNREACHABLE for a in self.store.attempts(task.id)) > 1
         if warning_text_due(self.engine.config.dialer.texts, outcome=outcome,
                             task_open=task.state.open,
                             delivered=sum(m.state != "failed" for m in sent),
                             last_sent_at=max((m.at for m in sent), default=None),
-                            quiet=self.policy.not_before(task.risk, now) > now, now=now):
+                            quiet=self.policy.not_before(task.risk, now) > now, now=now,
+                            off_before=off_before):
             texting.warn(task, now)
 
     # ------------------------------------------------------------ events out

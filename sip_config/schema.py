@@ -27,6 +27,7 @@ __all__ = [
     "ListenConfig",
     "MqttConfig",
     "PrefixConfig",
+    "ProgressConfig",
     "RateConfig",
     "RetryConfig",
     "ScreeningConfig",
@@ -299,8 +300,9 @@ class RetryConfig(_Section):
     """When to call again, by what the last attempt met. Every wait gets a little jitter."""
 
     busy_s: Seconds = 15
-    """Busy (486/600): the person is probably on the phone with the scammer right now, and the
-    moment that call ends is the moment to reach them: call again soon, and keep calling often."""
+    """Busy (486/600, the busy tone or announcement): the person is probably on the phone with
+    the scammer right now, and the moment that call ends is the moment to reach them: call
+    again soon (this long after the busy call started), and keep calling often."""
     busy_growth: Annotated[float, Field(ge=1, le=3)] = 1.05
     """Each further busy in a row waits this much longer ..."""
     busy_cap_s: Seconds = 16
@@ -308,9 +310,15 @@ class RetryConfig(_Section):
     becoming free to the call being answered is under 15 s; a longer cap costs seconds there.)"""
     rang_out_s: Seconds = 10
     """The phone rang for ring_timeout_s and nobody picked up. With call waiting, our call rang
-    as a second call while the person talks to the scammer: the line is in use, call again soon."""
+    as a second call while the person talks to the scammer: the line is in use, call again soon
+    (like busy, these attempts do not use up max_attempts)."""
     no_answer_s: Seconds = 60
-    """No answer from the network (408/480/487, a declined call, a phone switched off)."""
+    """No answer from the network (408/480/487), or a declined call (603)."""
+    unreachable_s: Seconds = 30
+    """The phone is switched off or out of coverage (the carrier says so in early media, or
+    Q.850 cause 20). Counted towards escalation like busy, never using up max_attempts: a
+    line that stays off is called until give_up_after_s, and a warning text goes out at once
+    (the SMS centre holds it until the phone is back on)."""
     unacknowledged_s: Seconds = 120
     """Answered, the warning played, but no acknowledgement (or the person hung up on it)."""
     machine_s: Seconds = 300
@@ -343,6 +351,23 @@ class AmdConfig(_Section):
     """On a machine, the message is left when its greeting ends, or after this at the latest."""
 
 
+class ProgressConfig(_Section):
+    """What the network says before an answer (early media): the national tones and the
+    carrier's spoken announcements (``run_dialer.py announcements``), heard on every warning
+    call; a busy, switched-off, vacant or suspended line is cancelled at once."""
+
+    enabled: bool = True
+    tones: Literal["cn"] = "cn"
+    """Whose tones to recognise: cn (GB/T 3380, everything at 450 Hz, told apart by cadence),
+    with the ITU special information tones."""
+    keep_heard_days: Annotated[float, Field(ge=0)] = 7
+    """Speech-like early media that matched nothing and ended in a failure is kept this long
+    as a clip (``announcements heard``), for an operator to add it; 0 keeps none."""
+    answered_s: Annotated[float, Field(ge=0, le=30)] = 6
+    """Some carriers answer (200) and then play the announcement: the announcements are
+    listened for this long after an answer too (0: not after an answer)."""
+
+
 class TextsConfig(_Section):
     """Warning texts beside the warning calls, for a person who cannot pick up."""
 
@@ -358,8 +383,10 @@ class DialerConfig(_Section):
     """How long a warning call rings before we hang up (and call again: see retry.rang_out_s)."""
     retry: RetryConfig = RetryConfig()
     max_attempts: Annotated[int, Field(ge=1)] = 20
-    """Attempts that rang or were answered without an acknowledgement; then the task fails.
-    Busy attempts do not use them up: a busy line is called until give_up_after_s."""
+    """Attempts answered without an acknowledgement (or by a machine), or that the network
+    answered no, or that were declined; then the task fails. A line in use does not use them
+    up (busy, a ring that ran out as a waiting call, a phone switched off): it is called until
+    give_up_after_s."""
     escalate_after_attempts: Annotated[int, Field(ge=1)] = 3
     """After this many attempts without an acknowledgement (busy ones included), an 'escalated'
     event asks the local station to visit; calling goes on."""
@@ -387,6 +414,7 @@ class DialerConfig(_Section):
     """Record every warning call to <data_dir>/recordings/<task>-<attempt>.wav (evidence)."""
     amd: AmdConfig = AmdConfig()
     texts: TextsConfig = TextsConfig()
+    progress: ProgressConfig = ProgressConfig()
 
 
 def parse_hours_or_closed(value: object) -> object:

@@ -25,8 +25,9 @@ from audio.amd import AmdSettings
 from softphone import protocol as p
 from softphone.digits import CollectResult, DigitCollector
 from softphone.legs import CallLeg, CallSnapshot, PhoneAccount, PhoneCall, TextTarget
+from softphone.listening import Listening
 from softphone.media import MachineNotice, Prompt, PromptEnded, SpeechNotice, SpeechPorts
-from softphone.outcome import outbound_outcome
+from softphone.outcome import Ending, ending_of
 from softphone.sipmsg import SourcePolicy, caller_of, header, request_uri, user_part
 from softphone.speech import SpeechStart
 
@@ -83,6 +84,7 @@ class Exchange:
         self.closing: collections.deque[tuple[float, str, object, str]] = collections.deque()
         self.saving: list[tuple[float, float, str, str]] = []
         self.speech_ports = SpeechPorts(self.inbox.put)
+        self.listening = Listening(emit)
         self._inbound = itertools.count(1)
         self._refused = itertools.count(1)
         self._texts_in = itertools.count(1)
@@ -97,6 +99,7 @@ class Exchange:
             p.Transfer: self._transfer, p.Hangup: self._hangup,  # type: ignore
             p.Bridge: self._bridge,  # type: ignore
             p.SendDigits: self._send_digits, p.DetectMachine: self._detect_machine,  # type: ignore
+            p.DetectProgress: self._detect_progress,  # type: ignore
             p.Stats: self._stats,  # type: ignore
             p.SendText: self._send_text,  # type: ignore
         }
@@ -152,7 +155,7 @@ class Exchange:
         self._respond(self._inbound_leg(cmd.call), 200)
 
     def _ring(self, cmd: p.Ring) -> None:
-        self._respond(self._inbound_leg(cmd.call), 180)
+        self._respond(self._inbound_leg(cmd.call), cmd.status)
 
     def _reject(self, cmd: p.Reject) -> None:
         if not 300 <= cmd.status <= 699:
@@ -278,8 +281,14 @@ class Exchange:
         leg = self._live_leg(cmd.call)
         fields = {k: v for k, v in asdict(cmd).items() if k != "call"}
         leg.amd = AmdSettings(**fields)
-        if leg.speech is not None:  # media is up already: from the next frame
+        if leg.speech is not None and leg.connected:  # answered already: from the next frame
             leg.speech.detect_machine(leg.amd)
+
+    def _detect_progress(self, cmd: p.DetectProgress) -> None:
+        leg = self._live_leg(cmd.call)
+        if leg.direction != "out":
+            raise CommandRejected(f"call {cmd.call} is inbound: the network speaks on calls we place")
+        self.listening.start(leg, cmd)
 
     def _hangup(self, cmd: p.Hangup) -> None:
         leg = self._live_leg(cmd.call)
@@ -390,6 +399,9 @@ class Exchange:
             leg.connected = True
             leg.connected_at = leg.rx_at = self.clock()
             leg.ring_deadline = None
+            if leg.amd is not None and leg.speech is not None:  # early media is no machine
+                leg.speech.detect_machine(leg.amd)
+            self.listening.answered(leg)
             self.emit(p.Answered(leg.id))
         elif (snapshot.state == pj.PJSIP_INV_STATE_EARLY and leg.direction == "out"
               and snapshot.status in (180, 183) and snapshot.status != leg.last_ringing):
@@ -407,8 +419,10 @@ class Exchange:
             self._release(leg.id)
 
     def _report_end(self, leg: CallLeg, snapshot: CallSnapshot) -> None:
+        if leg.direction == "out" and not leg.connected:
+            self.listening.ended(leg, snapshot.status)
         if leg.direction == "out" and not leg.connected and not leg.outcome_sent:
-            self._emit_outcome(leg.id, snapshot)
+            self._emit_outcome(leg, snapshot)
         speech = leg.speech
         if speech is not None and speech.detector.speaking:
             end = speech.detector.flush()
@@ -418,14 +432,15 @@ class Exchange:
         duration = round(snapshot.connect_s, 3) if leg.connected else 0.0
         self.emit(p.HungUp(leg.id, by, snapshot.status, duration, leg.end_reason))
 
-    def _emit_outcome(self, call: str, snapshot: CallSnapshot) -> None:
-        outcome = outbound_outcome(snapshot.status)
-        if outcome == "busy":
-            self.emit(p.Busy(call, snapshot.status))
-        elif outcome == "no_answer":
-            self.emit(p.NoAnswer(call, snapshot.status))
+    def _emit_outcome(self, leg: CallLeg, snapshot: CallSnapshot) -> None:
+        status, cause = snapshot.status, snapshot.cause
+        ending = ending_of(status, cause, rang=bool(leg.last_ringing))
+        if ending is Ending.BUSY:
+            self.emit(p.Busy(leg.id, status, cause))
+        elif ending is Ending.NO_ANSWER:
+            self.emit(p.NoAnswer(leg.id, status, cause))
         else:
-            self.emit(p.Failed(call, snapshot.status, snapshot.reason))
+            self.emit(p.Failed(leg.id, status, snapshot.reason, cause))
 
     def call_media(self, leg_id: str) -> None:
         leg = self.legs.get(leg_id)
@@ -444,8 +459,9 @@ class Exchange:
     def _connect(self, leg: CallLeg, audio: pj.AudioMedia) -> None:
         if leg.speech is None:
             leg.speech = self.speech_ports.lend(leg.id)
-            if leg.amd is not None:
+            if leg.amd is not None and leg.connected:  # early media is no machine: from the answer
                 leg.speech.detect_machine(leg.amd)
+            self.listening.connect(leg)
         audio.startTransmit(leg.speech)
         if leg.prompt is not None:
             leg.prompt.startTransmit(audio)
@@ -567,6 +583,7 @@ class Exchange:
                 continue
             if leg.ring_deadline is not None and now >= leg.ring_deadline:
                 leg.ring_deadline = None
+                leg.rang_out = True
                 self.emit(p.NoAnswer(leg.id, 408))
                 self._hang_up(leg)
             elif leg.collector is not None:

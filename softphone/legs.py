@@ -15,9 +15,12 @@ from typing import Literal, Protocol
 import pjsua2 as pj
 
 from audio.amd import AmdSettings
+from audio.progress import EarlyMedia
 from softphone.digits import DigitCollector
 from softphone.media import Prompt, SpeechPort
+from softphone.outcome import q850_cause
 from softphone.protocol import DtmfMethod
+from softphone.sipmsg import headers
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,8 @@ class CallSnapshot:
     status: int
     reason: str
     connect_s: float
+    cause: int | None = None
+    """The Q.850 cause of the final response's ``Reason`` header (RFC 3326), if any."""
 
 
 class CallSink(Protocol):
@@ -70,7 +75,13 @@ class CallLeg:
     bridged_to: str | None = None
     """The call whose audio this one hears and feeds (``bridge``)."""
     amd: AmdSettings | None = None
-    """Answering-machine detection asked for (``detect_machine``), run from the first frame."""
+    """Answering-machine detection asked for (``detect_machine``), run from the answer on."""
+    early: EarlyMedia | None = None
+    """What the network says (``detect_progress``): early media, then the first seconds."""
+    heard_dir: str = ""
+    """Where a clip of unknown early media is kept when the call fails ("" none)."""
+    rang_out: bool = False
+    """The worker ended it at the ring timeout."""
     connected_at: float | None = None
     rx_packets: int = 0
     """RTP packets received so far (from the stream's RTCP statistics)."""
@@ -89,9 +100,13 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         try:
             info = self.getInfo()
+            cause = None
+            if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                cause = q850_cause(headers(_received(prm.e), "Reason"))
             snapshot = CallSnapshot(
                 state=info.state, status=info.lastStatusCode, reason=info.lastReason,
                 connect_s=info.connectDuration.sec + info.connectDuration.msec / 1000,
+                cause=cause,
             )
             self.sink.call_state(self.leg_id, snapshot)
         except Exception:
@@ -129,6 +144,16 @@ class PhoneCall(pj.Call):  # type: ignore[misc]
             prm.statusCode = 603
         except Exception:
             log.exception("onCallTransferRequest of %s", self.leg_id)
+
+
+def _received(event: pj.SipEvent) -> str:
+    """The SIP message a transaction event carries, if it was one received ("" otherwise)."""
+    if event.type != pj.PJSIP_EVENT_TSX_STATE:
+        return ""
+    state = event.body.tsxState
+    if state.type != pj.PJSIP_EVENT_RX_MSG:
+        return ""
+    return str(state.src.rdata.wholeMsg)
 
 
 class PhoneAccount(pj.Account):  # type: ignore[misc]

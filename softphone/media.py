@@ -8,6 +8,7 @@ objects from a callback.
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,6 +87,9 @@ class SpeechPort(pj.AudioMediaPort):  # type: ignore[misc]
         super().__init__()
         self.call = ""  # "" while the port waits in the pool
         self.amd: AmdDetector | None = None  # answering-machine detection, when asked for
+        self.tap: collections.deque[tuple[bytes, bool]] | None = None
+        """Each frame and its speech verdict, for the main thread's progress listener (a deque:
+        appended here on the media clock, emptied there)."""
         self._notify = notify
         self._vad = webrtcvad.Vad(VAD_AGGRESSIVENESS)
         self._frame_bytes = VAD_CLOCK_RATE * VAD_FRAME_MS // 1000 * 2
@@ -98,6 +102,7 @@ class SpeechPort(pj.AudioMediaPort):  # type: ignore[misc]
     def assign(self, call: str) -> None:
         self.detector = SpeechDetector(frame_s=VAD_FRAME_MS / 1000)
         self.amd = None
+        self.tap = None
         self.call = call
 
     def detect_machine(self, settings: AmdSettings) -> None:
@@ -108,7 +113,11 @@ class SpeechPort(pj.AudioMediaPort):  # type: ignore[misc]
             if (not self.call or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO
                     or frame.size != self._frame_bytes):
                 return
-            voiced = self._vad.is_speech(vector_bytes(frame.buf), VAD_CLOCK_RATE)
+            pcm = vector_bytes(frame.buf)
+            voiced = self._vad.is_speech(pcm, VAD_CLOCK_RATE)
+            tap = self.tap
+            if tap is not None:
+                tap.append((pcm, voiced))
             change = self.detector.feed(voiced)
             if change is not None:
                 self._notify(SpeechNotice(self.call, change))
@@ -148,6 +157,7 @@ class SpeechPorts:
     def give_back(self, port: SpeechPort) -> None:
         port.call = ""
         port.amd = None
+        port.tap = None
         self._free.append(port)
 
     def clear(self) -> None:

@@ -25,9 +25,11 @@ __all__ = [
     "Collect",
     "Command",
     "DetectMachine",
+    "DetectProgress",
     "Dial",
     "Digits",
     "Dtmf",
+    "EarlyMediaKept",
     "Error",
     "Event",
     "Failed",
@@ -38,6 +40,7 @@ __all__ = [
     "NoAnswer",
     "Play",
     "PlaybackEnded",
+    "Progress",
     "ProtocolError",
     "Ready",
     "Record",
@@ -100,10 +103,12 @@ class Answer:
 
 @dataclass(frozen=True)
 class Ring:
-    """180 Ringing for an inbound call."""
+    """180 Ringing for an inbound call; 183 Session Progress opens early media (SDP answered):
+    a prompt played then is heard before the answer, as a carrier's announcement or 彩铃."""
 
     TYPE: ClassVar[str] = "ringing"
     call: str
+    status: Literal[180, 183] = 180
 
 
 @dataclass(frozen=True)
@@ -204,9 +209,10 @@ class SendDigits:
 
 @dataclass(frozen=True)
 class DetectMachine:
-    """Run answering-machine detection on the call's received audio from its first frame
-    (send right after ``dial``); the verdict comes once as :class:`MachineDetection`.
-    Thresholds in seconds, as in :class:`audio.amd.AmdSettings`."""
+    """Run answering-machine detection on the call's received audio from the answer on (send
+    right after ``dial``; early media before the answer is never analysed as a machine); the
+    verdict comes once as :class:`MachineDetection`. Thresholds in seconds, as in
+    :class:`audio.amd.AmdSettings`, counted from the answer."""
 
     TYPE: ClassVar[str] = "detect_machine"
     call: str
@@ -218,6 +224,23 @@ class DetectMachine:
     between_words_silence_s: float = 0.05
     max_words: int = 3
     max_word_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class DetectProgress:
+    """Listen to what the network says before the answer (send right after ``dial``): the
+    national tones of ``tones`` and the announcements of the library in the directory
+    ``library`` (see :mod:`audio.library`), from the first frame of early media; after an
+    answer, the announcements only, for ``answered_s``. Each verdict comes as
+    :class:`Progress`. ``heard``: a directory where speech-like early media that matched
+    nothing is kept as a clip when the call fails (:class:`EarlyMediaKept`); "" keeps none."""
+
+    TYPE: ClassVar[str] = "detect_progress"
+    call: str
+    tones: str = "cn"
+    library: str = ""
+    answered_s: float = 0.0
+    heard: str = ""
 
 
 @dataclass(frozen=True)
@@ -259,7 +282,7 @@ class Stats:
 Command = (
     Dial | Answer | Ring | Reject | Redirect | Play | Stop | Record | StopRecording | Collect
     | Transfer
-    | Bridge | SendDigits | DetectMachine | Hangup | SendText | Shutdown | Stats
+    | Bridge | SendDigits | DetectMachine | DetectProgress | Hangup | SendText | Shutdown | Stats
 )
 
 # ----------------------------------------------------------------------- events
@@ -306,30 +329,36 @@ class Answered:
 
 @dataclass(frozen=True)
 class Busy:
-    """Outbound call ended with 486 or 600."""
+    """Outbound call ended busy: 486 or 600, or a ``Reason: Q.850;cause=17`` (see
+    :func:`softphone.outcome.ending_of`)."""
 
     TYPE: ClassVar[str] = "busy"
     call: str
     status: int
+    cause: int | None = None
+    """The Q.850 cause of the final response's ``Reason`` header, if any."""
 
 
 @dataclass(frozen=True)
 class NoAnswer:
-    """Ring timeout (status 408, worker cancelled) or 408/480/487 from the peer."""
+    """Ring timeout (status 408, worker cancelled), or a final status (or Q.850 cause) that
+    means no answer: 480, 487, 408 after ringing, causes 18 and 19."""
 
     TYPE: ClassVar[str] = "no_answer"
     call: str
     status: int
+    cause: int | None = None
 
 
 @dataclass(frozen=True)
 class Failed:
-    """Any other final non-2xx for an outbound call (404, 484, 604, 503...)."""
+    """Any other final non-2xx for an outbound call (404, 484, 603, 604, 503...)."""
 
     TYPE: ClassVar[str] = "failed"
     call: str
     status: int
     reason: str = ""
+    cause: int | None = None
 
 
 @dataclass(frozen=True)
@@ -377,6 +406,43 @@ class MachineDetection:
     cause: str
     words: int
     voiced_s: float
+
+
+ProgressSource = Literal["tone", "announcement"]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the network said (see :class:`DetectProgress`): a tone (``by="tone"``; ``what``
+    ``busy``, ``congestion``, ``vacant``, ``sit``, or ``ringback``, which only means it rings)
+    or an announcement of the library (``by="announcement"``; ``what`` its class, ``busy``,
+    ``off``, ``unreachable``, ``invalid`` or ``suspended``, and its id). ``after_s``: seconds
+    of media heard (from the first frame of early media, or from the answer) when decided."""
+
+    TYPE: ClassVar[str] = "progress"
+    call: str
+    by: ProgressSource
+    what: str
+    after_s: float
+    announcement: str = ""
+    answered: bool = False
+    """Heard after the answer (a carrier that answers, then announces)."""
+    score: float = 0.0
+    """How close the announcement matched (its bit error rate; lower is closer)."""
+
+
+@dataclass(frozen=True)
+class EarlyMediaKept:
+    """Speech-like early media that matched nothing, on a call that then failed with
+    ``status`` (or rang out: 408), kept as the clip ``clip`` (a WAV and its description in the
+    ``heard`` directory of :class:`DetectProgress`). Sent before ``hung_up``."""
+
+    TYPE: ClassVar[str] = "early_media_kept"
+    call: str
+    clip: str
+    file: str
+    seconds: float
+    status: int
 
 
 @dataclass(frozen=True)
@@ -498,7 +564,7 @@ class WorkerStats:
 
 Event = (
     Ready | Incoming | Ringing | Answered | Busy | NoAnswer | Failed | Dtmf | PlaybackEnded
-    | Digits | MachineDetection | RecordingSaved | SpeechStarted | SpeechEnded | HungUp | Refused
+    | Digits | MachineDetection | Progress | EarlyMediaKept | RecordingSaved | SpeechStarted | SpeechEnded | HungUp | Refused
     | Error
     | Transferred | Registration | TextReceived | TextStatus | WorkerStats
 )

@@ -16,11 +16,18 @@ COMPACT_FORMS = {"from": "f", "to": "t", "contact": "m", "call-id": "i"}
 
 def header(message: str, name: str) -> str | None:
     """Value of the first header ``name`` (or its compact form), unfolded."""
+    found = headers(message, name)
+    return found[0] if found else None
+
+
+def headers(message: str, name: str) -> list[str]:
+    """Values of every header ``name`` (or its compact form), unfolded, in order."""
     wanted = {name.lower()}
     if name.lower() in COMPACT_FORMS:
         wanted.add(COMPACT_FORMS[name.lower()])
     head = message.replace("\r\n", "\n").split("\n\n", 1)[0]
     lines = head.split("\n")[1:]
+    found = []
     for i, line in enumerate(lines):
         key, sep, value = line.partition(":")
         if sep and key.strip().lower() in wanted:
@@ -29,8 +36,8 @@ def header(message: str, name: str) -> str | None:
                 if not cont[:1].isspace():
                     break
                 parts.append(cont.strip())
-            return " ".join(parts)
-    return None
+            found.append(" ".join(parts))
+    return found
 
 
 def request_uri(message: str) -> str:

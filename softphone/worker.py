@@ -6,8 +6,8 @@ is duplicated for the protocol and fd 1 is pointed at stderr, so whatever
 native pjsip prints never corrupts the protocol stream.
 
 The main thread owns the Endpoint and every pjsua2 object; it loops on
-``libHandleEvents(10)``, then commands, then queued media notices, then
-timers. A reader thread only moves stdin lines into a queue.
+``libHandleEvents(10)``, then commands, then queued media notices, then what
+the network said on outbound calls (:mod:`softphone.listening`), then timers. A reader thread only moves stdin lines into a queue.
 """
 
 from __future__ import annotations
@@ -150,6 +150,7 @@ def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | 
         if not take_commands(lines, exchange, emit):
             break
         exchange.drain()
+        exchange.listening.pump(exchange.legs.values())
         exchange.check_timers()
         if time.monotonic() >= next_collect:
             gc.collect()

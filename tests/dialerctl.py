@@ -12,7 +12,7 @@ from typing import Any
 from enginectl import write_config
 from workerproc import ROOT
 
-from dialer import REQUIRED_TYPES, SqliteTaskStore, Task
+from dialer import REQUIRED_TYPES, Attempt, SqliteTaskStore, Task
 from dialer.store import FILE_NAME
 
 FAST_RETRIES = ("{busy_s: 1, busy_growth: 1.0, busy_cap_s: 1, rang_out_s: 1, no_answer_s: 1, "
@@ -68,6 +68,15 @@ def warn(config: Path, number: str, *args: str) -> str:
 
 def store_of(config: Path) -> SqliteTaskStore:
     return SqliteTaskStore(config.parent / "var" / FILE_NAME)
+
+
+def attempts_of(config: Path, task_id: str) -> list[Attempt]:
+    """A task's attempts, read from the store as it is now."""
+    store = store_of(config)
+    try:
+        return store.attempts(task_id)
+    finally:
+        store.close()
 
 
 def wait_tasks(config: Path, task_ids: list[str], done: Any = None, timeout: float = 60) -> list[Task]:

@@ -90,9 +90,14 @@ def test_demo_runs_to_its_final_table(tmp_path: Path) -> None:
                             text=True, timeout=240, cwd=ROOT, stdin=subprocess.DEVNULL, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     table = result.stdout[result.stdout.index("outcomes"):]
-    assert table.count("│ yes         │") == 5
+    assert table.count("│ yes         │") == 8
     for outcome in ("acknowledged", "failed", "transferred"):
         assert outcome in table
+    # the carrier that says busy and 空号 in early media: cancelled at once, and said so
+    assert "the network said: the busy announcement" in result.stdout
+    assert "the network said: the invalid announcement" in result.stdout
+    assert "(cancelled, not 30 s later)" in result.stdout
+    assert "carrier's" in table and "the digit 1" in table  # how each outcome was known
     assert "warning text delivered" in result.stdout  # beside the calls, to the carrier's phones
     store = TextStore(tmp_path / "demo" / "var")
     warnings = [m for m in store.between(0, 1e12) if m.kind == "warning"]

@@ -135,9 +135,9 @@ def test_sip_info_digit_acknowledges_too(tmp_path: Path) -> None:
     assert attempts[0].digits == "1" and attempts[0].answered_at is not None
 
 
-def test_never_answers_escalates_then_stops_at_max_attempts(tmp_path: Path) -> None:
+def test_never_acknowledges_escalates_then_stops_at_max_attempts(tmp_path: Path) -> None:
     async def scenario(engine: Engine, clock: FakeClock, worker: FakeWorker) -> Any:
-        worker.phones["13800137490"] = [RANG_OUT]
+        worker.phones["13800137490"] = [SILENT]  # answers, listens, never presses the digit
         queue = engine.subscribe()
         task_id = submit(engine, "13800137490", case_id="FZ-2026-1201")
         [task] = await until_done(engine, clock, task_id)
@@ -148,11 +148,34 @@ def test_never_answers_escalates_then_stops_at_max_attempts(tmp_path: Path) -> N
 
     task, seen, notices = run(config(tmp_path), scenario)
     assert task.state is TaskState.FAILED and task.reason == "no acknowledgement after 4 attempts"
-    assert seen == ["rang_out"] * 4
+    assert seen == ["answered_no_ack"] * 4
     [escalated] = [n for n in notices if getattr(n, "task_event", "") == "escalated"]
     assert escalated.attempt == 3
     assert escalated.payload()["case_ids"] == ["FZ-2026-1201"]
     assert escalated.payload()["number"] == "138****7490"
+
+
+def test_a_waiting_call_that_always_rings_out_is_escalated_and_called_until_give_up(
+        tmp_path: Path) -> None:
+    """Call waiting: the person talks to the scammer and lets our call ring out, every time.
+    The line is in use, as when busy: escalated after 3, then called past max_attempts (4)
+    until give_up_after_s."""
+    async def scenario(engine: Engine, clock: FakeClock, worker: FakeWorker) -> Any:
+        worker.phones["13800137490"] = [RANG_OUT]
+        queue = engine.subscribe()
+        task_id = submit(engine, "13800137490", case_id="FZ-2026-1202")
+        [task] = await until_done(engine, clock, task_id)
+        notices = []
+        while not queue.empty():
+            notices.append(queue.get_nowait())
+        return task, outcomes(engine, task_id), notices
+
+    task, seen, notices = run(config(tmp_path, extra="  give_up_after_s: 100\n"), scenario)
+    assert task.state is TaskState.FAILED and task.reason == (
+        "gave up after 1.67 min without an acknowledgement")
+    assert seen == ["rang_out"] * 11  # every 10 s (rang_out_s), never stopped at 4
+    [escalated] = [n for n in notices if getattr(n, "task_event", "") == "escalated"]
+    assert escalated.attempt == 3
 
 
 def test_not_found_fails_after_one_attempt(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from sip_config.schema import DialerConfig, RetryConfig, parse_hours
 TZ = ZoneInfo("Asia/Shanghai")
 NOON = datetime(2026, 12, 1, 12, 0, tzinfo=TZ).timestamp()
 RETRY = RetryConfig(busy_s=15, busy_growth=1.5, busy_cap_s=30, rang_out_s=10, no_answer_s=60,
-                    unacknowledged_s=120, machine_s=300, trunk_s=5, trunk_cap_s=40, jitter=0.2)
+                    unreachable_s=30, unacknowledged_s=120, machine_s=300, trunk_s=5, trunk_cap_s=40, jitter=0.2)
 CONFIG = DialerConfig(retry=RETRY, max_attempts=5, escalate_after_attempts=3, give_up_after_s=3600,
                       quiet_hours=parse_hours("22:00-08:00"))
 POLICY = Policy(CONFIG, TZ)
@@ -30,6 +30,10 @@ HIGH = History(Risk.HIGH, first_attempt_at=NOON)
     (Outcome.BUSY, replace(HIGH, busy_run=5), TaskState.WAITING, 30, True),  # to the cap
     (Outcome.RANG_OUT, HIGH, TaskState.WAITING, 10, True),
     (Outcome.NO_ANSWER, HIGH, TaskState.WAITING, 60, True),
+    (Outcome.REJECTED, HIGH, TaskState.WAITING, 60, True),
+    (Outcome.UNREACHABLE, HIGH, TaskState.WAITING, 30, True),
+    (Outcome.UNREACHABLE, replace(HIGH, busy_run=3), TaskState.WAITING, 30, True),
+    (Outcome.SUSPENDED, HIGH, TaskState.FAILED, None, True),
     (Outcome.UNACKNOWLEDGED, HIGH, TaskState.WAITING, 120, True),
     (Outcome.MACHINE, HIGH, TaskState.WAITING, 300, True),
     (Outcome.TRUNK_ERROR, HIGH, TaskState.WAITING, 5, False),
@@ -62,6 +66,55 @@ def test_busy_counts_towards_escalation_but_not_max_attempts() -> None:
     assert history.attempts == 40 and history.reached == 0 and history.escalated
 
 
+@pytest.mark.parametrize("outcome", [Outcome.BUSY, Outcome.RANG_OUT, Outcome.UNREACHABLE])
+def test_a_line_in_use_never_uses_up_max_attempts(outcome: Outcome) -> None:
+    """Busy, a waiting call that rang out, a phone switched off: the person is there, on the
+    scammer's call; they are called until give_up_after_s, escalated after 3."""
+    plan = POLICY.after(replace(HIGH, attempts=30, reached=4, escalated=True), outcome, NOON)
+    assert plan.state is TaskState.WAITING and plan.history.reached == 4
+
+
+@pytest.mark.parametrize(("started", "wait"), [(NOON - 3.0, 12.0), (NOON - 0.5, 14.5),
+                                               (NOON - 40.0, 0.0), (None, 15.0)])
+def test_a_busy_line_is_called_again_busy_s_after_the_busy_call_started(
+        started: float | None, wait: float) -> None:
+    """A carrier that says busy in early media takes 3 s to do it: the cadence stays."""
+    plan = POLICY.after(HIGH, Outcome.BUSY, NOON, rand=0.5, started_at=started)
+    assert plan.next_at - NOON == pytest.approx(wait)
+
+
+def test_a_phone_that_stays_off_is_called_until_give_up_and_escalates_like_busy() -> None:
+    history = HIGH
+    for n in range(1, 60):  # switched off for half an hour: called every 30 s
+        plan = POLICY.after(history, Outcome.UNREACHABLE, NOON + n * 30)
+        assert plan.state is TaskState.WAITING and plan.counted
+        assert plan.escalate is (n == CONFIG.escalate_after_attempts)
+        history = plan.history
+    assert history.attempts == 59 and history.reached == 0 and history.busy_run == 0
+    assert POLICY.after(history, Outcome.UNREACHABLE, NOON + 3600).state is TaskState.FAILED
+
+
+def test_busy_then_off_then_busy_starts_the_busy_cadence_again() -> None:
+    plan = POLICY.after(replace(HIGH, busy_run=4), Outcome.UNREACHABLE, NOON)
+    assert plan.history.busy_run == 0
+    assert POLICY.after(plan.history, Outcome.BUSY, NOON).next_at - NOON == 15
+
+
+@pytest.mark.parametrize(("history", "escalate"), [(HIGH, True),
+                                                    (replace(HIGH, escalated=True), False)])
+def test_a_suspended_line_fails_and_is_escalated_at_once(history: History, escalate: bool) -> None:
+    plan = POLICY.after(history, Outcome.SUSPENDED, NOON, how="the carrier's announcement a1")
+    assert (plan.state, plan.escalate, plan.counted) == (TaskState.FAILED, escalate, True)
+    assert plan.history.escalated
+    assert plan.reason == ("the line is suspended (the carrier's announcement a1): reach the "
+                           "person another way")
+
+
+def test_an_invalid_number_says_how_it_was_known() -> None:
+    plan = POLICY.after(HIGH, Outcome.INVALID_NUMBER, NOON, how="Q.850 cause 1")
+    assert plan.reason == "the number does not exist (Q.850 cause 1)"
+
+
 @pytest.mark.parametrize(("before", "escalate"), [(1, False), (2, True), (3, False)])
 def test_escalates_once_after_the_configured_attempts(before: int, escalate: bool) -> None:
     history = replace(HIGH, attempts=before, reached=before, escalated=before >= 3)
@@ -69,7 +122,8 @@ def test_escalates_once_after_the_configured_attempts(before: int, escalate: boo
 
 
 def test_max_attempts_fails_the_task() -> None:
-    plan = POLICY.after(replace(HIGH, attempts=4, reached=4, escalated=True), Outcome.RANG_OUT, NOON)
+    plan = POLICY.after(replace(HIGH, attempts=4, reached=4, escalated=True), Outcome.NO_ANSWER,
+                        NOON)
     assert plan.state is TaskState.FAILED and plan.reason == "no acknowledgement after 5 attempts"
 
 
@@ -103,7 +157,8 @@ def test_a_normal_task_retried_into_the_night_waits_for_the_morning() -> None:
     (486, False, Outcome.BUSY), (600, True, Outcome.BUSY),
     (408, True, Outcome.RANG_OUT),  # our own ring timeout: the phone rang, nobody took it
     (408, False, Outcome.TRUNK_ERROR),  # no response at all
-    (480, True, Outcome.NO_ANSWER), (487, True, Outcome.NO_ANSWER), (603, True, Outcome.NO_ANSWER),
+    (480, True, Outcome.NO_ANSWER), (487, True, Outcome.NO_ANSWER),
+    (603, True, Outcome.REJECTED),  # Decline: the call was turned down (counted, retried)
     (404, False, Outcome.INVALID_NUMBER), (484, False, Outcome.INVALID_NUMBER),
     (604, False, Outcome.INVALID_NUMBER),
     (403, False, Outcome.TRUNK_ERROR), (503, False, Outcome.TRUNK_ERROR),

@@ -153,7 +153,7 @@ def test_the_short_transaction_timeout_does_not_cut_a_long_ring(tmp_path: Path) 
     engine = EngineProcess(config)
     try:
         task_id = warn(config, "13800137490")
-        wait_tasks(config, [task_id], timeout=30)
+        wait_tasks(config, [task_id], timeout=30, done=lambda t: t.last_outcome is not None)
         assert phone.wait() == 0, phone.report()
     finally:
         phone.kill()

@@ -6,7 +6,6 @@ import pytest
 
 from softphone import protocol as p
 from softphone.digits import CollectResult, DigitCollector
-from softphone.outcome import outbound_outcome
 from softphone.sipmsg import SourcePolicy, caller_of, header, request_uri, user_part
 from softphone.speech import SpeechDetector, SpeechEnd, SpeechStart
 
@@ -99,15 +98,6 @@ def test_speech_needs_three_voiced_frames_and_half_a_second_of_silence() -> None
     assert isinstance(end, SpeechEnd)
     assert end.duration_s == pytest.approx(0.02 * (3 + 24 + 1))
     assert detector.flush() is None
-
-
-@pytest.mark.parametrize(
-    ("status", "outcome"),
-    [(200, "answered"), (486, "busy"), (600, "busy"), (408, "no_answer"), (480, "no_answer"),
-     (487, "no_answer"), (404, "failed"), (484, "failed"), (604, "failed"), (503, "failed")],
-)
-def test_outbound_outcome(status: int, outcome: str) -> None:
-    assert outbound_outcome(status) == outcome
 
 
 INVITE = (
