@@ -1,7 +1,8 @@
 """Notices: what people and other systems hear about a call or a task.
 
 Each kind of notice is a frozen dataclass with a ``KIND`` (its name in the
-event file and, later, on MQTT). Fields named in ``NUMBERS`` hold full phone
+event file and the log; the MQTT plug-in :mod:`bus` subscribes to the notices
+and publishes payloads of its own). Fields named in ``NUMBERS`` hold full phone
 numbers; :meth:`Notice.record` masks them unless asked not to, so logs and
 files for people never carry a full number by accident.
 """

@@ -1,7 +1,7 @@
 """``kamailio-config``: write the Kamailio front's files for the workers.
 
 ``run`` writes the same files into ``<engine.data_dir>/kamailio`` and starts
-Kamailio itself (:mod:`engine.front`); this command is for looking at them, or
+Kamailio itself (:class:`front.Front`); this command is for looking at them, or
 for running Kamailio by other means.
 """
 
@@ -11,8 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from front import render_cfg, render_dispatcher_list, setup_from_config, start_command
 from sip_config import LoadedConfig
-from sip_config.kamailio import render_cfg, render_dispatcher_list, setup_from_config, start_command
 
 from .errors import CommandError
 

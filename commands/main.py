@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sip_config import DEFAULT_CONFIG, ConfigError, LoadedConfig, load_config
+from settings import Settings, load_settings
+from sip_config import DEFAULT_CONFIG, ConfigError, LoadedConfig
 
 from . import announcements, balancer, demo, hotline, lists, ops, run, texts, warn
 from .errors import CommandError
@@ -42,8 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load(args: argparse.Namespace) -> LoadedConfig:
-    return load_config(args.config)
+def load(args: argparse.Namespace) -> Settings:
+    """The config and the files it names, every one checked (also for commands that use less)."""
+    return load_settings(args.config)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,11 +54,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "run"
     try:
         if command == "check-config":
-            loaded = load(args)
-            print(f"{loaded.path}: valid")
+            settings = load(args)
+            print(f"{settings.path}: valid")
             return EXIT_OK
         handler: Any = args.handler if args.command else run.run_engine
-        config = None if getattr(args, "needs_config", True) is False else load(args)
+        # a handler gets the Settings when its parser says takes_settings, else the config
+        whole = getattr(args, "takes_settings", False) if args.command else True
+        config: Settings | LoadedConfig | None = None
+        if getattr(args, "needs_config", True) is not False:
+            settings = load(args)
+            config = settings if whole else settings.loaded
         return int(handler(args, config) or EXIT_OK)
     except ConfigError as exc:
         for problem in exc.problems:

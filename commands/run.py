@@ -13,26 +13,27 @@ from typing import Any
 from rich.console import Console
 
 import audio
-from dialer import CatalogError, StoreError
-from sip_config import LoadedConfig
+from dialer import StoreError
+from settings import Settings
 
 from .errors import CommandError
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     run = sub.add_parser("run", parents=[common], help="run the engine (the default command)")
-    run.set_defaults(handler=run_engine)
+    run.set_defaults(handler=run_engine, takes_settings=True)
     prompts = sub.add_parser("prompts", help="voice prompts")
     ops = prompts.add_subparsers(dest="op", metavar="OP", required=True)
     build = ops.add_parser("build", parents=[common], help="make every missing prompt WAV from its text")
     build.add_argument("--force", action="store_true", help="make them all again")
-    build.set_defaults(handler=build_prompts)
+    build.set_defaults(handler=build_prompts, takes_settings=True)
 
 
-def run_engine(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+def run_engine(args: argparse.Namespace, settings: Settings) -> int:
     from engine import Engine  # the engine pulls in more than the other commands need
     from ops.observer import ErrorLog, Observer
 
+    loaded = settings.loaded
     logging.basicConfig(level=loaded.config.engine.log_level.upper(), stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     errors = ErrorLog()  # the last warnings and errors, for ``status``
@@ -40,8 +41,8 @@ def run_engine(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
     async def serve() -> None:
         try:
-            engine = Engine(loaded)
-        except (StoreError, CatalogError) as exc:
+            engine = Engine(settings)
+        except StoreError as exc:
             raise CommandError(str(exc)) from None
         bus = None
         if loaded.config.mqtt is not None:  # subscribed before the engine says anything
@@ -82,14 +83,14 @@ def run_engine(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return 0
 
 
-def build_prompts(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+def build_prompts(args: argparse.Namespace, settings: Settings) -> int:
     """Make every missing or changed prompt (built-in, voice menus, warnings), with a bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from engine.voice import prompt_dir, prompt_sets
 
-    directory = prompt_dir(loaded)
-    sets = prompt_sets(loaded)
+    directory = prompt_dir(settings.loaded)
+    sets = prompt_sets(settings)
     total = sum(len(prompts) for _, prompts, _ in sets)
     todo = sum(len(audio.stale_prompts(directory, prompts, args.force)) for _, prompts, _ in sets)
     started = time.perf_counter()

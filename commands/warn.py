@@ -22,7 +22,6 @@ from rich.table import Table
 
 from dialer import (
     Attempt,
-    CatalogError,
     Policy,
     RequestError,
     SqliteTaskStore,
@@ -30,11 +29,11 @@ from dialer import (
     Task,
     TaskState,
     known_by,
-    load_catalog,
     open_store,
     parse_csv,
     validate,
 )
+from settings import Settings
 from sip_config import LoadedConfig
 from texts import Message, TextStore
 from texts.store import FILE_NAME as TEXTS_FILE
@@ -61,7 +60,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     warn.add_argument("--id", dest="request_id", help="a request id: repeating it makes no second task")
     warn.add_argument("--file", help="a CSV of requests: number,fraud_type,risk,case_id,note,request_id")
     warn.add_argument("--reason", default="", help="why a task is cancelled")
-    warn.set_defaults(handler=warn_command)
+    warn.set_defaults(handler=warn_command, takes_settings=True)
 
     tasks = sub.add_parser("tasks", parents=[common], help="warning tasks and where they stand")
     tasks.add_argument("--json", action="store_true", help="one JSON object per task, for tools")
@@ -83,15 +82,8 @@ def _store(loaded: LoadedConfig) -> SqliteTaskStore:
         raise CommandError(str(exc)) from None
 
 
-def _known(loaded: LoadedConfig) -> list[str]:
-    d = loaded.config.dialer
-    try:
-        return load_catalog(loaded.resolve(d.catalog) if d.catalog else None).known()
-    except CatalogError as exc:
-        raise CommandError(str(exc)) from None
-
-
-def warn_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+def warn_command(args: argparse.Namespace, settings: Settings) -> int:
+    loaded, known = settings.loaded, settings.catalog.known()
     words = args.words
     if words[:1] == ["cancel"]:
         if len(words) != 2:
@@ -100,12 +92,12 @@ def warn_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     if args.file:
         if words:
             raise CommandError("give either a number or --file, not both")
-        return from_file(args.file, loaded)
+        return from_file(args.file, loaded, known)
     if len(words) != 1:
         raise CommandError("give one number to call (or --file REQUESTS.csv, or cancel TASK_ID)")
     try:
         request = validate(words[0], args.fraud_type, args.risk, args.case_id, args.note,
-                           args.request_id, known_types=_known(loaded), source="cli",
+                           args.request_id, known_types=known, source="cli",
                            country=loaded.config.screening.country)
     except RequestError as exc:
         raise CommandError(str(exc)) from None
@@ -118,7 +110,7 @@ def warn_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return 0
 
 
-def from_file(name: str, loaded: LoadedConfig) -> int:
+def from_file(name: str, loaded: LoadedConfig, known: list[str]) -> int:
     try:
         with open(name, encoding="utf-8-sig") as f:
             text = f.read()
@@ -126,7 +118,7 @@ def from_file(name: str, loaded: LoadedConfig) -> int:
         raise CommandError(f"there is no file {name}") from None
     except UnicodeDecodeError:
         raise CommandError(f"{name} is not UTF-8 text") from None
-    good, bad = parse_csv(text, known_types=_known(loaded), country=loaded.config.screening.country)
+    good, bad = parse_csv(text, known_types=known, country=loaded.config.screening.country)
     store = _store(loaded)
     policy = Policy(loaded.config.dialer, ZoneInfo(loaded.config.engine.timezone))
     counts = {"queued": 0, "merged": 0, "already accepted": 0}

@@ -31,13 +31,13 @@ from rich.text import Text
 
 import audio
 from audio.library import Library
+from demo.loopback import free_udp_run
 from dialer import Task, TaskState, known_by, validate
 from dialer.call import NetworkSaid
 from engine import Engine, TaskNotice
-from engine.ports import free_udp_run
 from engine.texting import TextNotice
 from screening import mask
-from sip_config import load_config
+from settings import load_settings
 
 __all__ = ["PHONES", "Phone", "run_demo"]
 
@@ -126,7 +126,8 @@ class Demo:
 
     async def run(self) -> int:
         config_path, carrier_port, carrier_rtp = write_config(self.directory)
-        loaded = load_config(config_path)
+        settings = load_settings(config_path)
+        loaded = settings.loaded
         logs = loaded.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         sounds = self.directory / "sounds"
@@ -151,7 +152,7 @@ class Demo:
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, cwd=Path(__file__).resolve().parent.parent)
         reader = asyncio.create_task(self._carrier_lines(carrier))
-        engine = Engine(loaded)
+        engine = Engine(settings)
         try:
             await self._wait_for_carrier()
             await engine.start()

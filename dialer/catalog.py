@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from audio import Prompt
+from yamlfile import FileProblems, Problem
 
 __all__ = ["DEFAULT_CATALOG", "REQUIRED_TYPES", "Catalog", "CatalogError", "FraudType", "load_catalog"]
 
@@ -28,8 +29,12 @@ DEFAULT_TEXT = ("【{center}】{asks}这是诈骗，请不要转账。我们正�
 TEXT_WORDS = {"center": "", "asks": "", "caller_id": ""}
 
 
-class CatalogError(ValueError):
-    """The catalog cannot be used; the message is one sentence naming the file."""
+class CatalogError(FileProblems, ValueError):
+    """The catalog cannot be used: one problem, a sentence that names the file (and the line
+    of a YAML syntax error)."""
+
+    def __init__(self, path: Path, sentence: str, line: int = 0) -> None:
+        super().__init__([Problem(str(path), line, "", sentence)])
 
 
 @dataclass(frozen=True)
@@ -91,20 +96,23 @@ def load_catalog(path: Path | None = None) -> Catalog:
     try:
         tree = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise CatalogError(f"the warning catalog {path} does not exist") from None
+        raise CatalogError(path, f"the warning catalog {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise CatalogError(f"the warning catalog {path} cannot be read: {exc}") from None
+        raise CatalogError(path, f"the warning catalog {path} cannot be read: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise CatalogError(f"{path}{where}: the warning catalog is not valid YAML") from None
+        line = mark.line + 1 if mark else 0
+        where = f":{line}" if mark else ""
+        raise CatalogError(path, f"{path}{where}: the warning catalog is not valid YAML",
+                           line) from None
     if not isinstance(tree, dict) or not isinstance(tree.get("types"), dict):
-        raise CatalogError(f"{path}: the warning catalog needs a 'types:' mapping of fraud types")
+        raise CatalogError(path, f"{path}: the warning catalog needs a 'types:' mapping of "
+                                 "fraud types")
     types: dict[str, FraudType] = {}
     for type_id, entry in tree["types"].items():
         if not isinstance(entry, dict) or not isinstance(entry.get("warning"), str) \
                 or not entry["warning"].strip():
-            raise CatalogError(f"{path}: fraud type {type_id!r} needs a 'warning:' text")
+            raise CatalogError(path, f"{path}: fraud type {type_id!r} needs a 'warning:' text")
         recording = entry.get("wav")
         types[str(type_id)] = FraudType(
             str(type_id), str(entry.get("name") or type_id), " ".join(entry["warning"].split()),
@@ -112,24 +120,26 @@ def load_catalog(path: Path | None = None) -> Catalog:
             " ".join(entry["text"].split()) if isinstance(entry.get("text"), str) else "")
     missing = [t for t in REQUIRED_TYPES if t not in types]
     if missing:
-        raise CatalogError(f"{path}: the warning catalog lacks the fraud type(s) "
-                           f"{', '.join(missing)}, which requests may name")
+        raise CatalogError(path, f"{path}: the warning catalog lacks the fraud type(s) "
+                                 f"{', '.join(missing)}, which requests may name")
     messages = tree.get("messages") or {}
     lacking = [m for m in MESSAGES if not isinstance(messages.get(m), str)]
     if lacking:
-        raise CatalogError(f"{path}: the warning catalog lacks the message(s) {', '.join(lacking)}")
+        raise CatalogError(path, f"{path}: the warning catalog lacks the message(s) "
+                                 f"{', '.join(lacking)}")
     for key in MESSAGES:
         try:
             messages[key].format(center="", ack="", officer="", callback="")
         except (KeyError, IndexError, ValueError) as exc:
-            raise CatalogError(f"{path}: message {key!r} has a placeholder that is not "
-                               f"{{center}}, {{ack}}, {{officer}} or {{callback}} ({exc})") from None
+            raise CatalogError(path, f"{path}: message {key!r} has a placeholder that is not "
+                                     f"{{center}}, {{ack}}, {{officer}} or {{callback}} ({exc})"
+                               ) from None
     said = {k: " ".join(messages[k].split()) for k in MESSAGES}
     if isinstance(messages.get("text"), str):
         try:
             messages["text"].format(**TEXT_WORDS)
         except (KeyError, IndexError, ValueError) as exc:
-            raise CatalogError(f"{path}: message 'text' has a placeholder that is not {{center}}, "
-                               f"{{asks}} or {{caller_id}} ({exc})") from None
+            raise CatalogError(path, f"{path}: message 'text' has a placeholder that is not "
+                                     f"{{center}}, {{asks}} or {{caller_id}} ({exc})") from None
         said["text"] = " ".join(messages["text"].split())
     return Catalog(path, types, said)

@@ -25,23 +25,24 @@ from zoneinfo import ZoneInfo
 
 import audio
 from callflow import CallFlow, Notice, Output, Timeout, Timer, UnexpectedEvent
-from dialer import Policy, load_catalog, open_store
+from dialer import Policy, open_store
+from front import Front, behind_front
 from hotline import SaveMessage
 from hotline.queue import JoinQueue, LeaveQueue, QueueReport
 from screening import NumberKind, ServiceNumber, StoreError, normalize
+from settings import Settings, settings_for
 from sip_config import LoadedConfig
 from softphone import protocol as p
 
 from .clock import Clock, SystemClock, TimerHandle, local
 from .desk import HotlineDesk
 from .dialing import Dialing
-from .front import Front, behind_front
 from .hotline import Route, route_for
 from .inbound import Gate
 from .lock import DataDirLock
 from .texting import Texting
 from .voice import prompt_sets
-from .workers import RTP_PORTS_PER_WORKER, Worker, WorkerPool, WorkerSpec
+from .workers import RESTART_BACKOFF_S, RTP_PORTS_PER_WORKER, Worker, WorkerPool, WorkerSpec
 
 __all__ = ["CallScreened", "Engine", "EngineStarted", "EngineStatus", "FlowFailed", "SourceRefused",
            "worker_specs"]
@@ -127,8 +128,14 @@ def worker_specs(loaded: LoadedConfig) -> list[WorkerSpec]:
 
 
 class Engine:
-    def __init__(self, loaded: LoadedConfig, specs: list[WorkerSpec] | None = None,
+    def __init__(self, settings: Settings | LoadedConfig, specs: list[WorkerSpec] | None = None,
                  worker_type: type[Worker] = Worker, clock: Clock | None = None) -> None:
+        """``settings``: what :func:`settings.load_settings` read; a config read alone (tests,
+        benches) has the files it names read here, once."""
+        if isinstance(settings, LoadedConfig):
+            settings = settings_for(settings)
+        self.settings = settings
+        loaded = settings.loaded
         self.loaded = loaded
         self.config = loaded.config
         self.clock: Clock = clock or SystemClock()
@@ -137,7 +144,8 @@ class Engine:
         self.hotline_line = ServiceNumber(hotline.number, hotline.area_code or "")
         self.gate = Gate(loaded, self.notice)
         self.lists = self.gate.lists
-        self.front = Front(loaded, self.notice) if self.config.sip.balancer else None
+        self.front = (Front(loaded, self.notice, restart_backoff_s=RESTART_BACKOFF_S)
+                      if self.config.sip.balancer else None)
         if self.front is not None and specs is None:
             specs = behind_front(worker_specs(loaded), loaded)
         self.pool = WorkerPool(specs if specs is not None else worker_specs(loaded), worker_type)
@@ -154,7 +162,7 @@ class Engine:
         self.events_path = data / "events.jsonl"
         self._events = self.events_path.open("a", encoding="utf-8", buffering=1)  # a line at a time
         self.prompt_dir = data / "prompts"
-        self.desk = HotlineDesk(loaded, self.prompt_dir, self.tz, self.notice)
+        self.desk = HotlineDesk(loaded, settings.menus, self.prompt_dir, self.tz, self.notice)
         self._requests: dict[type, Callable[[Any, float], object]] = {
             SaveMessage: self.desk.save, JoinQueue: self.desk.join, LeaveQueue: self.desk.leave,
             QueueReport: self.desk.report,
@@ -163,9 +171,8 @@ class Engine:
         self.lock = DataDirLock(data)
         self.store = open_store(data, data / "recordings")
         dialer = self.config.dialer
-        catalog = load_catalog(loaded.resolve(dialer.catalog) if dialer.catalog else None)
-        self.dialing = Dialing(self, self.store, catalog, Policy(dialer, self.tz))
-        self.texting = Texting(self, catalog, self.desk.menus.path)
+        self.dialing = Dialing(self, self.store, settings.catalog, Policy(dialer, self.tz))
+        self.texting = Texting(self, settings.catalog, settings.book)
 
     # ------------------------------------------------------------ life cycle
 
@@ -180,7 +187,7 @@ class Engine:
             log.info("imported %s into list %s: %d numbers", report.file.name, report.list_name,
                      len(report.parsed.keys))
         self.gate.check_lists()
-        for _, prompts, rate in prompt_sets(self.loaded):
+        for _, prompts, rate in prompt_sets(self.settings):
             audio.build(self.prompt_dir, prompts, rate=rate)
         if self.front is not None:
             await self.front.start()  # before the workers: a missing kamailio fails at once

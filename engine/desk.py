@@ -20,11 +20,11 @@ from callflow import Notice
 from hotline import (
     CallbackStore,
     Ivr,
+    MenuBook,
     MessageSaved,
     MessageSettings,
     OperatorHours,
     SaveMessage,
-    load_menus,
     prompt_file,
 )
 from hotline.ivr import MessageLeft
@@ -48,14 +48,14 @@ log = logging.getLogger("engine.hotline")
 
 
 class HotlineDesk:
-    def __init__(self, loaded: LoadedConfig, prompt_dir: Path, tz: tzinfo,
+    def __init__(self, loaded: LoadedConfig, menus: MenuBook, prompt_dir: Path, tz: tzinfo,
                  notice: Callable[[Notice], None]) -> None:
         config = loaded.config.hotline
         self.config = config
         self.tz = tz
         self.notice = notice
         self.hours = OperatorHours.from_config(config)
-        self.menus = load_menus(loaded.resolve(config.menus) if config.menus else None)
+        self.menus = menus
         self.prompt_dir = prompt_dir
         def wav(name: str) -> str:
             return str(audio.path_of(prompt_dir, name))

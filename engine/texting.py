@@ -31,10 +31,9 @@ from callflow import Notice
 from dialer import Catalog, StoreError, Task
 from dialer.requests import national_digits
 from hotline import OperatorHours
-from hotline.menus import DEFAULT_MENUS
 from screening import Action, Number, NumberKind, ServiceNumber, normalize
 from softphone import protocol as p
-from texts import Message, TextBook, TextStore, TextStoreError, load_text_book
+from texts import Message, TextBook, TextStore, TextStoreError
 from texts.words import hours_label, opens_label
 
 from .trunk import dial_uri
@@ -138,7 +137,7 @@ class SipTextSender:
 
 
 class Texting:
-    def __init__(self, engine: Engine, catalog: Catalog, book_path: Any) -> None:
+    def __init__(self, engine: Engine, catalog: Catalog, book: TextBook) -> None:
         self.engine = engine
         config = engine.config
         self.catalog = catalog
@@ -150,7 +149,7 @@ class Texting:
         self.sender_id = self.sms.number if self.sms else config.sip.trunk.caller_id
         self.country_code = phonenumbers.country_code_for_region(config.screening.country)
         self.store = TextStore(engine.loaded.data_dir)
-        self.book: TextBook = load_text_book(book_path, DEFAULT_MENUS)
+        self.book = book
         hours = OperatorHours.from_config(config.hotline)
         if self.sms is not None and self.sms.reply_hours is not None:
             hours = replace(hours, usual=self.sms.reply_hours)

@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import audio
-from dialer import load_catalog
-from hotline import load_menus
+from settings import Settings
 from sip_config import LoadedConfig
 
 __all__ = ["PROMPT_RATE", "PromptSet", "prompt_sets"]
@@ -20,15 +19,14 @@ PROMPT_RATE = 190  # espeak-ng speed of menus and warnings: clear for the elderl
 PromptSet = tuple[str, list[audio.Prompt], int]  # (what, prompts, speaking rate)
 
 
-def prompt_sets(loaded: LoadedConfig) -> list[PromptSet]:
-    config = loaded.config
-    d, h = config.dialer, config.hotline
-    catalog = load_catalog(loaded.resolve(d.catalog) if d.catalog else None)
-    menus = load_menus(loaded.resolve(h.menus) if h.menus else None)
-    warnings = catalog.prompts(center=d.center_name, ack=d.ack_digit, officer=d.officer_digit,
-                               callback=config.sip.trunk.caller_id)
+def prompt_sets(settings: Settings) -> list[PromptSet]:
+    config = settings.config
+    d = config.dialer
+    warnings = settings.catalog.prompts(center=d.center_name, ack=d.ack_digit,
+                                        officer=d.officer_digit,
+                                        callback=config.sip.trunk.caller_id)
     return [("built-in", list(audio.PROMPTS.values()), PROMPT_RATE),
-            ("voice menus", menus.audio_prompts(), PROMPT_RATE),
+            ("voice menus", settings.menus.audio_prompts(), PROMPT_RATE),
             ("warning calls", warnings, PROMPT_RATE)]
 
 

@@ -9,6 +9,7 @@ then (the worker says so). The full number stays here; people see it masked.
 from __future__ import annotations
 
 import builtins
+import enum
 import secrets
 import sqlite3
 from collections.abc import Callable
@@ -18,13 +19,25 @@ from pathlib import Path
 from screening import mask
 from sqlitefile import open_file
 
-__all__ = ["Callback", "CallbackError", "CallbackStore"]
+__all__ = ["TRANSITIONS", "Callback", "CallbackError", "CallbackState", "CallbackStore"]
 
 FILE_NAME = "callbacks.sqlite"
 
 
 class CallbackError(Exception):
     """The list of callbacks cannot do what was asked; ``str()`` is one sentence."""
+
+
+class CallbackState(enum.StrEnum):
+    WAITING = "waiting"  # for an operator to call back
+    DONE = "done"
+
+
+TRANSITIONS: dict[CallbackState, frozenset[CallbackState]] = {
+    CallbackState.WAITING: frozenset({CallbackState.DONE}),
+    CallbackState.DONE: frozenset(),
+}
+"""A message is answered once."""
 
 
 @dataclass(frozen=True)
@@ -35,9 +48,10 @@ class Callback:
     file: str
     duration_s: float
     path: str  # the menus the caller went through
-    state: str  # waiting, done
+    state: CallbackState
     done_at: float | None
     note: str
+    done_by: str = ""  # who marked it answered (cli:<user>, mqtt:<client>…)
 
     @property
     def masked(self) -> str:

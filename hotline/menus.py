@@ -7,7 +7,7 @@ of FreeSWITCH's IVR menus: each has a long and a short greeting, options
 inter-digit timeout, and how many invalid digits or timeouts in a row end the
 call with the goodbye. ``*`` repeats and ``#`` goes back in every menu.
 
-:func:`load_menus` raises :class:`MenuError` with one :class:`~sip_config.Problem`
+:func:`load_menus` raises :class:`MenuError` with one :class:`~yamlfile.Problem`
 (file, line, key, message) per fault: a prompt or a menu that does not exist,
 a menu no path reaches, a bad digit.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from audio import Prompt
-from sip_config.load import Problem, compose_mapping, dotted, line_of
+from yamlfile import FileProblems, Problem, compose_mapping, dotted, line_of
 
 __all__ = ["DEFAULT_MENUS", "Action", "Kind", "Menu", "MenuBook", "MenuError", "load_menus"]
 
@@ -30,10 +30,8 @@ MESSAGE_PROMPTS = ("message_intro", "message_thanks", "message_failed")
 BEEP = "beep"  # the tone before a message, made by the engine
 
 
-class MenuError(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
+class MenuError(FileProblems):
+    """The voice menus cannot be used; ``problems`` says where and why."""
 
 
 class Kind(enum.Enum):

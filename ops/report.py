@@ -2,7 +2,8 @@
 failed, how fast, by fraud type and by risk; screened calls by rule; the hotline's calls.
 
 Pure: tasks, their attempts and the screening records in, a :class:`Report`
-out; :mod:`commands.report` reads the stores and prints or writes CSV.
+out; ``run_dialer.py report`` (:func:`commands.ops.report_command`) reads the stores
+and prints or writes CSV.
 """
 
 from __future__ import annotations

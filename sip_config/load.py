@@ -1,8 +1,10 @@
 """Reading ``dialer.yaml``: YAML in, a frozen :class:`Config` or a list of problems out.
 
-Every problem names the file, the line and the key path, so that
-``check-config`` can print ``dialer.yaml:12: dialer.retry.busy_s: must be
-greater than 0`` and an operator can go straight to the line.
+Every problem names the file, the line and the key path (:mod:`yamlfile`), so
+that ``check-config`` can print ``dialer.yaml:12: dialer.retry.busy_s: must be
+greater than 0`` and an operator can go straight to the line. Only this file is
+checked here; the files it names (the warning catalog, the voice menus, the
+text book) are read and checked with it by :func:`settings.load_settings`.
 """
 
 from __future__ import annotations
@@ -10,48 +12,33 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
+
+from yamlfile import FileProblems, Path_, Problem, compose_mapping, dotted, line_of
 
 from .schema import Config
 
-__all__ = ["DEFAULT_CONFIG", "ConfigError", "LoadedConfig", "Problem", "compose_mapping", "dotted",
-           "line_of", "load_config"]
+__all__ = ["DEFAULT_CONFIG", "ConfigError", "LoadedConfig", "Problem", "load_config", "read_config"]
 
 DEFAULT_CONFIG = Path("sip_config/dialer.yaml")
 _SECRET_KEYS = {"password", "passwd", "secret", "token", "api_key", "apikey"}
 
-Path_ = tuple[str | int, ...]
 
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.path}: {self.message}"
-
-
-class ConfigError(Exception):
+class ConfigError(FileProblems):
     """The configuration cannot be used; ``problems`` says where and why."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True)
 class LoadedConfig:
     config: Config
     path: Path
+    lines: dict[Path_, int] = field(default_factory=dict, compare=False, repr=False)
+    """The line of every key path in the file, for problems found after it was read."""
 
     @property
     def base(self) -> Path:
@@ -66,92 +53,43 @@ class LoadedConfig:
     def data_dir(self) -> Path:
         return self.resolve(self.config.engine.data_dir)
 
+    def problem(self, where: Path_, message: str) -> Problem:
+        """A problem at the key path ``where`` of this file."""
+        return Problem(str(self.path), line_of(where, self.lines), dotted(where), message)
+
 
 def load_config(path: Path) -> LoadedConfig:
-    """Read and validate a config file; raises :class:`ConfigError`."""
+    """Read and validate a config file alone; raises :class:`ConfigError`."""
+    loaded, problems = read_config(path)
+    if loaded is None or problems:
+        raise ConfigError(problems)
+    return loaded
+
+
+def read_config(path: Path) -> tuple[LoadedConfig | None, list[Problem]]:
+    """A config file and its problems: (None, problems) when no config can be built from it,
+    else the config and the problems of the checks across its fields (often none)."""
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([Problem(name, 0, "(file)", "no such file")]) from None
+        return None, [Problem(name, 0, "(file)", "no such file")]
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(name, 0, "(file)", f"cannot be read: {exc}")]) from None
-    tree, lines, problems = compose_mapping(name, text)
+        return None, [Problem(name, 0, "(file)", f"cannot be read: {exc}")]
+    tree, lines, problems = compose_mapping(name, text, example=str(DEFAULT_CONFIG))
     if problems:
-        raise ConfigError(problems)
+        return None, problems
     problems = _secrets(tree, name, lines)
     try:
         config = Config.model_validate(tree)
     except ValidationError as exc:
         problems += [_problem(err, name, lines) for err in exc.errors()]
         problems = [p for p in problems if not _shadowed(p, problems)]
-        raise ConfigError(sorted(set(problems), key=lambda p: (p.line, p.path))) from None
+        return None, sorted(set(problems), key=lambda p: (p.line, p.path))
     if problems:
-        raise ConfigError(problems)
-    loaded = LoadedConfig(config, path)
-    problems = _semantic(loaded, name, lines)
-    if problems:
-        raise ConfigError(problems)
-    return loaded
-
-
-def compose_mapping(name: str, text: str, example: str = "sip_config/dialer.yaml"
-                    ) -> tuple[Any, dict[Path_, int], list[Problem]]:
-    """A YAML mapping and the line of every key path in it, or the problems that stop it
-    (syntax, empty, not a mapping, a key given twice). Used for every YAML file operators edit."""
-    if not text.strip():
-        return None, {}, [Problem(name, 1, "(file)", f"the file is empty; start from {example}")]
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        tree = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        return None, {}, [Problem(name, line, "(yaml)", f"YAML syntax error: {exc.problem}")]
-    except yaml.YAMLError as exc:
-        return None, {}, [Problem(name, 1, "(yaml)", f"YAML syntax error: {exc}")]
-    if tree is None:
-        return None, {}, [Problem(name, 1, "(file)", f"the file has no settings; start from {example}")]
-    if not isinstance(tree, dict):
-        return None, {}, [Problem(name, 1, "(file)", "the top level must be a mapping of sections")]
-    lines: dict[Path_, int] = {(): 1}
-    problems: list[Problem] = []
-    if node is not None:
-        _walk(node, (), lines, problems, name)
-    return tree, lines, problems
-
-
-def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], problems: list[Problem], name: str) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value
-            child = (*path, key)
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                problems.append(Problem(name, line, dotted(child), "this key is given twice"))
-            seen.add(key)
-            lines[child] = line
-            _walk(value_node, child, lines, problems, name)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            child = (*path, index)
-            lines[child] = item.start_mark.line + 1
-            _walk(item, child, lines, problems, name)
-
-
-def dotted(path: Path_) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out or "(top)"
-
-
-def line_of(path: Path_, lines: dict[Path_, int]) -> int:
-    """The line of ``path``, or of its nearest parent that has one."""
-    while path not in lines:
-        path = path[:-1]
-    return lines[path]
+        return None, problems
+    loaded = LoadedConfig(config, path, lines)
+    return loaded, _semantic(loaded)
 
 
 def _secrets(tree: Any, name: str, lines: dict[Path_, int], path: Path_ = ()) -> list[Problem]:
@@ -229,13 +167,14 @@ def _model_of(annotation: Any) -> Any:
     return None
 
 
-def _semantic(loaded: LoadedConfig, name: str, lines: dict[Path_, int]) -> list[Problem]:
-    """Checks across fields and against the file system."""
+def _semantic(loaded: LoadedConfig) -> list[Problem]:
+    """Checks across fields and against the file system (the files the config names are
+    read by :mod:`settings`)."""
     config = loaded.config
     problems: list[Problem] = []
 
     def add(path: Path_, message: str) -> None:
-        problems.append(Problem(name, line_of(path, lines), dotted(path), message))
+        problems.append(loaded.problem(path, message))
 
     seen: dict[str, int] = {}
     for index, lst in enumerate(config.screening.lists):
@@ -262,31 +201,6 @@ def _semantic(loaded: LoadedConfig, name: str, lines: dict[Path_, int]) -> list[
         add(("dialer", "ack_digit"),
             f"{dialer.ack_digit} is also dialer.officer_digit (it reaches the duty officer); "
             "choose another digit")
-    if dialer.catalog is not None and not loaded.resolve(dialer.catalog).is_file():
-        add(("dialer", "catalog"), f"no such file: {loaded.resolve(dialer.catalog)}")
-    else:
-        from dialer.catalog import CatalogError, load_catalog  # the dialer needs sip_config too
-
-        try:
-            load_catalog(loaded.resolve(dialer.catalog) if dialer.catalog else None)
-        except CatalogError as exc:
-            add(("dialer", "catalog"), str(exc))
-    hotline = config.hotline
-    from hotline.menus import MenuError, load_menus  # the hotline needs sip_config too
-
-    try:
-        load_menus(loaded.resolve(hotline.menus) if hotline.menus else None)
-    except MenuError as exc:
-        problems.extend(exc.problems)  # each names the menus file, its line and key
-    if config.sms is not None:
-        from hotline.menus import DEFAULT_MENUS
-        from texts.words import TextBookError, load_text_book
-
-        try:
-            load_text_book(loaded.resolve(hotline.menus) if hotline.menus else DEFAULT_MENUS,
-                           DEFAULT_MENUS)
-        except TextBookError as exc:
-            problems.extend(exc.problems)
     trunk = config.sip.trunk
     if trunk.registrar and not (trunk.username and trunk.password_env):
         add(("sip", "trunk", "registrar"), "registration needs sip.trunk.username and sip.trunk.password_env")

@@ -6,14 +6,17 @@ and are handled by :meth:`Exchange.drain`, which the main loop calls after
 every ``libHandleEvents``. Every pjsua2 object of a call stays in
 :attr:`Exchange.legs` until the call is DISCONNECTED; it is released inside
 that callback (see :meth:`Exchange._release`).
+
+The exchange hands parts of the work to helpers, giving them what they need:
+texts outside calls to :class:`~softphone.text_messages.TextMessages`,
+recorders to :class:`~softphone.recordings.Recordings`, and the decision to
+end a call past its limits to :func:`~softphone.limits.overdue`.
 """
 
 from __future__ import annotations
 
-import collections
 import itertools
 import logging
-import os
 import queue
 import time
 from collections.abc import Callable
@@ -24,34 +27,27 @@ import pjsua2 as pj
 from audio.amd import AmdSettings
 from softphone import protocol as p
 from softphone.digits import CollectResult, DigitCollector
-from softphone.legs import CallLeg, CallSnapshot, PhoneAccount, PhoneCall, TextTarget
+from softphone.endpoint import MAX_CALLS
+from softphone.legs import CallLeg, CallSnapshot, PhoneAccount, PhoneCall, sip_header
+from softphone.limits import MEDIA_CHECK_S, CallLimits, overdue
 from softphone.listening import Listening
-from softphone.media import MachineNotice, Prompt, PromptEnded, SpeechNotice, SpeechPorts
+from softphone.media import (
+    MachineNotice,
+    Prompt,
+    PromptEnded,
+    RetiredMedia,
+    SpeechNotice,
+    SpeechPorts,
+)
 from softphone.outcome import Ending, ending_of
-from softphone.sipmsg import SourcePolicy, caller_of, header, request_uri, user_part
+from softphone.recordings import Recordings
+from softphone.sipmsg import SourcePolicy, caller_of, header, host_of, request_uri, user_part
 from softphone.speech import SpeechStart
+from softphone.text_messages import TextMessages
+
+__all__ = ["CommandRejected", "Exchange"]
 
 log = logging.getLogger(__name__)
-
-RETIRE_S = 2.0  # how long media objects outlive their call (see Exchange._retire)
-RECORDER_CLOSE_S = 0.2  # a stopped recorder is closed this long after (ten media clock ticks)
-
-from softphone.endpoint import MAX_CALLS
-
-
-@dataclass(frozen=True)
-class CallLimits:
-    """How long a call may go on; 0 turns a limit off."""
-
-    media_timeout_s: float = 0.0
-    """A connected call that receives no RTP for this long is ended (``media_timeout``)."""
-    max_call_s: float = 0.0
-    """No connected call lasts longer (``max_call``)."""
-
-
-MEDIA_CHECK_S = 1.0  # how often RTP counters are read
-TEXT_CONTENT_TYPE = "text/plain;charset=UTF-8"
-TEXT_ANSWER_S = 40.0  # a text with no status by then is reported 408 (pjsip's own is 32 s)
 
 
 class CommandRejected(Exception):
@@ -80,17 +76,14 @@ class Exchange:
         self.inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.local: PhoneAccount | None = None
         self.trunk: PhoneAccount | None = None
-        self.retired: collections.deque[tuple[float, object]] = collections.deque()
-        self.closing: collections.deque[tuple[float, str, object, str]] = collections.deque()
-        self.saving: list[tuple[float, float, str, str]] = []
+        self.retired = RetiredMedia(clock)
+        """Players and recorders that left their call, alive a while longer."""
+        self.recordings = Recordings(emit, clock)
+        self.texts = TextMessages(name, sources, emit, clock, front)
         self.speech_ports = SpeechPorts(self.inbox.put)
         self.listening = Listening(emit)
         self._inbound = itertools.count(1)
         self._refused = itertools.count(1)
-        self._texts_in = itertools.count(1)
-        self.texts_out: dict[tuple[str, str], collections.deque[tuple[str, float]]] = {}
-        """(target URI, body) → the ids of texts sent there with that body, oldest first,
-        with when each went: pjsua reports a text's answer by URI and body, not by id."""
         self._handlers: dict[type, Callable[[p.Command], None]] = {
             p.Dial: self._dial, p.Answer: self._answer, p.Ring: self._ring,  # type: ignore
             p.Reject: self._reject, p.Redirect: self._redirect, p.Play: self._play,  # type: ignore
@@ -128,11 +121,11 @@ class Exchange:
         prm = pj.CallOpParam(True)
         prm.opt.audioCount = 1
         prm.opt.videoCount = 0
-        from_uri = self._from_uri(account, cmd.caller_id)
+        from_uri = account.from_uri(cmd.caller_id)
         if from_uri:
             prm.txOption.localUri = from_uri
         for name, value in cmd.headers.items():
-            prm.txOption.headers.append(_sip_header(name, value))
+            prm.txOption.headers.append(sip_header(name, value))
         self.legs[cmd.call] = leg
         try:
             leg.phone.makeCall(cmd.uri, prm)
@@ -145,36 +138,23 @@ class Exchange:
         self.emit(p.Failed(call, status, reason))
         self.emit(p.HungUp(call, "local", status, 0.0))
 
-    def _from_uri(self, account: PhoneAccount, caller_id: str) -> str:
-        if not caller_id or caller_id.startswith(("sip:", "sips:", "tel:")) or "<" in caller_id:
-            return caller_id
-        domain = account.getInfo().uri.split("@", 1)[-1].rstrip(">")
-        return f"sip:{caller_id}@{domain}"
-
     def _answer(self, cmd: p.Answer) -> None:
-        self._respond(self._inbound_leg(cmd.call), 200)
+        self._inbound_leg(cmd.call).respond(200)
 
     def _ring(self, cmd: p.Ring) -> None:
-        self._respond(self._inbound_leg(cmd.call), cmd.status)
+        self._inbound_leg(cmd.call).respond(cmd.status)
 
     def _reject(self, cmd: p.Reject) -> None:
         if not 300 <= cmd.status <= 699:
             raise CommandRejected(f"status {cmd.status} is not a final non-2xx")
         leg = self._inbound_leg(cmd.call)
         leg.local_hangup = True
-        self._respond(leg, cmd.status)
+        leg.respond(cmd.status)
 
     def _redirect(self, cmd: p.Redirect) -> None:
         leg = self._inbound_leg(cmd.call)
         leg.local_hangup = True
-        self._respond(leg, 302, _sip_header("Contact", f"<{cmd.uri}>"))
-
-    def _respond(self, leg: CallLeg, status: int, extra: pj.SipHeader | None = None) -> None:
-        prm = pj.CallOpParam(True)
-        prm.statusCode = status
-        if extra is not None:
-            prm.txOption.headers.append(extra)
-        leg.phone.answer(prm)
+        leg.respond(302, sip_header("Contact", f"<{cmd.uri}>"))
 
     def _play(self, cmd: p.Play) -> None:
         leg = self._live_leg(cmd.call)
@@ -188,51 +168,13 @@ class Exchange:
         self._end_prompt(self._live_leg(cmd.call), "stopped")
 
     def _record(self, cmd: p.Record) -> None:
-        leg = self._live_leg(cmd.call)
-        recorder = pj.AudioMediaRecorder()
-        recorder.createRecorder(cmd.file)
-        if leg.recorder is not None and leg.audio is not None:
-            try:
-                leg.audio.stopTransmit(leg.recorder)
-            except pj.Error:
-                pass
-        self._retire(leg.recorder)  # the previous recording is finalised when it goes
-        leg.recorder = recorder
-        leg.record_file = cmd.file
-        if leg.audio is not None:
-            leg.audio.startTransmit(recorder)
+        self.recordings.start(self._live_leg(cmd.call), cmd.file, self.retired.keep)
 
     def _stop_recording(self, cmd: p.StopRecording) -> None:
         leg = self._live_leg(cmd.call)
-        recorder, leg.recorder = leg.recorder, None
-        if recorder is None:
+        if leg.recorder is None:
             raise CommandRejected("the call is not being recorded")
-        if leg.audio is not None:
-            try:
-                leg.audio.stopTransmit(recorder)
-            except pj.Error:
-                pass
-        # closed (and the WAV header written) once the media clock has let go of it
-        self.closing.append((self.clock() + RECORDER_CLOSE_S, leg.id, recorder, leg.record_file))
-
-    def _close_recorders(self, now: float) -> None:
-        """Two steps: let go of the recorder (pjsua destroys its port on a later media clock
-        tick, and the WAV header is written then), then wait for the header to show it."""
-        while self.closing and self.closing[0][0] <= now:
-            _, call, recorder, file = self.closing.popleft()
-            del recorder
-            self.saving.append((now + RECORDER_CLOSE_S, now + RECORDER_CLOSE_S * 10, call, file))
-        waiting = []
-        for due, give_up, call, file in self.saving:
-            if due > now:
-                waiting.append((due, give_up, call, file))
-                continue
-            seconds = _wav_seconds(file)
-            if seconds == 0.0 and now < give_up and _wav_has_data(file):
-                waiting.append((now + RECORDER_CLOSE_S, give_up, call, file))  # not written yet
-                continue
-            self.emit(p.RecordingSaved(call, file, seconds or _wav_data_seconds(file)))
-        self.saving = waiting
+        self.recordings.stop(leg)
 
     def _collect(self, cmd: p.Collect) -> None:
         leg = self._live_leg(cmd.call)
@@ -269,13 +211,7 @@ class Exchange:
         digits = cmd.digits.upper()
         if not digits or any(d not in "0123456789*#ABCD" for d in digits):
             raise CommandRejected(f"{cmd.digits!r} is not a string of DTMF digits")
-        if cmd.method == "info":
-            prm = pj.CallSendDtmfParam()
-            prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
-            prm.digits = digits
-            leg.phone.sendDtmf(prm)
-        else:
-            leg.phone.dialDtmf(digits)
+        leg.send_digits(digits, cmd.method)
 
     def _detect_machine(self, cmd: p.DetectMachine) -> None:
         leg = self._live_leg(cmd.call)
@@ -292,81 +228,18 @@ class Exchange:
 
     def _hangup(self, cmd: p.Hangup) -> None:
         leg = self._live_leg(cmd.call)
-        self._hang_up(leg, cmd.status)
-
-    def _hang_up(self, leg: CallLeg, status: int | None = None) -> None:
-        leg.local_hangup = True
-        leg.outcome_sent = True  # the engine (or the worker) chose to end it
-        prm = pj.CallOpParam(True)
-        if status:
-            prm.statusCode = status
-        leg.phone.hangup(prm)
+        leg.hang_up(cmd.status)
 
     def _send_text(self, cmd: p.SendText) -> None:
-        """A MESSAGE through a buddy made for it and dropped at once: pjsua sends IM only
-        through a buddy, keeps at most PJSUA_MAX_BUDDIES (an abort past them, measured at
-        100 texts a second with buddies kept), and needs none once the request is out (the
-        answer comes back to the account)."""
         account = self.trunk or self.local
         assert account is not None
-        target: TextTarget | None = None
-        try:
-            target = TextTarget(account, cmd.uri)
-            prm = pj.SendInstantMessageParam()
-            prm.content = cmd.body
-            prm.contentType = TEXT_CONTENT_TYPE
-            from_uri = self._from_uri(account, cmd.sender)
-            if from_uri:
-                prm.txOption.localUri = from_uri
-            target.sendInstantMessage(prm)
-        except pj.Error as exc:
-            self.emit(p.TextStatus(cmd.text, 400, exc.reason or exc.title))
-            return
-        finally:
-            target = None
-        self.texts_out.setdefault((cmd.uri, cmd.body), collections.deque()).append(
-            (cmd.text, self.clock()))
+        self.texts.send(account, cmd)
 
     def text_status(self, prm: pj.OnInstantMessageStatusParam) -> None:
-        key = (prm.toUri, _text(lambda: prm.msgBody))
-        waiting = self.texts_out.get(key)
-        if not waiting:
-            log.warning("an answer %d to a text this worker does not know was sent", prm.code)
-            return
-        text, _ = waiting.popleft()
-        if not waiting:
-            del self.texts_out[key]
-        self.emit(p.TextStatus(text, int(prm.code), str(prm.reason)))
+        self.texts.status(prm)
 
     def text_received(self, prm: pj.OnInstantMessageParam) -> None:
-        rdata = prm.rdata
-        source = rdata.srcAddress
-        message = _text(lambda: rdata.wholeMsg)
-        sender = caller_of(message)[0] if message else user_part(prm.fromUri)
-        if not self.sources.allows(source):
-            self.emit(p.Refused(source, sender))
-            return
-        problem = ""
-        try:
-            body = prm.msgBody
-            body.encode("utf-8")  # surrogates stand for bytes that were not UTF-8
-        except (UnicodeDecodeError, UnicodeEncodeError):
-            body, problem = "", "the body is not valid UTF-8"
-        to = user_part(request_uri(message)) if message else user_part(prm.toUri)
-        if self.front is not None and _host_of(source) == self.front:
-            source = header(message, "X-Source-Address") or source
-        self.emit(p.TextReceived(f"{self.name}-txt-{next(self._texts_in)}", sender, to, body,
-                                 prm.contentType, source,
-                                 (header(message, "Call-ID") or "") if message else "", problem))
-
-    def _expire_texts(self, now: float) -> None:
-        for key in list(self.texts_out):
-            waiting = self.texts_out[key]
-            while waiting and now - waiting[0][1] > TEXT_ANSWER_S:
-                text, _ = waiting.popleft()
-                self.emit(p.TextStatus(text, 408, "no answer"))
-            if not waiting:
-                del self.texts_out[key]
+        self.texts.received(prm)
 
     def _stats(self, cmd: p.Stats) -> None:
         self.emit(p.WorkerStats(self.name, len(self.legs), MAX_CALLS))
@@ -488,14 +361,14 @@ class Exchange:
                           self.clock(), silent=True)
             self.legs[leg_id] = leg
             self.emit(p.Refused(source, caller))
-            self._respond(leg, 403)
+            leg.respond(403)
             return
         leg_id = f"{self.name}-in-{next(self._inbound)}"
         self.legs[leg_id] = CallLeg(
             leg_id, "in", PhoneCall(account, self, leg_id, prm.callId), self.clock()
         )
         callee = user_part(request_uri(message)) or user_part(header(message, "To") or "")
-        if self.front is not None and _host_of(source) == self.front:
+        if self.front is not None and host_of(source) == self.front:
             source = header(message, "X-Source-Address") or source  # the caller, not the front
         self.emit(p.Incoming(leg_id, caller, callee, source,
                              header(message, "Call-ID") or "", display))
@@ -556,28 +429,13 @@ class Exchange:
                 prompt.stopTransmit(leg.audio)
             except pj.Error:
                 pass
-        self._retire(prompt)
+        self.retired.keep(prompt)
         self.emit(p.PlaybackEnded(leg.id, reason, prompt.file))
-
-    def _retire(self, *media: object) -> None:
-        """Keep media objects alive a while after they leave a call.
-
-        pjsua 2.15 applies conference changes on the next media clock tick, on
-        the media thread, which may be inside a port's callback right now
-        (a player's ``getFrame``). Players and recorders are pjsua's own ports,
-        whose removal pjsua orders itself; keeping them a little longer costs
-        nothing and keeps a late frame off a freed object. Speech ports are
-        never destroyed at all (see :class:`~softphone.media.SpeechPort`).
-        :meth:`check_timers` lets go of retired objects after :data:`RETIRE_S`.
-        """
-        now = self.clock()
-        self.retired.extend((now, item) for item in media if item is not None)
 
     def check_timers(self) -> None:
         now = self.clock()
-        while self.retired and now - self.retired[0][0] > RETIRE_S:
-            self.retired.popleft()
-        self._close_recorders(now)
+        self.retired.let_go(now)
+        self.recordings.close_due(now)
         for leg in list(self.legs.values()):
             if leg.ended or leg.silent:
                 continue
@@ -585,43 +443,25 @@ class Exchange:
                 leg.ring_deadline = None
                 leg.rang_out = True
                 self.emit(p.NoAnswer(leg.id, 408))
-                self._hang_up(leg)
+                leg.hang_up()
             elif leg.collector is not None:
                 self._collected(leg, leg.collector.expire(now))
         if now >= self._next_media_check:
             self._next_media_check = now + MEDIA_CHECK_S
             self._check_limits(now)
-            self._expire_texts(now)
+            self.texts.expire(now)
 
     def _check_limits(self, now: float) -> None:
         """End connected calls that receive no RTP any more, or have gone on too long: a peer
         that vanished (a crashed phone, a scanner) must not hold one of the 4 channels."""
-        limits = self.limits
-        for leg in list(self.legs.values()):
-            if leg.ended or leg.silent or not leg.connected or leg.connected_at is None:
-                continue
-            if limits.max_call_s and now - leg.connected_at >= limits.max_call_s:
-                self._end_on_our_own(leg, "max_call")
-                continue
-            if not limits.media_timeout_s:
-                continue
-            received = self._rx_packets(leg)
-            if received > leg.rx_packets:
-                leg.rx_packets, leg.rx_at = received, now
-            elif leg.rx_at is not None and now - leg.rx_at >= limits.media_timeout_s:
-                self._end_on_our_own(leg, "media_timeout")
-
-    def _rx_packets(self, leg: CallLeg) -> int:
-        try:
-            return int(leg.phone.getStreamStat(0).rtcp.rxStat.pkt)
-        except pj.Error:
-            return leg.rx_packets  # no stream (yet): nothing counted
+        for leg, reason in overdue(self.legs.values(), self.limits, now):
+            self._end_on_our_own(leg, reason)
 
     def _end_on_our_own(self, leg: CallLeg, reason: str) -> None:
         log.info("ending %s: %s", leg.id, reason)
         leg.end_reason = reason
         try:
-            self._hang_up(leg)
+            leg.hang_up()
         except pj.Error as exc:
             log.warning("hangup of %s (%s): %s", leg.id, reason, exc.reason)
 
@@ -640,7 +480,7 @@ class Exchange:
         if leg is None:
             return
         leg.collector = None
-        self._retire(leg.prompt, leg.recorder)
+        self.retired.keep(leg.prompt, leg.recorder)
         if leg.speech is not None:
             self.speech_ports.give_back(leg.speech)
         leg.prompt = None
@@ -652,55 +492,7 @@ class Exchange:
         for leg in list(self.legs.values()):
             if not leg.ended:
                 try:
-                    self._hang_up(leg)
+                    leg.hang_up()
                 except pj.Error as exc:
                     log.warning("hangup of %s at shutdown: %s", leg.id, exc.reason)
 
-
-def _text(read: Callable[[], str]) -> str:
-    """A string pjsua2 hands over. Bytes that are not UTF-8 arrive as surrogates (or the read
-    fails): they become U+FFFD, so that the string can travel as JSON."""
-    try:
-        value = read()
-    except UnicodeDecodeError:
-        return ""
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def _wav_seconds(path: str) -> float:
-    """The length of a WAV the worker wrote (0 if it cannot be read)."""
-    import wave
-
-    try:
-        with wave.open(path, "rb") as w:
-            return round(w.getnframes() / w.getframerate(), 3)
-    except (OSError, EOFError, wave.Error):
-        return 0.0
-
-
-def _wav_has_data(path: str) -> bool:
-    try:
-        return os.path.getsize(path) > 44
-    except OSError:
-        return False
-
-
-def _wav_data_seconds(path: str) -> float:
-    """From the size, for a header that was never completed (8 kHz, 16-bit mono)."""
-    try:
-        return round(max(0, os.path.getsize(path) - 44) / 16000, 3)
-    except OSError:
-        return 0.0
-
-
-def _host_of(address: str) -> str:
-    """``1.2.3.4:5060`` → ``1.2.3.4``; ``[::1]:5060`` → ``::1``."""
-    host = address.rsplit(":", 1)[0] if address.count(":") == 1 or "]" in address else address
-    return host.strip("[]")
-
-
-def _sip_header(name: str, value: str) -> pj.SipHeader:
-    h = pj.SipHeader()
-    h.hName = name
-    h.hValue = value
-    return h

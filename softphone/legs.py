@@ -89,6 +89,41 @@ class CallLeg:
     """When ``rx_packets`` last grew (or the call was answered)."""
     end_reason: str = ""
 
+    def respond(self, status: int, extra: pj.SipHeader | None = None) -> None:
+        """Answer the INVITE of an inbound call with ``status`` (and one more header)."""
+        prm = pj.CallOpParam(True)
+        prm.statusCode = status
+        if extra is not None:
+            prm.txOption.headers.append(extra)
+        self.phone.answer(prm)
+
+    def hang_up(self, status: int | None = None) -> None:
+        """BYE if connected, CANCEL if outbound and early, ``status`` if inbound unanswered;
+        the end is ours and no outcome of the network is reported."""
+        self.local_hangup = True
+        self.outcome_sent = True  # the engine (or the worker) chose to end it
+        prm = pj.CallOpParam(True)
+        if status:
+            prm.statusCode = status
+        self.phone.hangup(prm)
+
+    def send_digits(self, digits: str, method: DtmfMethod) -> None:
+        """DTMF ``digits`` (checked already) by RFC 2833 or by SIP INFO."""
+        if method == "info":
+            prm = pj.CallSendDtmfParam()
+            prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO
+            prm.digits = digits
+            self.phone.sendDtmf(prm)
+        else:
+            self.phone.dialDtmf(digits)
+
+
+def sip_header(name: str, value: str) -> pj.SipHeader:
+    h = pj.SipHeader()
+    h.hName = name
+    h.hValue = value
+    return h
+
 
 class PhoneCall(pj.Call):  # type: ignore[misc]
     def __init__(self, account: pj.Account, sink: CallSink, leg_id: str,
@@ -160,6 +195,14 @@ class PhoneAccount(pj.Account):  # type: ignore[misc]
     def __init__(self, sink: CallSink) -> None:
         super().__init__()
         self.sink = sink
+
+    def from_uri(self, caller_id: str) -> str:
+        """The From URI for ``caller_id``: as given when empty or a URI already, else
+        ``sip:<caller_id>@<this account's domain>``."""
+        if not caller_id or caller_id.startswith(("sip:", "sips:", "tel:")) or "<" in caller_id:
+            return caller_id
+        domain = self.getInfo().uri.split("@", 1)[-1].rstrip(">")
+        return f"sip:{caller_id}@{domain}"
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         try:

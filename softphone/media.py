@@ -1,4 +1,5 @@
-"""pjsua2 media objects of one call: prompt player and speech detector port.
+"""pjsua2 media objects of one call: prompt player and speech detector port, and how
+long they outlive the call (:class:`RetiredMedia`).
 
 Both have callbacks that pjsua2 may run outside the main thread (the media
 clock thread): they only compute and hand a notice to ``notify``, which puts
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 VAD_CLOCK_RATE = 8000
 VAD_FRAME_MS = 20
 VAD_AGGRESSIVENESS = 2
+RETIRE_S = 2.0  # how long media objects outlive their call (see RetiredMedia)
 
 
 @dataclass(frozen=True)
@@ -163,3 +165,32 @@ class SpeechPorts:
     def clear(self) -> None:
         """At shutdown only, once every call is gone."""
         self._free.clear()
+
+
+class RetiredMedia:
+    """Keeps media objects alive a while after they leave a call.
+
+    pjsua 2.15 applies conference changes on the next media clock tick, on
+    the media thread, which may be inside a port's callback right now
+    (a player's ``getFrame``). Players and recorders are pjsua's own ports,
+    whose removal pjsua orders itself; keeping them a little longer costs
+    nothing and keeps a late frame off a freed object. Speech ports are
+    never destroyed at all (see :class:`SpeechPort`). :meth:`let_go`, from
+    the worker's timers, drops retired objects after :data:`RETIRE_S`.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self._kept: collections.deque[tuple[float, object]] = collections.deque()
+
+    def keep(self, *media: object) -> None:
+        """Retire ``media`` now (``None`` items are skipped)."""
+        now = self.clock()
+        self._kept.extend((now, item) for item in media if item is not None)
+
+    def let_go(self, now: float) -> None:
+        while self._kept and now - self._kept[0][0] > RETIRE_S:
+            self._kept.popleft()
+
+    def clear(self) -> None:
+        self._kept.clear()

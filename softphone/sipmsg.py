@@ -92,6 +92,12 @@ def source_ip(source: str) -> str:
     return source
 
 
+def host_of(address: str) -> str:
+    """``1.2.3.4:5060`` → ``1.2.3.4``; ``[::1]:5060`` → ``::1`` (compared with ``--front``)."""
+    host = address.rsplit(":", 1)[0] if address.count(":") == 1 or "]" in address else address
+    return host.strip("[]")
+
+
 @dataclass(frozen=True)
 class SourcePolicy:
     """Which source addresses may send INVITEs; an empty list allows every source."""

@@ -7,7 +7,8 @@ native pjsip prints never corrupts the protocol stream.
 
 The main thread owns the Endpoint and every pjsua2 object; it loops on
 ``libHandleEvents(10)``, then commands, then queued media notices, then what
-the network said on outbound calls (:mod:`softphone.listening`), then timers. A reader thread only moves stdin lines into a queue.
+the network said on outbound calls (:mod:`softphone.listening`), then timers.
+A reader thread only moves stdin lines into a queue.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ from softphone.endpoint import (
     parse_args,
     start_endpoint,
 )
-from softphone.exchange import CallLimits, Exchange
+from softphone.exchange import Exchange
 from softphone.guard import InviteGuard
+from softphone.limits import CallLimits
 
 log = logging.getLogger("softphone.worker")
 
@@ -198,7 +200,7 @@ def shut_down(ep: pj.Endpoint, exchange: Exchange) -> None:
     exchange.local = exchange.trunk = None
     exchange.drain()
     exchange.retired.clear()
-    exchange.closing.clear()
+    exchange.recordings.closing.clear()
     exchange.speech_ports.clear()
     gc.collect()
     ep.libDestroy()

@@ -22,7 +22,7 @@ from kamailioctl import KAMAILIO, Kamailio, options_status
 from workerproc import Sipp, WorkerProcess, free_port_run
 
 from commands.main import main
-from sip_config.kamailio import (
+from front import (
     BalancerSetup,
     render_cfg,
     render_dispatcher_list,

@@ -1,4 +1,4 @@
-"""The Kamailio front that ``run`` starts itself (``sip.balancer``, :mod:`engine.front`).
+"""The Kamailio front that ``run`` starts itself (``sip.balancer``, :mod:`front`).
 
 Tiers: the config (errors with file, line and key; the port rule); Kamailio
 from the generated config on loopback, without workers, for the flood defence
@@ -23,12 +23,10 @@ from enginectl import EngineProcess, hours, read_events, write_config
 from kamailioctl import Kamailio, banned, options_status
 from workerproc import ROOT, Sipp, free_port_run
 
-import engine.front
 from commands.main import main
 from engine import worker_specs
-from engine.front import behind_front
+from front import behind_front, render_cfg, render_dispatcher_list, setup_from_config, supervisor
 from sip_config import ConfigError, load_config
-from sip_config.kamailio import render_cfg, render_dispatcher_list, setup_from_config
 from sip_config.schema import Config
 
 THROUGH = "uac_call_hold_bye_through_balancer.xml"
@@ -142,7 +140,7 @@ def test_scanners_get_no_reply(agent: str, tmp_path: Path) -> None:
 
 def test_run_without_kamailio_is_one_sentence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(engine.front, "KAMAILIO", "kamailio-not-installed")
+    monkeypatch.setattr(supervisor, "KAMAILIO", "kamailio-not-installed")
     config = write_config(tmp_path, balancer="{}")
     assert main(["run", "-c", str(config)]) == 1
     err = capsys.readouterr().err

@@ -24,7 +24,7 @@ import pytest
 from kamailioctl import Kamailio, banned
 from workerproc import Sipp, free_port_run
 
-from sip_config.kamailio import BalancerSetup, render_cfg, render_dispatcher_list, setup_from_config
+from front import BalancerSetup, render_cfg, render_dispatcher_list, setup_from_config
 from sip_config.schema import Config
 
 SMS = "121100130"

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # plain `pytest` without the project installed
     sys.path.insert(0, str(ROOT))
 
-from engine.ports import free_udp_port, free_udp_run
+from demo.loopback import free_udp_port, free_udp_run
 from softphone import protocol as p
 
 SIPP_DIR = Path(__file__).resolve().parent / "sipp"

@@ -14,8 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sip_config.load import Problem, compose_mapping, dotted, line_of
+from sip_config.load import DEFAULT_CONFIG
 from sip_config.schema import Hours
+from yamlfile import FileProblems, Problem, compose_mapping, dotted, line_of
 
 __all__ = ["MAX_REPLY", "Advice", "TextBook", "TextBookError", "clean_reply", "hours_label",
            "load_text_book", "opens_label"]
@@ -26,10 +27,8 @@ REPLIES = ("after_hours", "in_hours")
 REPLY_WORDS = {"center": "", "hours": "", "opens": ""}
 
 
-class TextBookError(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
+class TextBookError(FileProblems):
+    """The text book cannot be used; ``problems`` says where and why."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,7 @@ def load_text_book(path: Path, fallback: Path | None = None) -> TextBook:
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise TextBookError([Problem(name, 0, "(file)", f"cannot be read: {exc}")]) from None
-    tree, lines, problems = compose_mapping(name, source)
+    tree, lines, problems = compose_mapping(name, source, example=str(DEFAULT_CONFIG))
     if problems:
         raise TextBookError(problems)
     if "texts" not in tree and fallback is not None and fallback != path:

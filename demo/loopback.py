@@ -1,4 +1,5 @@
-"""Free UDP ports on loopback, for setups that pick their own (the demo, tests, benchmarks)."""
+"""Free UDP ports on loopback, for setups that pick their own: the demo, and the tests and
+benchmarks that start workers and peers beside each other."""
 
 from __future__ import annotations
 

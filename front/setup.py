@@ -1,29 +1,37 @@
 """The Kamailio front's settings, from ``dialer.yaml``: where it listens, which workers sit
 behind it and on which ports, which numbers texts may go to, how to start it.
 
-:func:`setup_from_config` builds a :class:`BalancerSetup`; :mod:`sip_config.kamailio`
-renders it as ``kamailio.cfg`` and ``dispatcher.list``.
+Ports: the front listens on ``sip.listen.host:sip.listen.port``, the address
+callers use; behind it worker N listens on ``sip.listen.port + N`` on the same
+host (:func:`worker_ports`). Without ``sip.balancer`` worker N listens on
+``sip.listen.port + N - 1``.
+
+:func:`setup_from_config` builds a :class:`BalancerSetup`; :mod:`front.cfg` and
+:mod:`front.dispatcher` render it as ``kamailio.cfg`` and ``dispatcher.list``.
+:func:`behind_front` moves the workers' own specs behind the front.
 """
 
 from __future__ import annotations
 
 import hashlib
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import Field, dataclass, replace
 from ipaddress import ip_address
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
 from screening import ServiceNumber
+from sip_config import Config, LoadedConfig
 from softphone import MAX_CALLS_PER_WORKER
-
-from .schema import Config
 
 __all__ = [
     "ALGORITHMS",
     "UNSPECIFIED_HOSTS",
     "BalancerSetup",
     "WorkerAddress",
+    "WorkerFields",
+    "behind_front",
     "front_source",
     "host_for_uri",
     "message_numbers",
@@ -123,6 +131,43 @@ def front_source(config: Config) -> str:
     """The address the front's requests reach the workers from (a host, no port)."""
     host = config.sip.listen.host
     return UNSPECIFIED_HOSTS.get(host, host)
+
+
+class WorkerFields(Protocol):
+    """A worker's spec as :func:`behind_front` sees it: a frozen dataclass with these fields
+    (the engine's ``WorkerSpec`` is one); ``sip_port``, ``allow`` and ``front`` are replaced."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    @property
+    def sip_port(self) -> int: ...
+
+    @property
+    def allow(self) -> Sequence[str]: ...
+
+    @property
+    def front(self) -> str | None: ...
+
+    @property
+    def invite_rate(self) -> float: ...
+
+
+_Spec = TypeVar("_Spec", bound=WorkerFields)
+
+
+def behind_front(specs: Sequence[_Spec], loaded: LoadedConfig) -> list[_Spec]:
+    """The workers' specs behind the front: their own SIP ports, and only the front's address
+    allowed to send them INVITEs and texts (every call and text arrives through it, after its
+    flood defence; a source of sip.allowed_sources that aims at a worker's port directly gets
+    403). The front itself checks sip.allowed_sources."""
+    ports = worker_ports(loaded.config)
+    source = front_source(loaded.config)
+    network = f"{source}/{128 if ip_address(source).version == 6 else 32}"
+    front_rate = loaded.config.sip.balancer.new_calls_per_worker_s \
+        if loaded.config.sip.balancer is not None else 0
+    return [replace(spec, sip_port=port, allow=(network,), front=source,
+                    invite_rate=max(spec.invite_rate, front_rate) if spec.invite_rate else 0)
+            for spec, port in zip(specs, ports, strict=True)]
 
 
 def setup_from_config(config: Config, out_dir: Path, *, source: str = "",

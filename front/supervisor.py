@@ -7,13 +7,13 @@ frees them 500 ms later; the select ioqueue holds 64). So, with
 ``sip.listen.host:sip.listen.port`` (the address callers use), bans flooding
 sources (pike + htable), drops scanners, limits new calls per worker and hands
 each call to a worker; the workers move behind it to ``sip.listen.port + 1`` and
-up (:func:`sip_config.kamailio.worker_ports`).
+up (:func:`front.setup.worker_ports`, :func:`front.setup.behind_front`).
 
 :class:`Front` renders the configuration into ``<data_dir>/kamailio/`` (the
 same files as ``kamailio-config``), runs ``kamailio -DD -E`` with a private
 runtime directory and its output appended to ``<data_dir>/logs/kamailio.log``,
-waits until it answers an OPTIONS, restarts it with a backoff when it dies
-(a :class:`FrontExited` then a :class:`FrontStarted` notice), and stops it
+waits until it answers an OPTIONS, restarts it with the engine's backoff when it
+dies (a :class:`FrontExited` then a :class:`FrontStarted` notice), and stops it
 when the engine stops. Kamailio gets SIGTERM if the engine dies without
 stopping it (``PR_SET_PDEATHSIG``), so a killed engine leaves no front behind
 holding the port.
@@ -32,27 +32,19 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from ipaddress import ip_address
+from dataclasses import dataclass
 from typing import ClassVar
 
 from callflow import Notice
 from sip_config import LoadedConfig
-from sip_config.kamailio import (
-    BalancerSetup,
-    front_source,
-    render_cfg,
-    render_dispatcher_list,
-    setup_from_config,
-    start_argv,
-    worker_ports,
-)
 
-from .workers import RESTART_BACKOFF_S, WorkerSpec
+from .cfg import render_cfg
+from .dispatcher import render_dispatcher_list
+from .setup import BalancerSetup, front_source, setup_from_config, start_argv
 
-__all__ = ["KAMAILIO", "Front", "FrontError", "FrontExited", "FrontStarted", "behind_front"]
+__all__ = ["KAMAILIO", "Front", "FrontError", "FrontExited", "FrontStarted"]
 
-log = logging.getLogger("engine.front")
+log = logging.getLogger("engine.front")  # the name its log lines carry: it runs in the engine
 
 KAMAILIO = "kamailio"
 READY_TIMEOUT_S = 10.0
@@ -96,28 +88,17 @@ class FrontError(RuntimeError):
     """Kamailio cannot be started: one sentence for the operator."""
 
 
-def behind_front(specs: Sequence[WorkerSpec], loaded: LoadedConfig) -> list[WorkerSpec]:
-    """The workers' specs behind the front: their own SIP ports, and only the front's address
-    allowed to send them INVITEs and texts (every call and text arrives through it, after its
-    flood defence; a source of sip.allowed_sources that aims at a worker's port directly gets
-    403). The front itself checks sip.allowed_sources."""
-    ports = worker_ports(loaded.config)
-    source = front_source(loaded.config)
-    network = f"{source}/{128 if ip_address(source).version == 6 else 32}"
-    front_rate = loaded.config.sip.balancer.new_calls_per_worker_s \
-        if loaded.config.sip.balancer is not None else 0
-    return [replace(spec, sip_port=port, allow=(network,), front=source,
-                    invite_rate=max(spec.invite_rate, front_rate) if spec.invite_rate else 0)
-            for spec, port in zip(specs, ports, strict=True)]
-
-
 class Front:
     """Debian's Kamailio in front of the workers: written, started, watched, stopped."""
 
     def __init__(self, loaded: LoadedConfig, notify: Callable[[Notice], object], *,
-                 binary: str | None = None, ready_timeout_s: float = READY_TIMEOUT_S) -> None:
+                 restart_backoff_s: Sequence[float], binary: str | None = None,
+                 ready_timeout_s: float = READY_TIMEOUT_S) -> None:
+        """``restart_backoff_s``: the waits before each restart in a row, the last repeated
+        (the engine gives the one its workers restart with)."""
         self.loaded = loaded
         self.notify = notify
+        self.restart_backoff_s = tuple(restart_backoff_s)
         self.binary = binary or KAMAILIO
         self.ready_timeout_s = ready_timeout_s
         self.dir = (loaded.data_dir / "kamailio").resolve()
@@ -228,7 +209,7 @@ class Front:
             self._kill_group(self.process)  # children of a killed Kamailio keep the port otherwise
             if time.monotonic() - self._started_at > STABLE_S:
                 attempt = 0
-            delay = RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)]
+            delay = self.restart_backoff_s[min(attempt, len(self.restart_backoff_s) - 1)]
             attempt += 1
             self.restarts += 1
             log.error("kamailio (the SIP front) exited with code %s; restarting in %.1f s (see %s)",

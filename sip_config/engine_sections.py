@@ -1,0 +1,171 @@
+"""The sections of ``dialer.yaml`` for the engine itself and what it talks to: ``engine``,
+``sip`` (its ``listen``, ``trunk`` and ``balancer``) and ``mqtt``.
+
+Each field's docstring is what an operator reads in ``dialer.yaml``.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field
+
+from .values import EnvName, Port, Seconds, Section, SipUri, TimeZoneName
+
+__all__ = [
+    "BalancerConfig",
+    "EngineConfig",
+    "ListenConfig",
+    "MqttConfig",
+    "SipConfig",
+    "TrunkConfig",
+]
+
+
+class EngineConfig(Section):
+    data_dir: str = "var"
+    """Where tasks, list snapshots and recordings are kept (relative to this file)."""
+    timezone: TimeZoneName = "Asia/Shanghai"
+    """The time zone of operator hours and of timestamps people read."""
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    """Softphone worker processes; each carries at most 4 calls."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_host: str = "127.0.0.1"
+    """Where the metrics are served: loopback unless a scraper elsewhere needs them (they
+    have no authentication)."""
+    metrics_port: Port | None = None
+    """Prometheus metrics on http://<sip.listen.host>:<this>/metrics; leave out for none."""
+
+
+class ListenConfig(Section):
+    host: str = "127.0.0.1"
+    """Address the SIP workers listen on."""
+    port: Port = 5060
+    """Where callers and the hotline trunk send INVITEs. Without sip.balancer that is the first
+    worker (worker N listens on port + N - 1); with it, the Kamailio front (worker N on
+    port + N)."""
+    rtp_port: Port = 40000
+    """First RTP port; each worker gets its own range of 100 ports from here."""
+
+
+class TrunkConfig(Section):
+    uri: SipUri = "sip:127.0.0.1:5070"
+    """Where warning calls go: the INVITE is sent to sip:<number>@<host:port of this URI>."""
+    caller_id: str = "96110"
+    """The number warning calls show."""
+    username: str | None = None
+    """Digest user name when the trunk asks for authentication."""
+    password_env: EnvName | None = None
+    """Name of the environment variable holding the trunk password (never the password)."""
+    registrar: SipUri | None = None
+    """Register there (needs username and password_env); leave out for no registration."""
+    max_channels: Annotated[int, Field(ge=1)] = 30
+    """Calls at once the trunk accepts."""
+    max_cps: Annotated[float, Field(gt=0)] = 10
+    """New calls per second the trunk accepts."""
+
+
+class BalancerConfig(Section):
+    """Kamailio in front of the workers. With this section, ``run`` starts Kamailio itself and
+    restarts it if it dies: it listens on sip.listen.host:sip.listen.port (the address callers
+    and the hotline trunk use) and hands each new call to a worker; the workers move behind it,
+    worker N to sip.listen.port + N on the same host. Without it, callers reach the workers
+    directly (worker N on sip.listen.port + N - 1). ``kamailio-config`` writes the same files."""
+
+    @staticmethod
+    def _cidr(value: str) -> str:
+        try:
+            ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an address or network (CIDR)") from None
+        return value
+
+    @staticmethod
+    def _removed(value: object) -> None:
+        raise ValueError(
+            "is no longer used: Kamailio now listens on sip.listen.host and sip.listen.port (the "
+            "address callers use) and the workers move behind it to sip.listen.port + 1 and up; "
+            "remove this key and put the address callers use in sip.listen")
+
+    algorithm: Literal["round-robin", "call-load"] = "round-robin"
+    """round-robin: workers in turn, with the per-worker flood guard (new_calls_per_worker_s);
+    call-load: the worker with the fewest calls, without that guard."""
+    new_calls_per_worker_s: Annotated[int, Field(ge=1, le=1000)] = 25
+    """(round-robin) New calls one worker is given a second; past it the next worker takes the
+    call, and when every worker is over it the caller gets 503 with Retry-After. pjsua opens two
+    media sockets per INVITE before the engine sees it and frees them 500 ms after the call: at
+    30-60 new INVITEs a second a worker aborts, with its live calls."""
+    flood_requests: Annotated[int, Field(ge=2, le=100000)] = 16
+    """Requests (of any method) one source address may send in flood_window_s (Kamailio's pike
+    module, reqs_density_per_unit; 16 in 2 s is its stock example). Pike blocks somewhere
+    between this and 3 times this (IPv4); a source over it is banned for ban_s."""
+    flood_window_s: Annotated[int, Field(ge=1, le=60)] = 2
+    """The sampling window of flood_requests, in whole seconds (pike sampling_time_unit)."""
+    ban_s: Annotated[int, Field(ge=1, le=86400)] = 300
+    """How long a flooding source stays banned: every request from it is dropped without a
+    reply (htable ipban with autoexpire). ``kamcmd -s unix:<data_dir>/kamailio/kamailio_ctl
+    htable.dump ipban`` lists the bans; ``htable.delete ipban ADDRESS`` lifts one."""
+    flood_exempt: tuple[Annotated[str, AfterValidator(_cidr)], ...] = ()
+    """Sources (CIDRs) never counted or banned: your carrier's SBC or the hotline trunk, whose
+    calls from many people arrive from one address. The per-worker guard still applies to them."""
+    scanner_agents: tuple[Annotated[str, Field(pattern=r"^[A-Za-z0-9 ._/-]+$")], ...] = (
+        "friendly-scanner", "sipvicious", "sipcli", "sip-scan", "VaxSIPUserAgent", "pplsip",
+        "sundayddr", "iWar")
+    """User-Agent parts of SIP scanners (case-insensitive); their requests are dropped without a
+    reply. An empty list drops none."""
+    host: Annotated[None, BeforeValidator(_removed)] = None
+    """Removed (always None): the front listens on sip.listen.host."""
+    port: Annotated[None, BeforeValidator(_removed)] = None
+    """Removed (always None): the front listens on sip.listen.port."""
+
+
+class SipConfig(Section):
+    listen: ListenConfig = ListenConfig()
+    trunk: TrunkConfig = TrunkConfig()
+    balancer: BalancerConfig | None = None
+    """Leave out when callers reach the workers directly."""
+    allowed_sources: tuple[str, ...] = ("127.0.0.1/32",)
+    """Addresses (CIDR) that may send INVITEs; others get 403."""
+    media_timeout_s: Seconds = 10
+    """A call that has received no RTP for this long is ended (media_timeout): a vanished peer
+    must not hold a channel."""
+    max_call_s: Seconds = 3600
+    """No call lasts longer than this."""
+    transaction_timeout_s: Annotated[float, Field(ge=2, le=32)] = 6
+    """How long a SIP transaction waits for the far end (pjsip's timers B, F, H and J, 64×T1 =
+    32 s by default): an answer never ACKed, a BYE never answered, an INVITE never responded to
+    free their channel after this."""
+    new_calls_per_worker_s: Annotated[float, Field(ge=0, le=1000)] = 20
+    """New INVITEs one worker takes a second; more get 503 from a pjsip module ahead of pjsua,
+    before it opens their media sockets (a flood straight at a worker used up its 64-slot I/O
+    queue and aborted it with its live calls). Behind the front, at least the front's own
+    sip.balancer.new_calls_per_worker_s. 0: no limit."""
+
+    def networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(ip_network(n, strict=False) for n in self.allowed_sources)
+
+
+class MqttConfig(Section):
+    url: Annotated[str, Field(pattern=r"^mqtts?://[^\s/:]+(:[0-9]{1,5})?/?$")]
+    """Broker, e.g. mqtt://127.0.0.1:1883. Leave the whole mqtt section out for no MQTT."""
+    topic_prefix: Annotated[str, Field(pattern=r"^[^#+\s]+$")] = "antifraud"
+    username: str | None = None
+    password_env: EnvName | None = None
+    """Name of the environment variable holding the broker password (never the password)."""
+    client_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")] = "antifraud-engine"
+    """The broker keeps this client's session (subscriptions, requests sent while the engine
+    is down) under this id."""
+    ca_file: str | None = None
+    """CA certificate (PEM) to check the broker's certificate with, for mqtts:// (relative to
+    this file); leave out to use the system's CAs."""
+    full_numbers: bool = False
+    """Events carry full phone numbers (only for a broker inside the center's network);
+    otherwise masked like 138****7490."""
+    keepalive_s: Annotated[int, Field(ge=5, le=600)] = 30
+    reconnect_max_s: Annotated[float, Field(ge=1, le=600)] = 30
+    """Longest wait between two attempts to reach the broker (jittered, doubling from 0.5 s)."""
+    outbox_max_events: Annotated[int, Field(ge=1000)] = 1_000_000
+    """Events kept on disk while the broker is away; past them the oldest screening events
+    (one per call) are dropped. Task, callback and text events are never dropped: they are
+    also in their own stores."""

@@ -1,0 +1,9 @@
+"""The stores as SQLite files under ``engine.data_dir``: one machine, one engine (the
+embedded default; nothing to install or run beside the product)."""
+
+from .callbacks import SqliteCallbackStore
+from .outbox import SqliteOutbox
+from .tasks import SqliteTaskStore
+from .texts import SqliteTextStore
+
+__all__ = ["SqliteCallbackStore", "SqliteOutbox", "SqliteTaskStore", "SqliteTextStore"]
