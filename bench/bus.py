@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.console import Console
@@ -41,7 +42,8 @@ from brokerctl import Broker, Watcher, mqtt_section
 from dialerctl import cli, dialer_config, store_of
 from enginectl import EngineProcess
 
-from dialer import REQUIRED_TYPES, SqliteTaskStore, validate
+from dialer import REQUIRED_TYPES, validate
+from stores.sqlite import SqliteTaskStore
 
 console = Console(width=None if sys.stdout.isatty() else 150)
 REQUEST = "antifraud/warning/request"
@@ -52,7 +54,7 @@ def numbers(count: int, base: int) -> list[str]:
     return [f"139{base + i:08d}" for i in range(count)]
 
 
-def wait_count(store: SqliteTaskStore, count: int, timeout: float) -> float:
+def wait_count(store: Any, count: int, timeout: float) -> float:
     """When the store holds ``count`` tasks (time.time())."""
     deadline = time.monotonic() + timeout
     while True:

@@ -48,6 +48,7 @@ from rtppcap import write_pcap
 from sipptrace import calls_of
 from workerproc import Sipp, WorkerProcess
 
+from center import Actor
 from dialer import REQUIRED_TYPES, validate
 from engine import Engine
 from sip_config import load_config
@@ -124,7 +125,7 @@ def latency_in_process(work: Path, count: int) -> list[float]:
             for number in numbers(count, 3000):
                 request = validate(number, known_types=REQUIRED_TYPES, source="bench")
                 accepted[number] = time.time()
-                engine.dialing.submit(request)
+                engine.center.warn(request, Actor("bench", "dialer"))
                 await asyncio.sleep(0.15)
             await asyncio.sleep(1.0)
         finally:

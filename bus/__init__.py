@@ -2,6 +2,5 @@
 
 from .bus import Bus, BusError, Counters
 from .messages import BadMessage, ListUpdate
-from .outbox import Outbox, OutboxError
 
-__all__ = ["BadMessage", "Bus", "BusError", "Counters", "ListUpdate", "Outbox", "OutboxError"]
+__all__ = ["BadMessage", "Bus", "BusError", "Counters", "ListUpdate"]

@@ -9,9 +9,11 @@ broker or not:
   cursor, so nothing the stores hold is skipped, even what was stored while
   the engine or the bus was down);
 - the connection, with jittered exponential backoff: while connected it takes
-  ``warning/request`` and ``blocklist/update`` (QoS 1, acknowledged to the
-  broker only once stored or applied), drains the outbox in order, and keeps
-  ``engine/status`` retained (the last will says ``down``).
+  ``warning/request``, ``warning/cancel``, ``blocklist/update``, ``sms/reply`` and
+  ``hotline/callback_done`` (QoS 1, acknowledged to the broker only once stored or
+  applied, every one through :class:`center.Center` as the command line's are),
+  drains the outbox in order, and keeps ``engine/status`` retained (the last will
+  says ``down``).
 
 The broker acknowledgement of a request waits for the task store's commit
 (paho's manual acknowledgement: aiomqtt 2.5 has no switch for it, so the
@@ -24,12 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 import random
 import secrets
 import socket
-import sqlite3
 import ssl
 import time
 from collections.abc import Callable
@@ -40,20 +42,28 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
-from dialer import StoreError, TaskStore, open_store
+from center import Actor, Invalid
 from engine.core import CallScreened, EngineStatus
 from engine.dialing import TaskNotice, notice_of
 from engine.texting import TextNotice
-from hotline.callbacks import CallbackStore
 from hotline.ivr import MessageLeft
 from screening import StoreError as ListStoreError
 from screening import mask
 from sip_config import LoadedConfig
 from sip_config.schema import MqttConfig
-from texts import TextStoreError, TextStoreUnavailable
+from stores import NotFound, Refused, StoreError, StoreUnavailable, open_stores
 
-from .messages import BadMessage, dumps, list_update, parse_object, sms_reply, warning_request
-from .outbox import Outbox
+from .messages import (
+    BadMessage,
+    callback_done,
+    dumps,
+    list_update,
+    parse_object,
+    sender,
+    sms_reply,
+    warning_cancel,
+    warning_request,
+)
 
 if TYPE_CHECKING:
     from engine.core import Engine
@@ -67,9 +77,12 @@ BATCH = 500  # requests stored in one transaction, messages published in one go
 FIRST_BACKOFF_S = 0.5
 PUBLISH_TIMEOUT_S = 30.0
 REQUEST = "warning/request"
+CANCEL = "warning/cancel"
 UPDATE = "blocklist/update"
 SMS_REPLY = "sms/reply"
-_STORE_ERRORS = (StoreError, ListStoreError, TextStoreUnavailable, sqlite3.Error, OSError)
+CALLBACK_DONE = "hotline/callback_done"
+TAKEN = (REQUEST, CANCEL, UPDATE, SMS_REPLY, CALLBACK_DONE)
+_STORE_ERRORS = (StoreUnavailable, ListStoreError, OSError)
 """A store that cannot write now (locked, disk full): the batch is tried again, unacknowledged."""
 
 
@@ -118,10 +131,11 @@ class Bus:
             if self.password is None:
                 raise BusError(f"the environment variable {config.password_env} (mqtt.password_env) "
                                "holding the broker password is not set")
-        data = loaded.data_dir
-        self.outbox = Outbox(data)
-        self.tasks: TaskStore = open_store(data)  # a connection of its own: it outlives the engine's
-        self.callbacks = CallbackStore(data)
+        self.stores = open_stores(loaded.data_dir)  # of its own: they outlive the engine's
+        self.outbox = self.stores.outbox
+        self.tasks = self.stores.tasks
+        self.callbacks = self.stores.callbacks
+        self.center = engine.center
         self.notices = engine.subscribe()
         self.counters = Counters()
         self.connected = False
@@ -156,9 +170,7 @@ class Bus:
         if self._run is not None:
             self._run.cancel()
             await asyncio.gather(self._run, return_exceptions=True)
-        self.outbox.close()
-        self.tasks.close()
-        self.callbacks.close()
+        self.stores.close()
 
     async def _main(self) -> None:
         async with asyncio.TaskGroup() as group:
@@ -307,8 +319,7 @@ class Bus:
                     log.info("connected to the MQTT broker at %s:%d%s", self.host, self.port,
                              f"; {self.outbox.depth()} events to send" if self.outbox.depth() else "")
                     self._said_waiting = ""
-                    await client.subscribe([(self.topic(REQUEST), 1), (self.topic(UPDATE), 1),
-                                            (self.topic(SMS_REPLY), 1)])
+                    await client.subscribe([(self.topic(topic), 1) for topic in TAKEN])
                     async with asyncio.TaskGroup() as group:
                         group.create_task(self._receive(client), name="bus-receive")
                         group.create_task(self._publish(client), name="bus-publish")
@@ -366,7 +377,7 @@ class Bus:
     def _apply(self, batch: list[aiomqtt.Message], done: set[int]) -> None:
         now = time.time()
         replies: list[tuple[str, str]] = []
-        requests = []
+        requests: list[tuple[Actor, Any]] = []
         for index, message in enumerate(batch):
             if index in done:
                 continue
@@ -374,22 +385,26 @@ class Bus:
             try:
                 obj = parse_object(message.payload if isinstance(message.payload, bytes | str)
                                    else b"" if message.payload is None else str(message.payload))
+                actor = Actor.mqtt(sender(obj))
                 if topic == self.topic(REQUEST):
-                    requests.append(warning_request(obj, known_types=self.known_types,
-                                                    country=self.country))
-                elif topic == self.topic(UPDATE):
-                    replies.append(("blocklist/result", dumps(self._update(obj, now))))
+                    requests.append((actor, warning_request(obj, known_types=self.known_types,
+                                                            country=self.country)))
+                    continue
+                if topic == self.topic(UPDATE):
+                    replies.append(("blocklist/result", dumps(self._update(obj, actor, now))))
                 elif topic == self.topic(SMS_REPLY):
                     thread, text, reply_id = sms_reply(obj)
-                    try:
-                        self.engine.texting.reply(thread, text, reply_id)
-                    except TextStoreUnavailable:
-                        raise
-                    except TextStoreError as exc:
-                        raise BadMessage(str(exc)) from None
-                    done.add(index)  # on disk: a retry of the batch must not send it twice
+                    self._through_center(self.center.reply, thread, text, actor, reply_id)
+                elif topic == self.topic(CANCEL):
+                    task_id, reason = warning_cancel(obj)
+                    self._through_center(self.center.cancel, task_id, actor, reason)
+                    self._copy_tasks(now)
+                elif topic == self.topic(CALLBACK_DONE):
+                    message_id, note = callback_done(obj)
+                    self._through_center(self.center.callback_done, message_id, actor, note)
                 else:
                     raise BadMessage("this topic takes no messages")
+                done.add(index)  # on disk: a retry of the batch must not apply it twice
             except _STORE_ERRORS:
                 raise  # the store, not the message: the batch is tried again
             except Exception as exc:
@@ -403,34 +418,37 @@ class Bus:
                                                 "id": secrets.token_hex(8), "at": iso(now)})))
         self.counters.received += len(batch)
         if requests:
-            policy = self.engine.dialing.policy
-            submitted = self.tasks.submit_many([(r, policy.not_before(r.risk, now))
-                                                for r in requests], now)
-            self.counters.stored += len(requests)
-            for s in submitted:
-                if s.duplicate:
-                    log.info("MQTT request for task %s was already taken", s.task.id)
-            self.engine.dialing.wake()
+            for actor, group in itertools.groupby(requests, key=lambda r: r[0]):
+                submitted = self.center.warn_many([request for _, request in group], actor)
+                self.counters.stored += len(submitted)
+                for s in submitted:
+                    if s.duplicate:
+                        log.info("MQTT request for task %s was already taken", s.task.id)
             self._copy_tasks(now)  # their queued events leave now, not at the dialer's next look
             self._queued.set()
         if replies:
             self.outbox.put(replies, now)
             self._queued.set()
 
-    def _update(self, obj: dict[str, Any], now: float) -> dict[str, Any]:
-        update = list_update(obj, self.country)
-        lists = self.engine.lists
+    @staticmethod
+    def _through_center(change: Callable[..., object], *args: Any) -> None:
+        """A change through the center: what it refuses is the message's fault (an ``error``
+        answer); a store that cannot write now is tried again with the batch."""
         try:
-            name = lists.name_of(update.list)
-        except KeyError as exc:
-            raise BadMessage(str(exc.args[0])) from None
-        store = lists.stores[name]
-        changed = store.add(update.keys) if update.op == "add" else store.remove(update.keys)
-        log.info("blocklist update by MQTT: %d of %d numbers %s list %s, %d refused", changed,
-                 len(update.keys), "added to" if update.op == "add" else "removed from", name,
-                 len(update.refused))
-        return {"id": update.id, "op": update.op, "list": name, "applied": changed,
-                "unchanged": len(update.keys) - changed,
+            change(*args)
+        except StoreUnavailable:
+            raise
+        except (Invalid, NotFound, Refused, StoreError) as exc:
+            raise BadMessage(str(exc)) from None
+
+    def _update(self, obj: dict[str, Any], actor: Actor, now: float) -> dict[str, Any]:
+        update = list_update(obj, self.country)
+        try:
+            edit = self.center.edit_list_keys(update.op, list(update.keys), update.list, actor)
+        except Invalid as exc:
+            raise BadMessage(str(exc)) from None
+        return {"id": update.id, "op": update.op, "list": edit.list_name, "applied": edit.changed,
+                "unchanged": len(update.keys) - edit.changed,
                 "refused": [{"entry": e, "reason": r} for e, r in update.refused], "at": iso(now)}
 
     # ------------------------------------------------------------ out

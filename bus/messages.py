@@ -14,16 +14,19 @@ from typing import Any, Literal
 
 from dialer import RequestError, WarningRequest, validate
 from screening import NumberKind, normalize
-from texts.words import clean_reply
 
-__all__ = ["MAX_NUMBERS", "MAX_PAYLOAD", "BadMessage", "ListUpdate", "dumps", "list_update",
-           "parse_object", "warning_request"]
+__all__ = ["MAX_NUMBERS", "MAX_PAYLOAD", "BadMessage", "ListUpdate", "callback_done", "dumps",
+           "list_update", "parse_object", "sender", "warning_cancel", "warning_request"]
 
 MAX_PAYLOAD = 256 * 1024
 """Bytes. A warning request is about 150; a list update of MAX_NUMBERS numbers about 160 k."""
 MAX_NUMBERS = 10_000
-REQUEST_FIELDS = ("number", "fraud_type", "risk", "case_id", "task_id", "note")
-UPDATE_FIELDS = ("op", "numbers", "list", "id")
+REQUEST_FIELDS = ("number", "fraud_type", "risk", "case_id", "task_id", "note", "by")
+UPDATE_FIELDS = ("op", "numbers", "list", "id", "by")
+CANCEL_FIELDS = ("task_id", "reason", "by")
+CALLBACK_DONE_FIELDS = ("id", "note", "by")
+"""Every message may name its sender in ``by`` (a system's name): the change records it as
+``mqtt:<by>``."""
 
 
 class BadMessage(ValueError):
@@ -92,10 +95,45 @@ def warning_request(obj: Mapping[str, Any], *, known_types: Iterable[str],
         raise BadMessage(str(exc)) from None
 
 
+def sender(obj: Mapping[str, Any]) -> str | None:
+    """Who sent the message, as it names itself (``by``), or None."""
+    value = obj.get("by")
+    if value is not None and not isinstance(value, str):
+        raise BadMessage(f"by must be a string naming the sender, not {_kind(value)}")
+    return value
+
+
+def warning_cancel(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """``{"task_id", "reason"?}`` → (task id, reason), as ``warn cancel`` takes them."""
+    _no_unknown(obj, CANCEL_FIELDS, "cancel")
+    task_id, reason = obj.get("task_id"), obj.get("reason", "")
+    if not isinstance(task_id, str) or not task_id:
+        raise BadMessage("a cancel needs task_id, the task's id" if task_id is None
+                         else f"task_id must be a string, not {_kind(task_id)}")
+    if not isinstance(reason, str):
+        raise BadMessage(f"reason must be a string, not {_kind(reason)}")
+    if len(reason) > 500:
+        raise BadMessage(f"the reason has {len(reason)} characters; at most 500")
+    return task_id, reason
+
+
+def callback_done(obj: Mapping[str, Any]) -> tuple[str, str]:
+    """``{"id", "note"?}`` → (message id, note), as ``callbacks done`` takes them."""
+    _no_unknown(obj, CALLBACK_DONE_FIELDS, "callback done")
+    message_id, note = obj.get("id"), obj.get("note", "")
+    if not isinstance(message_id, str) or not message_id:
+        raise BadMessage("a callback done needs id, the message's id" if message_id is None
+                         else f"id must be a string, not {_kind(message_id)}")
+    if not isinstance(note, str):
+        raise BadMessage(f"note must be a string, not {_kind(note)}")
+    return message_id, note
+
+
 def sms_reply(obj: Mapping[str, Any]) -> tuple[str, str, str | None]:
     """``{"id": thread id, "text", "reply_id"?}`` → (thread id, the text, reply id), as
-    ``sms reply`` takes them; a repeated ``reply_id`` is not a second text."""
-    _no_unknown(obj, ("id", "text", "reply_id"), "text reply")
+    ``sms reply`` takes them (the text is checked where every reply is: ``Center.reply``); a
+    repeated ``reply_id`` is not a second text."""
+    _no_unknown(obj, ("id", "text", "reply_id", "by"), "text reply")
     for name in ("id", "text", "reply_id"):
         value = obj.get(name)
         if name == "reply_id" and value is None:
@@ -103,11 +141,7 @@ def sms_reply(obj: Mapping[str, Any]) -> tuple[str, str, str | None]:
         if not isinstance(value, str):
             raise BadMessage(f"{name} must be a string, not {_kind(value)}" if value is not None
                              else f"a text reply needs {name}")
-    try:
-        text = clean_reply(obj["text"])
-    except ValueError as exc:
-        raise BadMessage(str(exc)) from None
-    return obj["id"], text, obj.get("reply_id")
+    return obj["id"], obj["text"], obj.get("reply_id")
 
 
 @dataclass(frozen=True)

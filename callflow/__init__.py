@@ -14,7 +14,7 @@ Each flow's states are one ``Enum`` and its transitions one
 
 from .flow import CallFlow, Output, Timeout, Timer, commands_of, leg_progress, notices_of, timers_of
 from .notice import CallEnded, DigitPressed, Notice
-from .table import BadTransition, StateTable, UnexpectedEvent
+from .table import BadTransition, StateTable, UnexpectedEvent, rows_in, unique_rows
 
 __all__ = [
     "BadTransition",
@@ -30,5 +30,7 @@ __all__ = [
     "commands_of",
     "leg_progress",
     "notices_of",
+    "rows_in",
     "timers_of",
+    "unique_rows",
 ]

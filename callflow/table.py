@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-__all__ = ["BadTransition", "Row", "StateTable", "UnexpectedEvent"]
+__all__ = ["BadTransition", "Row", "StateTable", "UnexpectedEvent", "rows_in", "unique_rows"]
 
 S = TypeVar("S", bound=enum.Enum)
 T = TypeVar("T", bound=enum.Enum)
@@ -69,3 +69,20 @@ class StateTable(Generic[S, T]):
             found.add(state)
             found |= row.targets
         return found
+
+
+def rows_in(state: enum.Enum, rows: Mapping[Any, Any]) -> dict[Any, Any]:
+    """One state's rows, written ``{trigger: (handler, targets)}``, as rows of a table."""
+    return {(state, trigger): row for trigger, row in rows.items()}
+
+
+def unique_rows(*parts: Mapping[Any, Any]) -> dict[Any, Any]:
+    """The parts of a table in one: a row written twice is a mistake (``ValueError``), not an
+    override."""
+    rows: dict[Any, Any] = {}
+    for part in parts:
+        twice = rows.keys() & part.keys()
+        if twice:
+            raise ValueError(f"rows written twice: {sorted((s.name, t.name) for s, t in twice)}")
+        rows.update(part)
+    return rows

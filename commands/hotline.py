@@ -13,21 +13,23 @@ import argparse
 import json
 import sys
 import time
-from collections import Counter
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
 
-from hotline import CallbackError, CallbackStore
+from center import Actor, read_events
+from center.figures import hotline_figures
+from settings import Settings
 from sip_config import LoadedConfig
+from stores import open_stores
 
 from .errors import CommandError
 from .shown import iso
 from .texts import text_figures
+from .warn import center_of
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -39,7 +41,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     callbacks.add_argument("--json", action="store_true", help="one JSON object per message")
     callbacks.add_argument("--state", choices=("waiting", "done"))
     callbacks.add_argument("--note", default="", help="what came of the callback")
-    callbacks.set_defaults(handler=callbacks_command)
+    callbacks.set_defaults(handler=callbacks_command, takes_settings=True)
 
     hotline = sub.add_parser("hotline", help="the hotline's figures")
     ops = hotline.add_subparsers(dest="op", metavar="OP", required=True)
@@ -50,25 +52,15 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     stats.set_defaults(handler=stats_command)
 
 
-def _store(loaded: LoadedConfig) -> CallbackStore:
-    try:
-        return CallbackStore(loaded.data_dir)
-    except CallbackError as exc:
-        raise CommandError(str(exc)) from None
-
-
-def callbacks_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    tz = ZoneInfo(loaded.config.engine.timezone)
-    store = _store(loaded)
+def callbacks_command(args: argparse.Namespace, settings: Settings) -> int:
+    tz = ZoneInfo(settings.config.engine.timezone)
     if args.words:
         if args.words[0] != "done" or len(args.words) != 2:
             raise CommandError("write: callbacks done MESSAGE_ID")
-        try:
-            callback = store.done(args.words[1], time.time(), args.note)
-        except CallbackError as exc:
-            raise CommandError(str(exc)) from None
+        callback = center_of(settings).callback_done(args.words[1], Actor.cli(), args.note)
         print(f"message {callback.id} from {callback.masked} marked answered")
         return 0
+    store = open_stores(settings.data_dir).callbacks
     rows = store.list(args.state)
     if args.json:
         for c in rows:
@@ -90,62 +82,11 @@ def callbacks_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 
-def read_events(path: Path, since: date | None) -> list[dict[str, Any]]:
-    """The engine's event file; a line that is not an event is skipped."""
-    if not path.exists():
-        return []
-    events = []
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            try:
-                event = json.loads(line)
-                day = datetime.fromisoformat(event["at"]).date()
-            except (ValueError, KeyError, TypeError):
-                continue
-            if since is None or day >= since:
-                events.append(event)
-    return events
-
-
-def hotline_figures(events: list[dict[str, Any]]) -> dict[str, Any]:
-    calls = {e["call"]: e for e in events if e.get("event") == "screened"
-             and e.get("route") in ("operator", "ivr", "reject")}
-    by_hour = Counter(datetime.fromisoformat(e["at"]).hour for e in calls.values())
-    answered_by_operator = {e["call"] for e in events if e.get("event") == "operator_answered"}
-    to_ivr = {e["call"] for e in events if e.get("event") == "ivr"}
-    queued = {e["call"] for e in events if e.get("event") == "queued"}
-    gave_up = {e["call"] for e in events if e.get("event") == "queue_gave_up"}
-    messages = [e for e in events if e.get("event") == "message_left" and e.get("stored")]
-    asked = Counter(e["fraud_type"] for e in events
-                    if e.get("event") == "ivr_prompt" and e.get("fraud_type"))
-    abandoned = 0
-    for e in events:
-        if e.get("event") == "ivr_ended" and e.get("how") == "hung_up" and e.get("by") == "remote" \
-                and e.get("path", "").count(">") < 1:
-            abandoned += 1  # hung up before choosing anything
-        if e.get("event") == "ended" and e.get("by") == "remote" \
-                and calls.get(e.get("call"), {}).get("route") == "operator" \
-                and e["call"] not in answered_by_operator and e["call"] not in to_ivr:
-            abandoned += 1  # hung up while an operator's phone rang
-    return {
-        "calls": len(calls),
-        "by_hour": {f"{h:02d}:00": by_hour[h] for h in sorted(by_hour)},
-        "by_route": {"operator": len(answered_by_operator),
-                     "waited in the queue": len(queued),
-                     "queue gave up (voice menu)": len(gave_up), "voice menu": len(to_ivr),
-                     "message left": len(messages),
-                     "refused by screening": sum(e["route"] == "reject" for e in calls.values())},
-        "fraud_types_asked": dict(asked.most_common()),
-        "abandoned": abandoned,
-    }
-
-
 def stats_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    events = read_events(loaded.data_dir / "events.jsonl", args.since)
-    figures = hotline_figures(events)
     tz = ZoneInfo(loaded.config.engine.timezone)
     since = datetime.combine(args.since, datetime.min.time(), tz).timestamp() if args.since else 0.0
-    figures["texts"] = text_figures(loaded, since, time.time())
+    figures = hotline_figures(read_events(loaded.data_dir / "events.jsonl", since or None))
+    figures["texts"] = text_figures(open_stores(loaded.data_dir), since, time.time())
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
         return 0

@@ -13,10 +13,13 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-from screening import ImportReport, ListSet, NumberKind, StoreError, normalize
+from center import Actor
+from screening import ImportReport, ListSet, StoreError
+from settings import Settings
 from sip_config import LoadedConfig
 
 from .errors import CommandError
+from .warn import center_of
 
 _PROGRESS_FROM_BYTES = 4 << 20  # show a bar for files bigger than this
 _SHOW_MALFORMED = 20
@@ -35,12 +38,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     imp.add_argument("--list", dest="list_name", help="list name (default: the first reject list)")
     imp.add_argument("--replace", action="store_true",
                      help="make the list exactly this file (drops earlier imports and live edits)")
-    imp.set_defaults(handler=import_file)
+    imp.set_defaults(handler=import_file, takes_settings=True)
     for name, verb in (("add", "add numbers to"), ("remove", "remove numbers from")):
         op = ops.add_parser(name, parents=[common], help=f"{verb} a list, at once")
         op.add_argument("numbers", nargs="+", metavar="NUMBER")
         op.add_argument("--list", dest="list_name", help="list name (default: the first reject list)")
-        op.set_defaults(handler=edit_numbers, op_name=name)
+        op.set_defaults(handler=edit_numbers, op_name=name, takes_settings=True)
 
 
 def open_lists(loaded: LoadedConfig) -> ListSet:
@@ -64,34 +67,28 @@ def screen_number(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return 0
 
 
-def import_file(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    lists = open_lists(loaded)
+def import_file(args: argparse.Namespace, settings: Settings) -> int:
+    center = center_of(settings)
+    center.lists.sync_sources(_progress_for)
     if not args.file.is_file():
         raise CommandError(f"there is no file {args.file} to import")
-    progress = _progress_for(lists.name_of(args.list_name), args.file)
-    report = lists.import_file(args.list_name, args.file, progress, replace=args.replace)
+    progress = _progress_for(center.list_name(args.list_name), args.file)
+    report = center.import_list(args.file, args.list_name, Actor.cli(), replace=args.replace,
+                                progress=progress)
     _print_report(report)
     return 0 if report.parsed.accepted or not report.parsed.malformed_count else 1
 
 
-def edit_numbers(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    lists = open_lists(loaded)
-    name = lists.name_of(args.list_name)
-    store = lists.stores[name]
-    keys, bad = [], []
-    for raw in args.numbers:
-        number = normalize(raw, loaded.config.screening.country)
-        if number.key is None or number.kind is NumberKind.INVALID:
-            bad.append(raw)
-        else:
-            keys.append(number.key)
-    changed = store.add(keys) if args.op_name == "add" else store.remove(keys)
+def edit_numbers(args: argparse.Namespace, settings: Settings) -> int:
+    center = center_of(settings)
+    center.lists.sync_sources(_progress_for)
+    edit = center.edit_list(args.op_name, args.numbers, args.list_name, Actor.cli())
     verb = "added to" if args.op_name == "add" else "removed from"
-    print(f"{changed} of {len(keys)} numbers {verb} list {name}"
-          + (f" ({len(keys) - changed} unchanged)" if changed != len(keys) else ""))
-    for raw in bad:
+    print(f"{edit.changed} of {edit.asked} numbers {verb} list {edit.list_name}"
+          + (f" ({edit.asked - edit.changed} unchanged)" if edit.changed != edit.asked else ""))
+    for raw, _ in edit.refused:
         print(f"error: {raw!r} is not a phone number; it was not {verb.split()[0]}", file=sys.stderr)
-    return 1 if bad else 0
+    return 1 if edit.refused else 0
 
 
 def _print_report(report: ImportReport) -> None:

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from center import Invalid
 from settings import Settings, load_settings
 from sip_config import DEFAULT_CONFIG, ConfigError, LoadedConfig
+from stores import StoreError
 
 from . import announcements, balancer, demo, hotline, lists, ops, run, texts, warn
 from .errors import CommandError
@@ -69,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_CONFIG
-    except (CommandError, KeyError) as exc:
+    except (CommandError, KeyError, Invalid, StoreError) as exc:
         message = exc.args[0] if exc.args else str(exc)
         print(f"error: {message}", file=sys.stderr)
         return EXIT_ERROR

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from datetime import date, datetime, timedelta
@@ -21,15 +20,16 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from dialer import StoreError, TaskState, open_store
-from hotline import CallbackError, CallbackStore
-from ops.observer import EVERY_S, read_status
+from center import Views, read_events
+from dialer import TaskState
+from ops.observer import EVERY_S
 from ops.report import Figures, Report, build_report, to_csv
 from sip_config import LoadedConfig
+from stores import open_stores
 
 from .errors import CommandError
 from .shown import duration
-from .texts import text_figures, waiting_threads
+from .texts import text_figures
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -49,18 +49,6 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 # ------------------------------------------------------------------ status
 
 
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _ago(iso: str | None, now: datetime) -> str:
     if not iso:
         return "never"
@@ -75,64 +63,45 @@ def _local(iso: str | None, tz: ZoneInfo) -> str:
 
 def status_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     tz = ZoneInfo(loaded.config.engine.timezone)
-    data = loaded.data_dir
-    status = read_status(data)
+    view = Views(open_stores(loaded.data_dir), loaded.data_dir).status(time.time(), EVERY_S, tz)
     now = datetime.now(tz)
-    fresh = bool(status and status.get("running") and _alive(status.get("pid"))
-                 and (now - datetime.fromisoformat(status["updated_at"])).total_seconds()
-                 < 5 * EVERY_S)
-    try:
-        store = open_store(data)
-    except StoreError as exc:
-        raise CommandError(str(exc)) from None
-    counts = store.count_by_state()
-    due = store.due_count(time.time())
-    next_at = store.next_due_at()
-    store.close()
-    try:
-        callbacks = CallbackStore(data)
-        waiting = len(callbacks.list("waiting"))
-        callbacks.close()
-    except CallbackError:
-        waiting = 0
-    texts = waiting_threads(loaded)
+    status, counts, due, next_at = view.engine, view.tasks, view.tasks_due, view.next_due_at
     if args.json:
-        print(json.dumps({"running": fresh, "engine": status, "tasks": {s.value: counts[s]
-                          for s in TaskState}, "tasks_due": due, "callbacks_waiting": waiting,
-                          "texts_waiting": texts or 0}, ensure_ascii=False))
-        return 0 if fresh else 3
+        print(json.dumps({"running": view.running, "engine": status.raw if status else None,
+                          "tasks": {s.value: counts[s] for s in TaskState}, "tasks_due": due,
+                          "callbacks_waiting": view.callbacks_waiting,
+                          "texts_waiting": view.texts_waiting or 0}, ensure_ascii=False))
+        return 0 if view.running else 3
     out: list[str] = []
-    if fresh and status:
-        out.append(f"engine      running, pid {status['pid']}, since "
-                   f"{_local(status['started_at'], tz)} (updated {_ago(status['updated_at'], now)})")
-        workers = status["workers"]
-        ready = sum(w["ready"] for w in workers)
+    if view.running and status:
+        out.append(f"engine      running, pid {status.pid}, since "
+                   f"{_local(status.started_at, tz)} (updated {_ago(status.updated_at, now)})")
+        workers = status.workers
+        ready = sum(w.ready for w in workers)
         out.append(f"workers     {ready} of {len(workers)} ready: " + ", ".join(
-            f"{w['name']} {w['calls']} call{'s' if w['calls'] != 1 else ''}"
-            + ("" if w["ready"] else " (down)") for w in workers))
-        trunk = status["trunk"]
-        out.append(f"calls       {status['calls']} in progress; warning calls hold "
-                   f"{trunk['in_use']} of {trunk['max_channels']} trunk channels")
-        front = status.get("front")
-        if front is not None:
-            out.append(f"front       Kamailio {'running' if front['running'] else 'DOWN'}"
-                       f", {front['restarts']} restarts")
-        problems = status.get("lists_unreadable") or {}
+            f"{w.name} {w.calls} call{'s' if w.calls != 1 else ''}"
+            + ("" if w.ready else " (down)") for w in workers))
+        out.append(f"calls       {status.calls} in progress; warning calls hold "
+                   f"{status.trunk_in_use} of {status.trunk_channels} trunk channels")
+        if status.front_running is not None:
+            out.append(f"front       Kamailio {'running' if status.front_running else 'DOWN'}"
+                       f", {status.front_restarts} restarts")
+        problems = status.lists_unreadable
         out.append("lists       all readable" if not problems else "lists       " + "; ".join(
             f"{name} CANNOT BE READ (served from its last good copy): {why}"
             for name, why in problems.items()))
-        mqtt = status.get("mqtt")
+        mqtt = status.mqtt
         if mqtt is None:
             out.append("mqtt        not configured")
         else:
-            state = "connected" if mqtt["connected"] else f"WAITING for the broker ({mqtt['last_error']})"
-            out.append(f"mqtt        {state} at {mqtt['url']}; {mqtt['outbox']} events in the outbox; "
-                       f"{mqtt['stored']} requests taken, {mqtt['refused']} refused, "
-                       f"{mqtt['published']} published"
-                       + (f", {mqtt['dropped']} screening events DROPPED (outbox full)"
-                          if mqtt.get("dropped") else ""))
+            state = "connected" if mqtt.connected else f"WAITING for the broker ({mqtt.last_error})"
+            out.append(f"mqtt        {state} at {mqtt.url}; {mqtt.outbox} events in the outbox; "
+                       f"{mqtt.stored} requests taken, {mqtt.refused} refused, "
+                       f"{mqtt.published} published"
+                       + (f", {mqtt.dropped} screening events DROPPED (outbox full)"
+                          if mqtt.dropped else ""))
     else:
-        seen = f" (last seen {_local(status['updated_at'], tz)})" if status else ""
+        seen = f" (last seen {_local(status.updated_at, tz)})" if status else ""
         out.append(f"engine      NOT RUNNING{seen}; requests are kept and dialled when it starts")
     open_counts = ", ".join(f"{counts[s]} {s.value}" for s in TaskState if s.open)
     when = "" if next_at is None or due else \
@@ -140,17 +109,19 @@ def status_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     out.append(f"tasks       {due} due now{when}; open: {open_counts}")
     out.append("            done: " + ", ".join(f"{counts[s]} {s.value}" for s in TaskState
                                                  if not s.open))
+    waiting = view.callbacks_waiting
     out.append(f"hotline     {waiting} message{'s' if waiting != 1 else ''} waiting for a callback")
+    texts = view.texts_waiting
     if texts is not None:
         out.append(f"sms         {texts} thread{'s' if texts != 1 else ''} "
                    f"waiting for an operator's reply (sms list --state waiting)")
-    errors = (status or {}).get("last_errors") or []
+    errors = status.last_errors if status else []
     if errors:
         out.append("last errors")
         for e in errors[-5:]:
-            out.append(f"  {_local(e['at'], tz)} {e['level']:<7} {e['message']}")
+            out.append(f"  {_local(e.at, tz)} {e.level:<7} {e.message}")
     print("\n".join(out))
-    return 0 if fresh else 3
+    return 0 if view.running else 3
 
 
 # ------------------------------------------------------------------ report
@@ -165,25 +136,6 @@ def _day(text: str | None, default: date, what: str) -> date:
         raise CommandError(f"{what} {text!r} is not a date; write it as YYYY-MM-DD") from None
 
 
-def screened_between(path: Path, since: float, until: float) -> list[dict[str, Any]]:
-    """The engine's ``screened`` records in ``[since, until)``; other lines are skipped."""
-    if not path.exists():
-        return []
-    found = []
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            if '"screened"' not in line:
-                continue
-            try:
-                record = json.loads(line)
-                at = datetime.fromisoformat(record["at"]).timestamp()
-            except (ValueError, KeyError, TypeError):
-                continue
-            if record.get("event") == "screened" and since <= at < until:
-                found.append(record)
-    return found
-
-
 def report_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     tz = ZoneInfo(loaded.config.engine.timezone)
     today = datetime.now(tz).date()
@@ -194,22 +146,14 @@ def report_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     since = datetime.combine(first, datetime.min.time(), tz).timestamp()
     until = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz).timestamp()
     data = loaded.data_dir
-    try:
-        store = open_store(data)
-    except StoreError as exc:
-        raise CommandError(str(exc)) from None
-    tasks = store.created_between(since, until)
-    attempts = store.attempts_of([t.id for t in tasks])
-    store.close()
-    try:
-        callbacks = CallbackStore(data)
-        left = sum(since <= c.at < until for c in callbacks.list())
-        callbacks.close()
-    except CallbackError:
-        left = 0
+    stores = open_stores(data)
+    tasks = stores.tasks.created_between(since, until)
+    attempts = stores.tasks.attempts_of([t.id for t in tasks])
+    left = sum(since <= c.at < until for c in stores.callbacks.list())
     report = build_report(since, until, tasks, attempts,
-                          screened_between(data / "events.jsonl", since, until), left,
-                          text_figures(loaded, since, until))
+                          read_events(data / "events.jsonl", since, until, ("screened",)), left,
+                          text_figures(stores, since, until))
+    stores.close()
     if args.csv:
         args.csv.write_text(to_csv(report), encoding="utf-8")
     if args.json:

@@ -13,8 +13,8 @@ from typing import Any
 from rich.console import Console
 
 import audio
-from dialer import StoreError
 from settings import Settings
+from stores import StoreError
 
 from .errors import CommandError
 
@@ -46,11 +46,11 @@ def run_engine(args: argparse.Namespace, settings: Settings) -> int:
             raise CommandError(str(exc)) from None
         bus = None
         if loaded.config.mqtt is not None:  # subscribed before the engine says anything
-            from bus import Bus, BusError, OutboxError
+            from bus import Bus, BusError
 
             try:
                 bus = Bus(engine, loaded)
-            except (BusError, OutboxError) as exc:
+            except (BusError, StoreError) as exc:
                 raise CommandError(str(exc)) from None
         observer = Observer(engine, bus, errors)
         stop = asyncio.Event()
@@ -87,7 +87,7 @@ def build_prompts(args: argparse.Namespace, settings: Settings) -> int:
     """Make every missing or changed prompt (built-in, voice menus, warnings), with a bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from engine.voice import prompt_dir, prompt_sets
+    from engine.prompt_sets import prompt_dir, prompt_sets
 
     directory = prompt_dir(settings.loaded)
     sets = prompt_sets(settings)

@@ -20,14 +20,15 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
+from center import Actor
 from ops.report import text_figures as figures
+from settings import Settings
 from sip_config import LoadedConfig
-from texts import TextStore, TextStoreError, Thread
-from texts.store import FILE_NAME
-from texts.words import clean_reply
+from stores import Stores, open_stores
+from texts import Thread
 
-from .errors import CommandError
 from .shown import duration, iso
+from .warn import center_of
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -40,21 +41,14 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     reply = ops.add_parser("reply", parents=[common], help="answer a thread by text")
     reply.add_argument("thread", metavar="ID")
     reply.add_argument("text", metavar="TEXT")
-    reply.set_defaults(handler=reply_command)
-
-
-def open_texts(loaded: LoadedConfig) -> TextStore:
-    try:
-        return TextStore(loaded.data_dir)
-    except TextStoreError as exc:
-        raise CommandError(str(exc)) from None
+    reply.set_defaults(handler=reply_command, takes_settings=True)
 
 
 def list_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     tz = ZoneInfo(loaded.config.engine.timezone)
-    store = open_texts(loaded)
+    stores = open_stores(loaded.data_dir)
     now = time.time()
-    threads = store.threads(args.state)
+    threads = stores.texts.threads(args.state) if stores.exists("texts") else []
     if args.json:
         for t in threads:
             print(json.dumps(_row(t, now, tz), ensure_ascii=False))
@@ -78,41 +72,19 @@ def _row(t: Thread, now: float, tz: ZoneInfo) -> dict[str, Any]:
             "texts": list(t.texts), "replied_at": iso(t.replied_at, tz) if t.replied_at else None}
 
 
-def reply_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    try:
-        text = clean_reply(args.text)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
-    store = open_texts(loaded)
-    try:
-        thread = store.thread(args.thread)
-        message = store.reply(thread.id, text, time.time())
-    except TextStoreError as exc:
-        raise CommandError(str(exc)) from None
-    print(f"reply {message.id} to {thread.masked} queued; the engine sends it now "
+def reply_command(args: argparse.Namespace, settings: Settings) -> int:
+    center = center_of(settings)
+    message = center.reply(args.thread, args.text, Actor.cli())
+    print(f"reply {message.id} to {message.masked} queued; the engine sends it now "
           "(or when it starts)")
     return 0
 
 
-def waiting_threads(loaded: LoadedConfig) -> int | None:
-    """Threads waiting for an operator (None when there is no text store yet)."""
-    if not (loaded.data_dir / FILE_NAME).exists():
-        return None
-    store = open_texts(loaded)
-    try:
-        return store.count("waiting")
-    finally:
-        store.close()
-
-
-def text_figures(loaded: LoadedConfig, since: float, until: float) -> dict[str, Any]:
+def text_figures(stores: Stores, since: float, until: float) -> dict[str, Any]:
     """The SMS line's figures of a period ({} when there is no text store yet)."""
-    if not (loaded.data_dir / FILE_NAME).exists():
+    if not stores.exists("texts"):
         return {}
-    store = open_texts(loaded)
-    try:
-        return figures(store.threads_between(since, until),
-                       [m for m in store.between(since, until) if m.direction == "out"], until)
-    finally:
-        store.close()
+    texts = stores.texts
+    return figures(texts.threads_between(since, until),
+                   [m for m in texts.between(since, until) if m.direction == "out"], until)
 

@@ -1,18 +1,16 @@
 """``warn``, ``tasks`` and ``task show``: warning requests in, what became of them out.
 
-The store is the queue: ``warn`` commits the task to the store under
-``engine.data_dir`` and a running engine picks it up within 100 ms; with no
-engine running the task waits there. Numbers shown are masked; the full number
-stays in the store.
+The store is the queue: ``warn`` hands the request to :class:`center.Center`, which commits
+the task to the store and records who asked (``cli:<login>``); a running engine hears of it
+within ~20 ms; with no engine running the task waits there. ``tasks`` and ``task show``
+render :class:`center.Views`. Numbers shown are masked; the full number stays in the store.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,26 +18,14 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from dialer import (
-    Attempt,
-    Policy,
-    RequestError,
-    SqliteTaskStore,
-    StoreError,
-    Task,
-    TaskState,
-    known_by,
-    open_store,
-    parse_csv,
-    validate,
-)
+from center import Actor, Center, Views, task_record
+from dialer import TaskState
+from dialer.requests import Risk
 from settings import Settings
 from sip_config import LoadedConfig
-from texts import Message, TextStore
-from texts.store import FILE_NAME as TEXTS_FILE
+from stores import open_stores
 
 from .errors import CommandError
-from .shown import iso
 
 _STATES = [s.value for s in TaskState]
 
@@ -49,7 +35,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "warn", parents=[common], help="queue a warning call (or: warn cancel ID)",
         usage="%(prog)s NUMBER [--fraud-type T] [--risk high|normal] [--case-id ID] [--note TEXT]\n"
               "       %(prog)s --file REQUESTS.csv\n"
-              "       %(prog)s cancel TASK_ID [--reason TEXT]",
+              "       %(prog)s cancel TASK_ID [--reason TEXT]\n"
+              "       %(prog)s again TASK_ID   (call now)\n"
+              "       %(prog)s raise TASK_ID   (high risk)",
         description="Queue a warning for a person being defrauded right now. The engine keeps "
                     "calling until the warning is heard and acknowledged.")
     warn.add_argument("words", nargs="*", metavar="NUMBER", help="the number to call")
@@ -65,6 +53,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     tasks = sub.add_parser("tasks", parents=[common], help="warning tasks and where they stand")
     tasks.add_argument("--json", action="store_true", help="one JSON object per task, for tools")
     tasks.add_argument("--state", choices=_STATES + ["open"], help="only tasks in this state")
+    tasks.add_argument("--escalated", action="store_true",
+                       help="only open tasks escalated to a station")
+    tasks.add_argument("--fraud-type", help="only tasks of this fraud type")
+    tasks.add_argument("--risk", choices=("high", "normal"), help="only tasks of this risk")
     tasks.set_defaults(handler=list_tasks)
 
     task = sub.add_parser("task", help="one warning task")
@@ -75,42 +67,36 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     show.set_defaults(handler=show_task)
 
 
-def _store(loaded: LoadedConfig) -> SqliteTaskStore:
-    try:
-        return open_store(loaded.data_dir, loaded.data_dir / "recordings")
-    except StoreError as exc:
-        raise CommandError(str(exc)) from None
+def center_of(settings: Settings) -> Center:
+    return Center(settings.loaded, settings.catalog, open_stores(settings.data_dir))
+
+
+def views_of(loaded: LoadedConfig) -> Views:
+    return Views(open_stores(loaded.data_dir), loaded.data_dir)
 
 
 def warn_command(args: argparse.Namespace, settings: Settings) -> int:
-    loaded, known = settings.loaded, settings.catalog.known()
     words = args.words
-    if words[:1] == ["cancel"]:
+    center = center_of(settings)
+    if words[:1] in (["cancel"], ["again"], ["raise"]):
         if len(words) != 2:
-            raise CommandError("write: warn cancel TASK_ID")
-        return cancel(words[1], args.reason, loaded)
+            raise CommandError(f"write: warn {words[0]} TASK_ID")
+        return change(center, words[0], words[1], args.reason)
     if args.file:
         if words:
             raise CommandError("give either a number or --file, not both")
-        return from_file(args.file, loaded, known)
+        return from_file(args.file, center)
     if len(words) != 1:
         raise CommandError("give one number to call (or --file REQUESTS.csv, or cancel TASK_ID)")
-    try:
-        request = validate(words[0], args.fraud_type, args.risk, args.case_id, args.note,
-                           args.request_id, known_types=known, source="cli",
-                           country=loaded.config.screening.country)
-    except RequestError as exc:
-        raise CommandError(str(exc)) from None
-    store = _store(loaded)
-    policy = Policy(loaded.config.dialer, ZoneInfo(loaded.config.engine.timezone))
-    now = time.time()
-    submitted = store.submit(request, now, policy.not_before(request.risk, now))
+    request = center.request(words[0], args.fraud_type, args.risk, args.case_id, args.note,
+                             args.request_id, source="cli")
+    submitted = center.warn(request, Actor.cli())
     print(submitted.task.id)
     print(submitted.sentence(), file=sys.stderr)
     return 0
 
 
-def from_file(name: str, loaded: LoadedConfig, known: list[str]) -> int:
+def from_file(name: str, center: Center) -> int:
     try:
         with open(name, encoding="utf-8-sig") as f:
             text = f.read()
@@ -118,13 +104,9 @@ def from_file(name: str, loaded: LoadedConfig, known: list[str]) -> int:
         raise CommandError(f"there is no file {name}") from None
     except UnicodeDecodeError:
         raise CommandError(f"{name} is not UTF-8 text") from None
-    good, bad = parse_csv(text, known_types=known, country=loaded.config.screening.country)
-    store = _store(loaded)
-    policy = Policy(loaded.config.dialer, ZoneInfo(loaded.config.engine.timezone))
+    good, bad = center.warn_csv(text, Actor.cli())
     counts = {"queued": 0, "merged": 0, "already accepted": 0}
-    for line, request in good:
-        now = time.time()
-        submitted = store.submit(request, now, policy.not_before(request.risk, now))
+    for line, submitted in good:
         kind = "already accepted" if submitted.duplicate else "merged" if submitted.merged else "queued"
         counts[kind] += 1
         print(f"{name}:{line}: {submitted.sentence()}")
@@ -136,13 +118,18 @@ def from_file(name: str, loaded: LoadedConfig, known: list[str]) -> int:
     return 1 if bad else 0
 
 
-def cancel(task_id: str, reason: str, loaded: LoadedConfig) -> int:
-    store = _store(loaded)
-    try:
-        task = store.cancel(task_id, time.time(), reason)
-    except StoreError as exc:
-        raise CommandError(str(exc)) from None
-    print(f"cancelled task {task.id} ({task.masked}) after {task.tries} attempts")
+def change(center: Center, what: str, task_id: str, reason: str) -> int:
+    """``warn cancel``, ``warn again`` (call now), ``warn raise`` (high risk)."""
+    actor = Actor.cli()
+    if what == "cancel":
+        task = center.cancel(task_id, actor, reason)
+        print(f"cancelled task {task.id} ({task.masked}) after {task.tries} attempts")
+    elif what == "again":
+        task = center.requeue(task_id, actor)
+        print(f"task {task.id} ({task.masked}) is called again now")
+    else:
+        task = center.raise_risk(task_id, actor)
+        print(f"task {task.id} ({task.masked}) is high risk now: called at any hour, first")
     return 0
 
 
@@ -157,24 +144,21 @@ def _when(at: float | None, tz: ZoneInfo) -> str:
 
 
 
-def task_record(task: Task, tz: ZoneInfo) -> dict[str, Any]:
-    return {
-        "task_id": task.id, "state": task.state.value, "risk": task.risk.value,
-        "fraud_type": task.fraud_type, "number": task.masked, "case_ids": list(task.case_ids),
-        "attempts": task.tries, "counted_attempts": task.attempts,
-        "last_outcome": task.last_outcome.value if task.last_outcome else None,
-        "last_status": task.last_status, "next_attempt": iso(task.next_at, tz),
-        "escalated": iso(task.escalated_at, tz), "created": iso(task.created_at, tz),
-        "finished": iso(task.finished_at, tz), "reason": task.reason,
-    }
-
-
 def list_tasks(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     tz = ZoneInfo(loaded.config.engine.timezone)
-    store = _store(loaded)
+    views = views_of(loaded)
     states = ([TaskState.QUEUED, TaskState.CALLING, TaskState.WAITING] if args.state == "open"
               else [TaskState(args.state)] if args.state else [])
-    tasks = store.tasks(states)
+    tasks, after = [], None
+    while True:  # every page, then oldest first as the list has always read
+        page = views.tasks(states=states, escalated_open=args.escalated,
+                           fraud_type=args.fraud_type or "",
+                           risk=Risk(args.risk) if args.risk else None, after=after, limit=500)
+        tasks += page.items
+        if page.next is None:
+            break
+        after = page.next
+    tasks.reverse()
     if args.json:
         for task in tasks:
             print(json.dumps(task_record(task, tz), ensure_ascii=False))
@@ -192,32 +176,12 @@ def list_tasks(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return 0
 
 
-def attempt_record(a: Attempt, tz: ZoneInfo) -> dict[str, Any]:
-    return {"attempt": a.n, "started": iso(a.started_at, tz), "answered": iso(a.answered_at, tz),
-            "ended": iso(a.ended_at, tz), "sip_status": a.status,
-            "outcome": a.outcome.value if a.outcome else None, "known_by": known_by(a.how),
-            "how": a.how, "digits": a.digits, "amd": a.amd, "worker": a.worker, "counted": a.counted,
-            "recording": a.recording if a.recording and os.path.exists(a.recording) else None}
-
-
 def show_task(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     tz = ZoneInfo(loaded.config.engine.timezone)
-    store = _store(loaded)
-    try:
-        task = store.task(args.task_id)
-    except StoreError as exc:
-        raise CommandError(str(exc)) from None
-    attempts = store.attempts(task.id)
-    texts = _texts_of(loaded, task.id)
+    detail = views_of(loaded).task(args.task_id)
+    task = detail.task
     if args.json:
-        history = [(a.started_at, {"kind": "call", **attempt_record(a, tz)}) for a in attempts]
-        history += [(m.at, {"kind": "text", "attempt": i, "started": iso(m.at, tz),
-                            "ended": iso(m.answered_at, tz), "sip_status": m.status,
-                            "outcome": m.state, "text": m.body})
-                    for i, m in enumerate(texts, 1)]
-        history.sort(key=lambda h: h[0])
-        print(json.dumps({**task_record(task, tz), "history": [h for _, h in history]},
-                         ensure_ascii=False))
+        print(json.dumps(detail.record(tz), ensure_ascii=False))
         return 0
     r = task_record(task, tz)
     print(f"task {task.id}: {task.masked}, {task.fraud_type}, risk {task.risk.value}, "
@@ -232,30 +196,17 @@ def show_task(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     for column in ("#", "kind", "started", "answered", "ended", "SIP", "outcome", "known by",
                    "digits", "amd", "worker", "recording"):
         table.add_column(column)
-    rows: list[tuple[float, list[str]]] = []
-    for a in attempts:
-        rec = attempt_record(a, tz)
-        rows.append((a.started_at, [str(a.n), "call", _when(a.started_at, tz) or "",
-                                    _when(a.answered_at, tz) or "", _when(a.ended_at, tz) or "",
-                                    str(a.status or ""), rec["outcome"] or "(in progress)",
-                                    rec["known_by"], a.digits, a.amd, a.worker,
-                                    rec["recording"] or ""]))
-    for i, m in enumerate(texts, 1):  # warning texts: never counted as call attempts
-        rows.append((m.at, [f"t{i}", "text", _when(m.at, tz) or "", "",
-                            _when(m.answered_at, tz) or "", str(m.status or ""), m.state, "", "",
-                            "", "", ""]))
-    for _, row in sorted(rows, key=lambda r: r[0]):
-        table.add_row(*row)
+    for entry in detail.history:
+        rec = entry.record(tz)
+        if entry.attempt is not None:  # a call
+            a = entry.attempt
+            table.add_row(str(a.n), "call", _when(a.started_at, tz), _when(a.answered_at, tz),
+                          _when(a.ended_at, tz), str(a.status or ""),
+                          rec["outcome"] or "(in progress)", rec["known_by"], a.digits, a.amd,
+                          a.worker, rec["recording"] or "")
+        elif entry.text is not None:  # a warning text: never counted as a call attempt
+            m = entry.text
+            table.add_row(f"t{entry.number}", "text", _when(m.at, tz), "", _when(m.answered_at, tz),
+                          str(m.status or ""), m.state, "", "", "", "", "")
     Console(width=None if sys.stdout.isatty() else 160).print(table)
     return 0
-
-
-def _texts_of(loaded: LoadedConfig, task_id: str) -> list[Message]:
-    """The warning texts sent for a task (none when texts never ran here)."""
-    if not (loaded.data_dir / TEXTS_FILE).exists():
-        return []
-    store = TextStore(loaded.data_dir)
-    try:
-        return store.of_task(task_id)
-    finally:
-        store.close()

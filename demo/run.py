@@ -31,8 +31,9 @@ from rich.text import Text
 
 import audio
 from audio.library import Library
+from center import Actor
 from demo.loopback import free_udp_run
-from dialer import Task, TaskState, known_by, validate
+from dialer import Task, TaskState, known_by
 from dialer.call import NetworkSaid
 from engine import Engine, TaskNotice
 from engine.texting import TextNotice
@@ -40,6 +41,8 @@ from screening import mask
 from settings import load_settings
 
 __all__ = ["PHONES", "Phone", "run_demo"]
+
+DEMO = Actor("demo", "demo")
 
 
 @dataclass(frozen=True)
@@ -158,9 +161,9 @@ class Demo:
             await engine.start()
             notices = engine.subscribe()
             for phone in PHONES:
-                request = validate(phone.number, phone.fraud_type, "high", f"DEMO-{phone.number[-3:]}",
-                                   known_types=engine.dialing.catalog.known(), source="demo")
-                self.ids[phone.number] = engine.dialing.submit(request).task.id
+                request = engine.center.request(phone.number, phone.fraud_type, "high",
+                                                f"DEMO-{phone.number[-3:]}", source="demo")
+                self.ids[phone.number] = engine.center.warn(request, DEMO).task.id
             tasks = await self._watch(engine, notices)
             texts = {t.id: sum(m.state == "sent" for m in engine.texting.texts_of(t.id))
                      for t in tasks}

@@ -17,9 +17,8 @@ from .model import (
     outcome_of_heard,
     outcome_of_status,
 )
-from .policy import History, Plan, Policy
+from .policy import History, Plan, Policy, history_of
 from .requests import RequestError, Risk, RowError, WarningRequest, parse_csv, validate
-from .store import SqliteTaskStore, StoreError, Submitted, TaskStore, open_store
 
 __all__ = [
     "DEFAULT_CATALOG",
@@ -36,20 +35,16 @@ __all__ = [
     "RequestError",
     "Risk",
     "RowError",
-    "SqliteTaskStore",
     "Stage",
-    "StoreError",
-    "Submitted",
     "Task",
     "TaskEvent",
     "TaskState",
-    "TaskStore",
     "WarningCall",
     "WarningRequest",
     "WarningScript",
+    "history_of",
     "known_by",
     "load_catalog",
-    "open_store",
     "outcome_of_heard",
     "outcome_of_status",
     "parse_csv",

@@ -32,44 +32,29 @@ row in every state, so a surprise from the network never ends a call as an error
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, replace
-from typing import ClassVar
+from dataclasses import asdict, replace
 
-from audio.amd import AmdSettings
-from callflow import CallFlow, DigitPressed, Notice, StateTable, Timeout, Timer, leg_progress
+from callflow import CallFlow, DigitPressed, StateTable, Timer, rows_in, unique_rows
 from softphone import protocol as p
-from softphone.outcome import BY_CAUSE
 
-from .model import Outcome, outcome_of_heard, outcome_of_status
+from .model import Outcome, how_of_heard, how_of_status, outcome_of_heard, outcome_of_status
+from .warning import (
+    EarlyMediaKept,
+    MachineVerdict,
+    NetworkSaid,
+    OfficerAnswered,
+    OfficerCalled,
+    OfficerUnreachable,
+    On,
+    WarningAcknowledged,
+    WarningAnswered,
+    WarningScript,
+    trigger_of,
+)
 
-__all__ = ["On", "Stage", "WarningCall", "WarningScript"]
-
-DEFAULT_AMD = AmdSettings()
-
-
-@dataclass(frozen=True)
-class WarningScript:
-    """What one warning call says and how long it waits (from the config and catalog)."""
-
-    warning: str  # the WAV of the fraud type's warning (intro, warning, keys)
-    thanks: str
-    goodbye: str
-    machine: str
-    connecting: str
-    officer_unreachable: str
-    caller_id: str
-    ring_timeout_s: float = 40.0
-    ack_digit: str = "1"
-    officer_digit: str = "0"
-    officer_uri: str = ""
-    officer_ring_timeout_s: float = 30.0
-    repeats: int = 3
-    ack_wait_s: float = 6.0
-    max_call_s: float = 300.0
-    greeting_wait_s: float = 20.0
-    amd: AmdSettings | None = DEFAULT_AMD
-    progress: p.DetectProgress | None = None
-    """What to listen for before (and just after) the answer; its ``call`` is filled in."""
+# the script, the triggers and the notices live in dialer.warning; named here too for callers
+__all__ = ["NetworkSaid", "OfficerAnswered", "On", "Stage", "WarningAcknowledged",
+           "WarningAnswered", "WarningCall", "WarningScript"]
 
 
 class Stage(enum.Enum):
@@ -85,108 +70,6 @@ class Stage(enum.Enum):
     MACHINE_MESSAGE = "machine_message"
     ENDING = "ending"  # we hung up, waiting for hung_up
     ENDED = "ended"
-
-
-class On(enum.Enum):
-    RINGING = enum.auto()
-    ANSWERED = enum.auto()
-    UNREACHED = enum.auto()  # busy, no answer, failed
-    PROMPT_DONE = enum.auto()
-    PROMPT_CUT = enum.auto()  # cut short by a digit, or stopped by us
-    ACK_DIGIT = enum.auto()
-    OFFICER_DIGIT = enum.auto()
-    OTHER_DIGIT = enum.auto()
-    MACHINE = enum.auto()
-    PERSON = enum.auto()  # the detector heard a person, or could not tell
-    SPEECH_ENDED = enum.auto()
-    ACK_TIMEOUT = enum.auto()
-    GREETING_TIMEOUT = enum.auto()
-    CALL_TIMEOUT = enum.auto()
-    OFFICER_ANSWERED = enum.auto()
-    OFFICER_UNREACHED = enum.auto()
-    OFFICER_HUNG_UP = enum.auto()
-    HUNG_UP = enum.auto()
-    NETWORK_SAID = enum.auto()  # before the answer: busy, off, vacant… (a tone or announcement)
-    ANNOUNCED = enum.auto()  # an announcement in the first seconds after the answer
-    CLIP_KEPT = enum.auto()  # unknown early media was kept for an operator
-
-
-_IGNORED = (p.SpeechStarted, p.Digits, p.Error, p.Transferred)
-_TIMERS = {"ack": On.ACK_TIMEOUT, "greeting": On.GREETING_TIMEOUT, "call": On.CALL_TIMEOUT}
-_OFFICER = {"answered": On.OFFICER_ANSWERED, "unreached": On.OFFICER_UNREACHED,
-            "hung_up": On.OFFICER_HUNG_UP}
-
-
-@dataclass(frozen=True)
-class WarningAnswered(Notice):
-    KIND: ClassVar[str] = "warning_answered"
-    task: str
-    attempt: int
-
-
-@dataclass(frozen=True)
-class WarningAcknowledged(Notice):
-    """The ack digit came: the warning has been heard (the call ends after the thanks)."""
-
-    KIND: ClassVar[str] = "warning_acknowledged"
-    task: str
-    attempt: int
-    digit: str
-
-
-@dataclass(frozen=True)
-class MachineVerdict(Notice):
-    KIND: ClassVar[str] = "amd"
-    task: str
-    verdict: str
-    cause: str
-    words: int
-    voiced_s: float
-
-
-@dataclass(frozen=True)
-class NetworkSaid(Notice):
-    """The network said why the call will not (or did not really) reach the person."""
-
-    KIND: ClassVar[str] = "network_said"
-    task: str
-    attempt: int
-    by: str  # tone or announcement
-    what: str  # busy, off, unreachable, invalid, suspended; busy, congestion, vacant, sit
-    after_s: float
-    announcement: str
-    answered: bool
-
-
-@dataclass(frozen=True)
-class EarlyMediaKept(Notice):
-    """Speech in early media matched nothing and the call failed: kept for an operator to label
-    (``announcements add --from-heard CLIP --as CLASS``)."""
-
-    KIND: ClassVar[str] = "early_media_kept"
-    task: str
-    clip: str
-    status: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class OfficerCalled(Notice):
-    KIND: ClassVar[str] = "officer_dialled"
-    task: str
-
-
-@dataclass(frozen=True)
-class OfficerAnswered(Notice):
-    KIND: ClassVar[str] = "officer_answered"
-    task: str
-
-
-@dataclass(frozen=True)
-class OfficerUnreachable(Notice):
-    KIND: ClassVar[str] = "officer_unreachable"
-    task: str
-    status: int
 
 
 class WarningCall(CallFlow):
@@ -246,39 +129,7 @@ class WarningCall(CallFlow):
         self.officer = "gone"
 
     def classify(self, event: object) -> On | None:
-        if getattr(event, "call", None) == self.officer_leg:
-            return _OFFICER.get(leg_progress(event) or "")  # type: ignore[arg-type]
-        if isinstance(event, Timeout):
-            return _TIMERS.get(event.name)
-        if isinstance(event, p.HungUp):
-            return On.HUNG_UP
-        if isinstance(event, p.Ringing):
-            return On.RINGING
-        if isinstance(event, p.Answered):
-            return On.ANSWERED
-        if isinstance(event, (p.Busy, p.NoAnswer, p.Failed)):
-            return On.UNREACHED
-        if isinstance(event, p.Dtmf):
-            if event.digit == self.script.ack_digit:
-                return On.ACK_DIGIT
-            return On.OFFICER_DIGIT if event.digit == self.script.officer_digit else On.OTHER_DIGIT
-        if isinstance(event, p.PlaybackEnded):
-            if event.file != self.playing:
-                return None  # a prompt we already replaced
-            return On.PROMPT_DONE if event.reason == "done" else On.PROMPT_CUT
-        if isinstance(event, p.MachineDetection):
-            return On.MACHINE if event.verdict == "machine" else On.PERSON
-        if isinstance(event, p.SpeechEnded):
-            return On.SPEECH_ENDED
-        if isinstance(event, p.Progress):
-            if outcome_of_heard(event.by, event.what) is None:
-                return On.RINGING  # the ringback tone: it rings
-            return On.ANNOUNCED if event.answered else On.NETWORK_SAID
-        if isinstance(event, p.EarlyMediaKept):
-            return On.CLIP_KEPT
-        if isinstance(event, _IGNORED):
-            return None
-        raise TypeError(f"a warning call does not know the event {event!r}")
+        return trigger_of(event, self.script, self.playing, self.officer_leg)
 
     # ------------------------------------------------------------ helpers
 
@@ -319,10 +170,7 @@ class WarningCall(CallFlow):
     def _unreached(self, event: p.Busy | p.NoAnswer | p.Failed, now: float) -> Stage:
         self.status = event.status
         self.outcome = outcome_of_status(event.status, self.rang, event.cause)
-        self.how = {"by": "q850" if event.cause in BY_CAUSE else "status",
-                    "status": event.status}
-        if event.cause is not None:
-            self.how["q850"] = event.cause
+        self.how = how_of_status(event.status, event.cause)
         return self.state
 
     def _network_said(self, event: p.Progress, now: float) -> Stage:
@@ -333,11 +181,7 @@ class WarningCall(CallFlow):
         if self.heard_person:
             return self.state
         self.outcome = outcome_of_heard(event.by, event.what)
-        self.how = {"by": event.by, event.by if event.by == "tone" else "class": event.what,
-                    "after_s": event.after_s}
-        if event.by == "announcement":
-            self.how.update(announcement=event.announcement, score=event.score,
-                            answered=event.answered)
+        self.how = how_of_heard(event)
         if self.state is not Stage.DIALLING:
             self._cancel_waits()
             self.outcome = outcome_of_heard(event.by, event.what)  # never a machine
@@ -524,30 +368,15 @@ _NOTED = {  # the network speaks once a person took the call, or after it ended:
 }
 
 
-def _rows(stage: Stage, rows: dict) -> dict:
-    return {(stage, on): row for on, row in rows.items()}
-
-
 def _ignored(stage: Stage, *ons: On) -> dict:
     """Triggers that mean nothing in ``stage`` (stale timers, a late ringing, media events
     of a call already decided): written out, so that the table is total and each is a choice."""
     return {(stage, on): (C._stay, _STAY) for on in ons}
 
 
-def _unique(*parts: dict) -> dict:
-    """The parts of the table in one: a row written twice is a mistake, not an override."""
-    rows: dict = {}
-    for part in parts:
-        twice = rows.keys() & part.keys()
-        if twice:
-            raise ValueError(f"rows written twice: {sorted((s.name, o.name) for s, o in twice)}")
-        rows.update(part)
-    return rows
-
-
 _ANSWERED_ALREADY = (On.RINGING, On.ANSWERED, On.UNREACHED, On.CLIP_KEPT)
 
-TABLE: StateTable[Stage, On] = StateTable("warning call", _unique(
+TABLE: StateTable[Stage, On] = StateTable("warning call", unique_rows(
     {
         (S.DIALLING, On.RINGING): (C._rang, _STAY),
         (S.DIALLING, On.ANSWERED): (C._answered, [S.WARNING]),
@@ -563,28 +392,28 @@ TABLE: StateTable[Stage, On] = StateTable("warning call", _unique(
              On.ACK_DIGIT, On.OFFICER_DIGIT, On.OTHER_DIGIT,  # digits in early media: no person
              On.ACK_TIMEOUT, On.GREETING_TIMEOUT, On.CALL_TIMEOUT,
              On.OFFICER_ANSWERED, On.OFFICER_UNREACHED, On.OFFICER_HUNG_UP),
-    _rows(S.WARNING, {**_LISTENING, **_said_to(S.WARNING),
+    rows_in(S.WARNING, {**_LISTENING, **_said_to(S.WARNING),
                       On.PROMPT_DONE: (C._warning_said, [S.AWAIT_DIGIT]),
                       On.MACHINE: (C._machine, [S.WARNING, S.MACHINE_GREETING])}),
     _ignored(S.WARNING, *_ANSWERED_ALREADY, On.ACK_TIMEOUT, On.GREETING_TIMEOUT,
              On.OFFICER_ANSWERED, On.OFFICER_UNREACHED),
-    _rows(S.AWAIT_DIGIT, {**_LISTENING, **_said_to(S.AWAIT_DIGIT),
+    rows_in(S.AWAIT_DIGIT, {**_LISTENING, **_said_to(S.AWAIT_DIGIT),
                           On.ACK_TIMEOUT: (C._silence_after_warning, [S.WARNING, S.CLOSING]),
                           On.MACHINE: (C._machine, [S.AWAIT_DIGIT, S.MACHINE_GREETING])}),
     _ignored(S.AWAIT_DIGIT, *_ANSWERED_ALREADY, On.PROMPT_DONE, On.GREETING_TIMEOUT,
              On.OFFICER_ANSWERED, On.OFFICER_UNREACHED),
-    _rows(S.CLOSING, {**_LISTENING, **_said_to(S.CLOSING),
+    rows_in(S.CLOSING, {**_LISTENING, **_said_to(S.CLOSING),
                       On.PROMPT_DONE: (C._said_and_done, [S.ENDING]),
                       On.MACHINE: (C._verdict, _STAY),
                       On.ACK_TIMEOUT: (C._stay, _STAY)}),
     _ignored(S.CLOSING, *_ANSWERED_ALREADY, On.GREETING_TIMEOUT, On.OFFICER_ANSWERED,
              On.OFFICER_UNREACHED),
-    _rows(S.OFFICER_AWAY, {**_LISTENING, **_said_to(S.OFFICER_AWAY),
+    rows_in(S.OFFICER_AWAY, {**_LISTENING, **_said_to(S.OFFICER_AWAY),
                            On.PROMPT_DONE: (C._resume, [S.WARNING]),
                            On.MACHINE: (C._verdict, _STAY)}),
     _ignored(S.OFFICER_AWAY, *_ANSWERED_ALREADY, On.ACK_TIMEOUT, On.GREETING_TIMEOUT,
              On.OFFICER_ANSWERED, On.OFFICER_UNREACHED),
-    _rows(S.THANKING, {
+    rows_in(S.THANKING, {
         **_NOTED,
         On.PROMPT_DONE: (C._said_and_done, [S.ENDING]),
         On.ACK_DIGIT: (C._other_digit, _STAY),
@@ -598,7 +427,7 @@ TABLE: StateTable[Stage, On] = StateTable("warning call", _unique(
     }),
     _ignored(S.THANKING, *_ANSWERED_ALREADY, On.PROMPT_CUT, On.SPEECH_ENDED, On.ACK_TIMEOUT,
              On.GREETING_TIMEOUT, On.OFFICER_UNREACHED, On.OFFICER_ANSWERED),
-    _rows(S.CALLING_OFFICER, {
+    rows_in(S.CALLING_OFFICER, {
         **_NOTED,  # the person pressed 0: a person, whatever the network says now
         On.OFFICER_ANSWERED: (C._officer_answered, [S.BRIDGED]),
         On.OFFICER_UNREACHED: (C._officer_unreached, [S.OFFICER_AWAY]),
@@ -613,7 +442,7 @@ TABLE: StateTable[Stage, On] = StateTable("warning call", _unique(
     }),
     _ignored(S.CALLING_OFFICER, *_ANSWERED_ALREADY, On.PROMPT_DONE, On.PROMPT_CUT,
              On.SPEECH_ENDED, On.ACK_TIMEOUT, On.GREETING_TIMEOUT),
-    _rows(S.BRIDGED, {
+    rows_in(S.BRIDGED, {
         **_NOTED,
         On.OFFICER_HUNG_UP: (C._officer_left, [S.ENDING]),
         On.ACK_DIGIT: (C._other_digit, _STAY),
@@ -626,7 +455,7 @@ TABLE: StateTable[Stage, On] = StateTable("warning call", _unique(
     _ignored(S.BRIDGED, *_ANSWERED_ALREADY, On.PROMPT_DONE, On.PROMPT_CUT, On.SPEECH_ENDED,
              On.ACK_TIMEOUT, On.GREETING_TIMEOUT, On.CALL_TIMEOUT, On.OFFICER_ANSWERED,
              On.OFFICER_UNREACHED),
-    _rows(S.MACHINE_GREETING, {
+    rows_in(S.MACHINE_GREETING, {
         **_DIGITS_TO,
         **_said_to(S.MACHINE_GREETING),  # the "machine" was the carrier's announcement
         On.OTHER_DIGIT: (C._person_after_all, [S.WARNING]),
@@ -639,7 +468,7 @@ TABLE: StateTable[Stage, On] = StateTable("warning call", _unique(
     }),
     _ignored(S.MACHINE_GREETING, *_ANSWERED_ALREADY, On.PROMPT_DONE, On.PROMPT_CUT,
              On.MACHINE, On.ACK_TIMEOUT, On.OFFICER_ANSWERED, On.OFFICER_UNREACHED),
-    _rows(S.MACHINE_MESSAGE, {
+    rows_in(S.MACHINE_MESSAGE, {
         **_DIGITS_TO,
         **_said_to(S.MACHINE_MESSAGE),
         On.OTHER_DIGIT: (C._person_after_all, [S.WARNING]),
@@ -652,13 +481,13 @@ TABLE: StateTable[Stage, On] = StateTable("warning call", _unique(
     _ignored(S.MACHINE_MESSAGE, *_ANSWERED_ALREADY, On.PROMPT_CUT, On.SPEECH_ENDED,
              On.MACHINE, On.ACK_TIMEOUT, On.GREETING_TIMEOUT, On.OFFICER_ANSWERED,
              On.OFFICER_UNREACHED),
-    _rows(S.ENDING, {**_NOTED,
+    rows_in(S.ENDING, {**_NOTED,
                      On.CLIP_KEPT: (C._clip_kept, _STAY),
                      On.OFFICER_HUNG_UP: (C._officer_gone, _STAY),
                      On.HUNG_UP: (C._hung_up, [S.ENDED])}),
     _ignored(S.ENDING, *(on for on in On if on not in (
         On.ANNOUNCED, On.NETWORK_SAID, On.CLIP_KEPT, On.OFFICER_HUNG_UP, On.HUNG_UP))),
-    _rows(S.ENDED, {**_NOTED,
+    rows_in(S.ENDED, {**_NOTED,
                     On.OFFICER_HUNG_UP: (C._officer_gone, _STAY)}),
     _ignored(S.ENDED, *(on for on in On if on not in (
         On.ANNOUNCED, On.NETWORK_SAID, On.OFFICER_HUNG_UP))),

@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from screening import mask
-from softphone.outcome import BY_ANNOUNCEMENT, BY_TONE, Ending, ending_of
+from softphone import protocol as p
+from softphone.outcome import BY_ANNOUNCEMENT, BY_CAUSE, BY_TONE, Ending, ending_of
 
 from .requests import Risk
 
-__all__ = ["OPEN", "Attempt", "Outcome", "Task", "TaskEvent", "TaskState", "known_by",
-           "outcome_of_ending", "outcome_of_heard", "outcome_of_status"]
+__all__ = ["OPEN", "Attempt", "Outcome", "Task", "TaskEvent", "TaskState", "how_of_heard",
+           "how_of_status", "known_by", "outcome_of_ending", "outcome_of_heard",
+           "outcome_of_status"]
 
 
 class TaskState(enum.Enum):
@@ -92,6 +94,25 @@ def outcome_of_heard(by: str, what: str) -> Outcome | None:
     table = BY_TONE if by == "tone" else BY_ANNOUNCEMENT
     ending = table.get(what)
     return None if ending is None else _OF_ENDING[ending]
+
+
+def how_of_status(status: int, cause: int | None) -> dict[str, Any]:
+    """How an outcome was known from the final status (and its Q.850 cause): for
+    :func:`known_by`."""
+    how: dict[str, Any] = {"by": "q850" if cause in BY_CAUSE else "status", "status": status}
+    if cause is not None:
+        how["q850"] = cause
+    return how
+
+
+def how_of_heard(said: p.Progress) -> dict[str, Any]:
+    """How an outcome was known from what the network said (a tone, an announcement): for
+    :func:`known_by`."""
+    how: dict[str, Any] = {"by": said.by, said.by if said.by == "tone" else "class": said.what,
+                           "after_s": said.after_s}
+    if said.by == "announcement":
+        how.update(announcement=said.announcement, score=said.score, answered=said.answered)
+    return how
 
 
 _TONES = {"busy": "the busy tone", "congestion": "the congestion tone",

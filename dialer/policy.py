@@ -34,10 +34,10 @@ from datetime import datetime, timedelta, tzinfo
 
 from sip_config.schema import DialerConfig, Hours
 
-from .model import Outcome, TaskState
+from .model import Outcome, Task, TaskState
 from .requests import Risk
 
-__all__ = ["History", "Plan", "Policy"]
+__all__ = ["History", "Plan", "Policy", "history_of"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,12 @@ class History:
     busy_run: int = 0  # busy attempts in a row
     trunk_run: int = 0  # not-counted failures in a row
     escalated: bool = False
+
+
+def history_of(task: Task) -> History:
+    """What the policy needs to know of a task as it stands."""
+    return History(task.risk, task.first_attempt_at, task.attempts, task.reached, task.busy_run,
+                   task.trunk_run, task.escalated_at is not None)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from .clock import Clock, FakeClock, SystemClock
 from .core import CallScreened, Engine, EngineStarted, FlowFailed, SourceRefused, worker_specs
 from .dialing import Dialing, TaskNotice
-from .hotline import InboundCall, Prompts, Route, route_for
 from .lock import DataDirLock, EngineRunning
 from .trunk import AlreadyCalling, Pacer, dial_uri, trunk_target
 from .workers import LOST, Worker, WorkerPool, WorkerSpec
@@ -20,10 +19,7 @@ __all__ = [
     "EngineStarted",
     "FakeClock",
     "FlowFailed",
-    "InboundCall",
     "Pacer",
-    "Prompts",
-    "Route",
     "SourceRefused",
     "SystemClock",
     "TaskNotice",
@@ -31,7 +27,6 @@ __all__ = [
     "WorkerPool",
     "WorkerSpec",
     "dial_uri",
-    "route_for",
     "trunk_target",
     "worker_specs",
 ]

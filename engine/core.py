@@ -24,24 +24,28 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import audio
+from audio.library import Library
 from callflow import CallFlow, Notice, Output, Timeout, Timer, UnexpectedEvent
-from dialer import Policy, open_store
+from center import ENGINE, Center
+from dialer import Policy
+from dialer.callee import CalleeWarnings
 from front import Front, behind_front
-from hotline import SaveMessage
+from hotline import Route, SaveMessage, route_for
 from hotline.queue import JoinQueue, LeaveQueue, QueueReport
 from screening import NumberKind, ServiceNumber, StoreError, normalize
 from settings import Settings, settings_for
 from sip_config import LoadedConfig
 from softphone import protocol as p
+from stores import StoreError as RecordsError
+from stores import open_stores
 
 from .clock import Clock, SystemClock, TimerHandle, local
 from .desk import HotlineDesk
 from .dialing import Dialing
-from .hotline import Route, route_for
 from .inbound import Gate
 from .lock import DataDirLock
+from .prompt_sets import prompt_sets
 from .texting import Texting
-from .voice import prompt_sets
 from .workers import RESTART_BACKOFF_S, RTP_PORTS_PER_WORKER, Worker, WorkerPool, WorkerSpec
 
 __all__ = ["CallScreened", "Engine", "EngineStarted", "EngineStatus", "FlowFailed", "SourceRefused",
@@ -162,17 +166,26 @@ class Engine:
         self.events_path = data / "events.jsonl"
         self._events = self.events_path.open("a", encoding="utf-8", buffering=1)  # a line at a time
         self.prompt_dir = data / "prompts"
-        self.desk = HotlineDesk(loaded, settings.menus, self.prompt_dir, self.tz, self.notice)
+        self.stores = open_stores(data)
+        self.desk = HotlineDesk(loaded, settings.menus, self.prompt_dir, self.tz, self.notice,
+                                self.stores.callbacks)
         self._requests: dict[type, Callable[[Any, float], object]] = {
             SaveMessage: self.desk.save, JoinQueue: self.desk.join, LeaveQueue: self.desk.leave,
             QueueReport: self.desk.report,
         }
         self.desk.deliver = self.deliver
         self.lock = DataDirLock(data)
-        self.store = open_store(data, data / "recordings")
-        dialer = self.config.dialer
-        self.dialing = Dialing(self, self.store, settings.catalog, Policy(dialer, self.tz))
-        self.texting = Texting(self, settings.catalog, settings.book)
+        self.store = self.stores.tasks
+        self.center = Center(loaded, settings.catalog, self.stores, self.clock.now, self.lists)
+        self.callees = CalleeWarnings(self.config.screening.country)
+        self.dialing = Dialing(self.config, self.clock, self.store, settings.catalog,
+                               Policy(self.config.dialer, self.tz), self.pool, self, self.notice,
+                               self.prompt_dir, Library.of(data), self.config.engine.node_name)
+        self.texting = Texting(self.config, self.clock, self.tz, self.stores.texts, self.store,
+                               settings.catalog, settings.book, self.hotline_line,
+                               lambda number: self.gate.decide(number)[0], self.pool,
+                               self.notice)
+        self.dialing.texts = self.texting
 
     # ------------------------------------------------------------ life cycle
 
@@ -215,8 +228,7 @@ class Engine:
         for handle in self._timers.values():
             handle.cancel()
         self._events.close()
-        self.store.close()
-        self.desk.close()
+        self.stores.close()
         self.lock.release()
 
     def status(self) -> EngineStatus:
@@ -416,7 +428,22 @@ class Engine:
         await self.run_flow(flow, worker, outputs)
         if (route is Route.REJECT and self.config.screening.warn_callee_on_block
                 and not self.hotline_line.matches(event.callee)):
-            self.dialing.warn_callee(event.callee, decision)
+            self.warn_callee(event.callee, decision)
+
+    def warn_callee(self, callee: str, decision: Any) -> None:
+        """A blocked fraud call was for ``callee``: that person is at risk, warn them
+        (``screening.warn_callee_on_block``; :class:`dialer.callee.CalleeWarnings` decides)."""
+        request = self.callees.request(callee, decision, self.clock.now())
+        if request is None:
+            return
+        try:
+            submitted = self.center.warn(request, ENGINE)
+        except RecordsError as exc:
+            log.error("the warning for %s, called by a blocked number, was not stored: %s",
+                      request.masked, exc)
+            return
+        log.info("a blocked call was for %s: warning task %s%s", request.masked,
+                 submitted.task.id, " (merged)" if submitted.merged else "")
 
     def notice(self, notice: Notice) -> None:
         record = {"at": local(self.clock, self.tz).isoformat(timespec="milliseconds"),

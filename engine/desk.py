@@ -18,12 +18,15 @@ from pathlib import Path
 import audio
 from callflow import Notice
 from hotline import (
-    CallbackStore,
+    InboundCall,
     Ivr,
     MenuBook,
     MessageSaved,
     MessageSettings,
     OperatorHours,
+    Prompts,
+    QueueSettings,
+    Route,
     SaveMessage,
     prompt_file,
 )
@@ -39,8 +42,7 @@ from hotline.queue import (
 )
 from screening import Decision
 from sip_config import LoadedConfig
-
-from .hotline import InboundCall, Prompts, QueueSettings, Route
+from stores import CallbackStore
 
 __all__ = ["HotlineDesk"]
 
@@ -49,7 +51,7 @@ log = logging.getLogger("engine.hotline")
 
 class HotlineDesk:
     def __init__(self, loaded: LoadedConfig, menus: MenuBook, prompt_dir: Path, tz: tzinfo,
-                 notice: Callable[[Notice], None]) -> None:
+                 notice: Callable[[Notice], None], callbacks: CallbackStore) -> None:
         config = loaded.config.hotline
         self.config = config
         self.tz = tz
@@ -70,7 +72,7 @@ class HotlineDesk:
         self.deliver: Callable[[str, object], None] = lambda call, event: None
         self.messages_dir = loaded.data_dir / "messages"
         self.messages_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.callbacks = CallbackStore(loaded.data_dir)
+        self.callbacks = callbacks
         m = config.message
         self.message = MessageSettings(m.max_s, m.silence_s, m.initial_silence_s)
 
@@ -141,6 +143,4 @@ class HotlineDesk:
                                 request.path, True))
         return MessageSaved(request.call, callback.id)
 
-    def close(self) -> None:
-        self.callbacks.close()
 

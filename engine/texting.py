@@ -1,18 +1,18 @@
 """Texts wired to the workers: the SMS consultation line and the warning texts.
 
 A worker hands over every MESSAGE it gets (pjsua has answered it 200 before
-anyone looked): :meth:`Texting.received` drops what is not a consultation
-(a body that is not UTF-8, another content type, empty or too long, another
-number: the Kamailio front refuses most of these with a status first), screens
-the sender like a caller, and stores the text in its thread together with the
-automatic reply: outside the reply hours when operators answer, 110, and the
-advice for the scam it names; inside them a short acknowledgement. A blocked
-sender's text is stored with its decision and gets no reply.
+anyone looked): :meth:`Texting.received` screens the sender like a caller and
+asks the pure :class:`texts.consultation.ConsultationLine` what it is: dropped,
+with the sentence why, or a consultation, stored in its thread together with
+its automatic reply (outside the reply hours when operators answer, 110, and
+the advice for the scam it names; inside them a short acknowledgement). A
+blocked sender's text is stored with its decision and gets no reply.
 
-Every text out (replies, operators' answers from ``sms reply``, warning texts)
-is a row of the text store first; :meth:`Texting._pump` sends the pending ones
-through a worker (:class:`TextSender`: SIP MESSAGE to the trunk today; an SMPP or
-CMPP gateway would be another sender) and records the far end's status.
+Every text out (replies, operators' answers, warning texts) is a row of the
+text store first; :meth:`Texting._pump` sends the pending ones through a
+worker (:class:`TextSender`: SIP MESSAGE to the trunk today; an SMPP or CMPP
+gateway would be another sender) and records the far end's status. A text
+another process queued is heard through the store's watch.
 """
 
 from __future__ import annotations
@@ -21,32 +21,29 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
-
-import phonenumbers
+from datetime import UTC, datetime, tzinfo
+from typing import Any, ClassVar, Protocol
 
 from callflow import Notice
-from dialer import Catalog, StoreError, Task
-from dialer.requests import national_digits
+from dialer import Catalog, Task
 from hotline import OperatorHours
-from screening import Action, Number, NumberKind, ServiceNumber, normalize
+from screening import Decision, ServiceNumber, normalize
+from sip_config import Config
 from softphone import protocol as p
-from texts import Message, TextBook, TextStore, TextStoreError
-from texts.words import hours_label, opens_label
+from stores import StoreError, TaskStore, TextStore
+from texts import Message, TextBook
+from texts.consultation import ConsultationLine, Dropped, Incoming
 
+from .clock import Clock
 from .trunk import dial_uri
-
-if TYPE_CHECKING:
-    from .core import Engine
-    from .workers import Worker
+from .workers import Worker, WorkerPool
 
 __all__ = ["SipTextSender", "TextNotice", "TextSender", "Texting"]
 
 log = logging.getLogger("engine.texts")
 
-POLL_S = 0.05  # how often the store is checked for texts other processes queued
 IN_FLIGHT = 32  # texts waiting for their answer at once
 ANSWER_S = 60.0  # a text sent this long ago without an answer is recorded as failed (408)
 
@@ -110,14 +107,14 @@ class TextSender(Protocol):
 class SipTextSender:
     """Texts as SIP MESSAGE from a worker to ``sip:<number>@<trunk>``, the workers in turn."""
 
-    def __init__(self, engine: Engine, trunk_uri: str) -> None:
-        self.engine = engine
+    def __init__(self, pool: WorkerPool, trunk_uri: str) -> None:
+        self.pool = pool
         self.trunk_uri = trunk_uri
         self._next = 0
         self._via: dict[str, tuple[Worker, int]] = {}  # text id → its worker, and its restarts
 
     async def send(self, text_id: str, number: str, body: str, sender: str) -> bool:
-        workers = [w for w in self.engine.pool.workers if w.ready.is_set()]
+        workers = [w for w in self.pool.workers if w.ready.is_set()]
         if not workers:
             return False
         worker = workers[self._next % len(workers)]
@@ -137,24 +134,30 @@ class SipTextSender:
 
 
 class Texting:
-    def __init__(self, engine: Engine, catalog: Catalog, book: TextBook) -> None:
-        self.engine = engine
-        config = engine.config
+    def __init__(self, config: Config, clock: Clock, tz: tzinfo, store: TextStore,
+                 tasks: TaskStore, catalog: Catalog, book: TextBook, hotline: ServiceNumber,
+                 screen: Callable[[str], Decision], pool: WorkerPool,
+                 notice: Callable[[Notice], None]) -> None:
+        self.config = config
+        self.clock = clock
         self.catalog = catalog
         self.sms = config.sms
         self.texts = config.dialer.texts
+        self.tasks = tasks
+        self.screen = screen
+        self.pool = pool
+        self.notice = notice
         area = config.hotline.area_code or ""
-        self.line = ServiceNumber(self.sms.number, area) if self.sms else None
-        self.hotline = engine.hotline_line
         self.sender_id = self.sms.number if self.sms else config.sip.trunk.caller_id
-        self.country_code = phonenumbers.country_code_for_region(config.screening.country)
-        self.store = TextStore(engine.loaded.data_dir)
-        self.book = book
+        self.store = store
         hours = OperatorHours.from_config(config.hotline)
         if self.sms is not None and self.sms.reply_hours is not None:
             hours = replace(hours, usual=self.sms.reply_hours)
-        self.hours = hours
-        self.sender: TextSender = SipTextSender(engine, config.sip.trunk.uri)
+        self.consultations = ConsultationLine(
+            ServiceNumber(self.sms.number, area) if self.sms else None, hotline,
+            self.sms.max_chars if self.sms else 1000, config.screening.country, book, hours,
+            config.dialer.center_name, tz)
+        self.sender: TextSender = SipTextSender(pool, config.sip.trunk.uri)
         self.in_flight: dict[str, tuple[int, float]] = {}  # "t<id>" → (row id, sent at)
         self._late: dict[str, p.TextStatus] = {}  # answers the store could not take yet
         self._wake = asyncio.Event()
@@ -166,15 +169,15 @@ class Texting:
         again = self.store.recover()
         if again:
             log.warning("%d text(s) sent before a stop got no answer; sending them again", again)
+        self.store.watch.subscribe(self.wake)  # this process's replies: at once
         self._tasks = [asyncio.create_task(self._run(), name="texts"),
-                       asyncio.create_task(self._poll(), name="texts-poll")]
-        self.engine.pool.on_slot_freed(self.wake)  # a worker that comes up may send
+                       asyncio.create_task(self._listen(), name="texts-watch")]
+        self.pool.on_slot_freed(self.wake)  # a worker that comes up may send
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self.store.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -189,90 +192,42 @@ class Texting:
 
     def received(self, event: p.TextReceived) -> None:
         sender = normalize(event.sender)
-        why = self._refusal(event, sender)
-        if why:
-            log.warning("a text from %s (%s) was dropped: %s", sender.masked, event.source, why)
-            self.engine.notice(TextDropped(event.text, sender.masked, why, event.source))
+        text = Incoming(event.sender, event.to, event.body, event.content_type, event.problem)
+        taken = self.consultations.take(text, self.screen(event.sender))
+        if isinstance(taken, Dropped):
+            log.warning("a text from %s (%s) was dropped: %s", sender.masked, event.source,
+                        taken.why)
+            self.notice(TextDropped(event.text, sender.masked, taken.why, event.source))
             return
-        now = self.engine.clock.now()
-        body = event.body.strip()  # gateways end a text with a line break now and then
-        decision, _ = self.engine.gate.decide(event.sender)
-        blocked = decision.action is Action.REJECT
-        number = self._dialable(sender)
-        advice = None if blocked else self.book.advice_for(body)
+        now = self.clock.now()
 
         def reply(opened: bool) -> tuple[str, str] | None:
-            return ("auto_reply", self._reply(now, advice)) if opened else None
+            return ("auto_reply", self.consultations.reply(now, taken.advice)) if opened else None
 
         try:
             incoming, answer = self.store.receive(
-                number, body, now, thread_s=self.sms.thread_s if self.sms else 600,
-                rule=decision.rule if blocked else "", blocked=blocked,
-                fraud_type=advice.fraud_type if advice else "", source=event.source, reply=reply)
-        except TextStoreError as exc:
+                taken.number, taken.body, now, thread_s=self.sms.thread_s if self.sms else 600,
+                rule=taken.rule, blocked=taken.blocked, fraud_type=taken.fraud_type,
+                source=event.source, reply=reply)
+        except StoreError as exc:
             log.error("a text from %s was lost: %s", sender.masked, exc)
             return
-        self.engine.notice(TextNotice(event.text, "blocked" if blocked else "received", incoming.id,
-                                      number, "consultation", incoming.thread_id,
-                                      fraud_type=advice.fraud_type if advice else "", when=now))
+        self.notice(TextNotice(event.text, "blocked" if taken.blocked else "received",
+                               incoming.id, taken.number, "consultation", incoming.thread_id,
+                               fraud_type=taken.fraud_type, when=now))
         if answer is not None:
             self.wake()
-
-    def _dialable(self, sender: Number) -> str:
-        """The sender as the trunk is dialled: the national form at home (trunk 0 kept:
-        059187654321), +CC… abroad, a short number as it is."""
-        if sender.kind is not NumberKind.E164:
-            return sender.digits
-        if sender.country_code != self.country_code:
-            return "+" + sender.digits
-        return national_digits(phonenumbers.parse("+" + sender.digits))
-
-    def _refusal(self, event: p.TextReceived, sender: Number) -> str:
-        """Why a MESSAGE is not a consultation, or ""."""
-        if event.problem:
-            return event.problem
-        if sender.kind in (NumberKind.ANONYMOUS, NumberKind.INVALID):
-            return "its sender has no phone number to answer"
-        if (self.line is not None and self.line.matches(event.sender)) \
-                or self.hotline.matches(event.sender):
-            return "it comes from our own number (a loop through the trunk?)"
-        if not event.body.strip():
-            return "its body is empty"  # pjsua gives no content type to a MESSAGE without a body
-        if not event.content_type.lower().startswith("text/plain"):
-            return f"its content type is {event.content_type or 'missing'}, not text/plain"
-        limit = self.sms.max_chars if self.sms else 1000
-        if len(event.body) > limit:
-            return f"its body has {len(event.body)} characters, more than {limit}"
-        if self.line is None:
-            return "there is no SMS line (sms.number is not configured)"
-        if not (self.line.matches(event.to) or self.hotline.matches(event.to)):
-            return f"it is for {event.to or 'no number'}, neither the SMS line nor the hotline"
-        return ""
-
-    def _reply(self, now: float, advice: Any) -> str:
-        moment = datetime.fromtimestamp(now, self.engine.tz)
-        open_now = self.hours.open_at(moment)
-        return self.book.reply(open_now=open_now, center=self.engine.config.dialer.center_name,
-                               hours=hours_label(self.hours.usual),
-                               opens=opens_label(moment, self.hours.next_open(moment)),
-                               advice=advice)
-
-    def reply(self, thread_id: str, body: str, request_id: str | None = None) -> Message:
-        """An operator's answer (MQTT ``sms/reply``; ``sms reply`` writes the store itself)."""
-        message = self.store.reply(thread_id, body, self.engine.clock.now(), request_id)
-        self.wake()
-        return message
 
     # ------------------------------------------------------------ warning texts
 
     def warn(self, task: Task, now: float) -> Message | None:
         """Queue a warning text for a task whose call did not reach the person."""
-        config = self.engine.config
+        config = self.config
         body = self.catalog.warning_text(task.fraud_type, center=config.dialer.center_name,
                                          caller_id=config.sip.trunk.caller_id)
         try:
             message = self.store.queue("warning", task.dial, body, now, task_id=task.id)
-        except TextStoreError as exc:
+        except StoreError as exc:
             log.error("the warning text for task %s was not stored: %s", task.id, exc)
             return None
         self.wake()
@@ -296,12 +251,15 @@ class Texting:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 1.0)
 
-    async def _poll(self) -> None:
+    async def _listen(self) -> None:
+        """Another process queued a text (``sms reply``, the console): it goes out."""
         while True:
-            await asyncio.sleep(POLL_S)
-            with contextlib.suppress(Exception):
-                if self.store.changed():
+            try:
+                if await self.store.watch.wait():
                     self.wake()
+            except Exception:
+                log.exception("reading the text store")
+                await asyncio.sleep(1.0)
 
     async def _pump(self) -> None:
         room = IN_FLIGHT - len(self.in_flight)
@@ -312,7 +270,7 @@ class Texting:
             if text_id in self.in_flight:
                 continue
             if message.task_id is not None and not self._task_open(message.task_id):
-                self.store.drop(message.id, "the task was closed first", self.engine.clock.now())
+                self.store.drop(message.id, "the task was closed first", self.clock.now())
                 continue  # acknowledged, cancelled or finished while the text waited
             self.store.sending(message.id)
             self.in_flight[text_id] = (message.id, time.monotonic())
@@ -323,7 +281,7 @@ class Texting:
 
     def _task_open(self, task_id: str) -> bool:
         try:
-            return self.engine.store.task(task_id).state.open
+            return self.tasks.task(task_id).state.open
         except StoreError:
             return False
 
@@ -345,10 +303,10 @@ class Texting:
         entry = self.in_flight.get(event.text)
         if entry is None:
             return  # answered after it was given up
-        now = self.engine.clock.now()
+        now = self.clock.now()
         try:
             message = self.store.answered(entry[0], event.status, event.reason, now)
-        except TextStoreError as exc:  # kept, and tried again: else a restart sends it twice
+        except StoreError as exc:  # kept, and tried again: else a restart sends it twice
             if event.text not in self._late:
                 log.error("the answer %d to text %s was not stored (%s); trying again",
                           event.status, event.text, exc)
@@ -362,9 +320,9 @@ class Texting:
             log.warning("a text (%s) to %s was refused: %d %s", message.kind, message.masked,
                         event.status, event.reason)
             if message.kind == "reply" and message.thread_id:
-                with contextlib.suppress(TextStoreError):  # the operator sees it waiting again
+                with contextlib.suppress(StoreError):  # the operator sees it waiting again
                     self.store.reply_failed(message.thread_id)
-        self.engine.notice(TextNotice(event.text, _OUT_EVENTS[message.kind] if ok else "failed",
+        self.notice(TextNotice(event.text, _OUT_EVENTS[message.kind] if ok else "failed",
                                       message.id, message.number, message.kind, message.thread_id,
                                       message.task_id, event.status, when=now))
         self.wake()

@@ -18,7 +18,6 @@ import logging
 import os
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -30,15 +29,16 @@ from prometheus_client import (
     start_http_server,
 )
 
-from dialer import StoreError, TaskState, open_store
+from dialer import TaskState
 from engine.core import CallScreened
 from engine.dialing import TaskNotice
+from stores import StoreError, open_stores
 
 if TYPE_CHECKING:
     from bus import Bus
     from engine.core import Engine
 
-__all__ = ["EVERY_S", "STATUS_FILE", "ErrorLog", "Observer", "read_status"]
+__all__ = ["EVERY_S", "STATUS_FILE", "ErrorLog", "Observer"]
 
 log = logging.getLogger("ops")
 
@@ -93,7 +93,8 @@ class Observer:
         self.bus = bus
         self.errors = errors or ErrorLog()
         self.path = engine.loaded.data_dir / STATUS_FILE
-        self.store = open_store(engine.loaded.data_dir)  # its own connection
+        self.stores = open_stores(engine.loaded.data_dir)  # of its own: it writes after the engine
+        self.store = self.stores.tasks
         self.metrics = Metrics()
         self.notices = engine.subscribe()
         self.started_at = time.time()
@@ -117,7 +118,7 @@ class Observer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.write(running=False)
-        self.store.close()
+        self.stores.close()
 
     async def _count(self) -> None:
         m = self.metrics
@@ -191,15 +192,6 @@ class Observer:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(data, encoding="utf-8")
         os.replace(tmp, self.path)
-
-
-def read_status(data_dir: Path) -> dict[str, Any] | None:
-    path = data_dir / STATUS_FILE
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _iso(at: float | None) -> str | None:

@@ -6,6 +6,7 @@ Each field's docstring is what an operator reads in ``dialer.yaml``.
 
 from __future__ import annotations
 
+import socket
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Literal
 
@@ -36,6 +37,14 @@ class EngineConfig(Section):
     have no authentication)."""
     metrics_port: Port | None = None
     """Prometheus metrics on http://<sip.listen.host>:<this>/metrics; leave out for none."""
+    node: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")] \
+        | None = None
+    """This engine's name among several sharing one store (default: the host name). Each
+    attempt records the node that placed it; after a crash a node recovers its own calls."""
+
+    @property
+    def node_name(self) -> str:
+        return self.node or socket.gethostname() or "engine"
 
 
 class ListenConfig(Section):

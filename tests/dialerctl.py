@@ -12,8 +12,8 @@ from typing import Any
 from enginectl import write_config
 from workerproc import ROOT
 
-from dialer import REQUIRED_TYPES, Attempt, SqliteTaskStore, Task
-from dialer.store import FILE_NAME
+from dialer import REQUIRED_TYPES, Attempt, Task
+from stores import TaskStore, open_stores
 
 FAST_RETRIES = ("{busy_s: 1, busy_growth: 1.0, busy_cap_s: 1, rang_out_s: 1, no_answer_s: 1, "
                 "unacknowledged_s: 2, machine_s: 120, trunk_s: 1, trunk_cap_s: 2, jitter: 0}")
@@ -66,8 +66,9 @@ def warn(config: Path, number: str, *args: str) -> str:
     return cli(config, "warn", number, *args).stdout.strip()
 
 
-def store_of(config: Path) -> SqliteTaskStore:
-    return SqliteTaskStore(config.parent / "var" / FILE_NAME)
+def store_of(config: Path) -> TaskStore:
+    """The task store of a test's config (another connection: close it)."""
+    return open_stores(config.parent / "var").tasks
 
 
 def attempts_of(config: Path, task_id: str) -> list[Attempt]:

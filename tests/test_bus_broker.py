@@ -20,8 +20,8 @@ from test_dialer_crash import answering_phones
 from textpeer import TextPeer
 from workerproc import Sipp
 
-from bus import Outbox
 from dialer import TaskState
+from stores import open_stores
 
 REQUEST = "antifraud/warning/request"
 UPDATE = "antifraud/blocklist/update"
@@ -348,7 +348,7 @@ def test_no_broker_at_all_is_said_once_and_the_engine_dials(tmp_path: Path) -> N
         engine.stop()
     waiting = [line for line in log.splitlines() if "waiting for the MQTT broker" in line]
     assert len(waiting) == 1 and "warning calls go on" in waiting[0], log
-    outbox = Outbox(config.parent / "var")
+    outbox = open_stores(config.parent / "var").outbox
     assert outbox.depth() >= 2  # queued and attempt wait for a broker
     outbox.close()
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bus import BadMessage, Outbox
+from bus import BadMessage
 from bus.messages import MAX_PAYLOAD, list_update, parse_object, warning_request
 from dialer import REQUIRED_TYPES, Risk
 from screening import normalize
+from stores import open_stores
 
 TYPES = list(REQUIRED_TYPES)
 
@@ -86,7 +87,7 @@ def test_a_bad_list_update_changes_nothing(obj: dict, says: str) -> None:
 
 
 def test_the_outbox_keeps_order_until_done_and_survives_a_reopen(tmp_path: Path) -> None:
-    box = Outbox(tmp_path)
+    box = open_stores(tmp_path).outbox
     box.put([("warning/event", '{"n":1}'), ("screening/event", '{"n":2}')], 1.0,
             cursor=("tasks", "7"))
     box.put([("warning/event", '{"n":3}')], 2.0)
@@ -94,7 +95,7 @@ def test_the_outbox_keeps_order_until_done_and_survives_a_reopen(tmp_path: Path)
     first = box.peek(2)
     box.done([p.id for p in first])
     box.close()
-    again = Outbox(tmp_path)
+    again = open_stores(tmp_path).outbox
     assert [json.loads(p.payload)["n"] for p in again.peek(10)] == [3]
     assert again.cursor("tasks") == "7" and again.cursor("callbacks") is None
     assert again.depth() == 1 and again.oldest_at() == 2.0
@@ -104,7 +105,7 @@ def test_the_outbox_keeps_order_until_done_and_survives_a_reopen(tmp_path: Path)
 
 
 def test_past_its_cap_the_outbox_drops_the_oldest_screening_events_only(tmp_path: Path) -> None:
-    box = Outbox(tmp_path)
+    box = open_stores(tmp_path).outbox
     box.put([("warning/event", '{"n":0}')], 1.0)
     box.put([("screening/event", f'{{"n":{n}}}') for n in range(1, 6)], 2.0)
     box.put([("sms/event", '{"n":6}')], 3.0)
@@ -116,7 +117,7 @@ def test_past_its_cap_the_outbox_drops_the_oldest_screening_events_only(tmp_path
 
 
 def test_a_failed_copy_moves_no_cursor(tmp_path: Path) -> None:
-    box = Outbox(tmp_path)
+    box = open_stores(tmp_path).outbox
     box.put([("a", "{}")], 1.0, cursor=("tasks", "1"))
     with pytest.raises(Exception):  # noqa: B017 - any failure: the transaction is rolled back
         box.put([("a", "{}"), ("b", None)], 2.0, cursor=("tasks", "5"))  # type: ignore[list-item]

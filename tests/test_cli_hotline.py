@@ -8,7 +8,8 @@ from pathlib import Path
 
 from dialerctl import cli
 
-from hotline import DEFAULT_MENUS, CallbackStore
+from hotline import DEFAULT_MENUS
+from stores import open_stores
 
 
 def config_at(tmp_path: Path, extra: str = "") -> Path:
@@ -19,7 +20,7 @@ def config_at(tmp_path: Path, extra: str = "") -> Path:
 
 def test_callbacks_are_listed_masked_and_marked_done(tmp_path: Path) -> None:
     config = config_at(tmp_path)
-    store = CallbackStore(tmp_path / "var")
+    store = open_stores(tmp_path / "var").callbacks
     left = store.add("13800137490", time.time(), str(tmp_path / "m.wav"), 12.5, "main>3>message")
     store.close()
     table = cli(config, "callbacks").stdout

@@ -11,7 +11,7 @@ import pytest
 from dialerctl import cli, store_of
 from workerproc import ROOT
 
-from texts import TextStore
+from stores import open_stores
 
 
 @pytest.fixture()
@@ -99,7 +99,7 @@ def test_demo_runs_to_its_final_table(tmp_path: Path) -> None:
     assert "(cancelled, not 30 s later)" in result.stdout
     assert "carrier's" in table and "the digit 1" in table  # how each outcome was known
     assert "warning text delivered" in result.stdout  # beside the calls, to the carrier's phones
-    store = TextStore(tmp_path / "demo" / "var")
+    store = open_stores(tmp_path / "demo" / "var").texts
     warnings = [m for m in store.between(0, 1e12) if m.kind == "warning"]
     store.close()
     assert warnings and all(m.state == "sent" and m.status == 200 for m in warnings)

@@ -24,12 +24,14 @@ from fakeworker import (
     FakeWorker,
 )
 
+from center import Actor
 from dialer import Outcome, Task, TaskState, validate
 from dialer.catalog import REQUIRED_TYPES
 from engine import Engine, FakeClock
 from sip_config import load_config
 from softphone import protocol as p
 
+TEST = Actor("test", "engine")
 START = datetime(2027, 1, 15, 16, 20, tzinfo=ZoneInfo(TZ)).timestamp()  # not in quiet hours
 Scenario = Callable[[Engine, FakeClock, FakeWorker], Awaitable[Any]]
 
@@ -81,7 +83,7 @@ async def answered(engine: Engine, task_id: str) -> None:
 
 def submit(engine: Engine, number: str, **fields: Any) -> str:
     request = validate(number, known_types=REQUIRED_TYPES, **fields)
-    return engine.dialing.submit(request).task.id
+    return engine.center.warn(request, TEST).task.id
 
 
 DIALER = """\
@@ -284,14 +286,14 @@ def test_a_lost_worker_is_not_counted_and_the_task_is_retried(tmp_path: Path) ->
 def test_one_open_task_per_number_merges_requests(tmp_path: Path) -> None:
     async def scenario(engine: Engine, clock: FakeClock, worker: FakeWorker) -> Any:
         worker.phones["13800137490"] = [BUSY]
-        first = engine.dialing.submit(validate("13800137490", risk="normal", case_id="A-1",
-                                               known_types=REQUIRED_TYPES))
-        second = engine.dialing.submit(validate("+8613800137490", risk="high", case_id="B-2",
-                                                fraud_type="loan", known_types=REQUIRED_TYPES))
-        again = engine.dialing.submit(validate("13800137490", request_id="mq-7",
-                                               known_types=REQUIRED_TYPES))
-        repeat = engine.dialing.submit(validate("13800137490", request_id="mq-7",
-                                                known_types=REQUIRED_TYPES))
+        first = engine.center.warn(validate("13800137490", risk="normal", case_id="A-1",
+                                            known_types=REQUIRED_TYPES), TEST)
+        second = engine.center.warn(validate("+8613800137490", risk="high", case_id="B-2",
+                                             fraud_type="loan", known_types=REQUIRED_TYPES), TEST)
+        again = engine.center.warn(validate("13800137490", request_id="mq-7",
+                                            known_types=REQUIRED_TYPES), TEST)
+        repeat = engine.center.warn(validate("13800137490", request_id="mq-7",
+                                             known_types=REQUIRED_TYPES), TEST)
         return first, second, again, repeat, engine.store.tasks()
 
     first, second, again, repeat, tasks = run(config(tmp_path), scenario)

@@ -1,4 +1,5 @@
-"""The task store on a real SQLite file: accepted means on disk, crashes lose nothing."""
+"""The task store on a real SQLite file: accepted means on disk, crashes lose nothing.
+(What every backend must do is ``tests/test_store_contract.py``; this is SQLite's own.)"""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from dialer import Outcome, Policy, Risk, SqliteTaskStore, StoreError, TaskState, validate
+from dialer import Outcome, Policy, Risk, TaskState, history_of, validate
 from dialer.catalog import REQUIRED_TYPES
-from dialer.store import SCHEMA_VERSION
 from sip_config.schema import DialerConfig
+from stores import StoreError
+from stores.sqlite import SqliteTaskStore
+from stores.sqlite.tasks import MIGRATIONS
+
+SCHEMA_VERSION = len(MIGRATIONS)
 
 T0 = 1_800_000_000.0
 POLICY = Policy(DialerConfig(), tz=__import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
@@ -31,7 +36,8 @@ def test_an_accepted_request_is_seen_by_another_process(path: Path) -> None:
     store = SqliteTaskStore(path)
     task = store.submit(request(case_id="C-1"), T0, T0).task
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent.parent)!r}); "
-            f"from dialer import SqliteTaskStore; s = SqliteTaskStore(__import__('pathlib').Path({str(path)!r})); "
+            f"from stores.sqlite import SqliteTaskStore; "
+            f"s = SqliteTaskStore(__import__('pathlib').Path({str(path)!r})); "
             f"t = s.task({task.id!r}); print(t.state.value, t.case_ids[0], t.number)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
                          check=True).stdout.split()
@@ -40,38 +46,38 @@ def test_an_accepted_request_is_seen_by_another_process(path: Path) -> None:
 
 def test_a_commit_by_another_connection_is_noticed(path: Path) -> None:
     engine_side = SqliteTaskStore(path)
-    assert not engine_side.changed()
+    assert not engine_side.watch.changed()
     SqliteTaskStore(path).submit(request(), T0, T0)
-    assert engine_side.changed()
-    assert not engine_side.changed()
-    engine_side.submit(request("13900001111"), T0, T0)  # its own commits are not news
-    assert not engine_side.changed()
+    assert engine_side.watch.changed()
+    assert not engine_side.watch.changed()
+    engine_side.submit(request("13900001111"), T0, T0)  # its own commits are news at once
+    assert engine_side.watch.changed()
+    assert not engine_side.watch.changed()
 
 
 def test_an_attempt_in_flight_at_a_crash_is_interrupted_and_the_task_due_again(path: Path) -> None:
     store = SqliteTaskStore(path)
     task = store.submit(request(), T0, T0).task
-    store.begin_attempt(task.id, f"{task.id}-1", "w1", T0 + 1)
+    store.claim(T0 + 1, "n1", "w1")
     store.db.close()  # as kill -9 leaves it: no end recorded
 
     again = SqliteTaskStore(path)
-    [interrupted] = again.recover(T0 + 30)
+    [interrupted] = again.recover("n1", T0 + 30)
     assert (interrupted.n, interrupted.outcome, interrupted.counted) == (1, Outcome.INTERRUPTED, False)
     task = again.task(task.id)
     assert task.state is TaskState.WAITING and task.next_at == T0 + 30
     assert task.tries == 1 and task.attempts == 0  # not counted against the person
-    assert [t.id for t in again.due(T0 + 30, 10)] == [task.id]
-    second = again.begin_attempt(task.id, f"{task.id}-2", "w1", T0 + 31)
-    assert second.n == 2
+    [second] = again.claim(T0 + 31, "n1", "w1", limit=10)
+    assert (second.task.id, second.attempt.n) == (task.id, 2)
 
 
 def test_end_of_attempt_applies_the_plan_with_its_events(path: Path) -> None:
     store = SqliteTaskStore(path)
     task = store.submit(request(case_id="K-9"), T0, T0).task
     for n in (1, 2, 3):
-        store.begin_attempt(task.id, f"{task.id}-{n}", "w1", T0 + n)
+        store.claim(T0 + n, "n1", "w1")
         current = store.task(task.id)
-        plan = POLICY.after(store.history(current), Outcome.BUSY, T0 + n)
+        plan = POLICY.after(history_of(current), Outcome.BUSY, T0 + n)
         store.end_attempt(task.id, n, Outcome.BUSY, 486, "", "", T0 + n, plan)
         store.db.execute("UPDATE tasks SET next_at = ? WHERE id = ?", (T0, task.id))
     task = store.task(task.id)
@@ -146,5 +152,5 @@ def test_due_orders_high_risk_then_oldest(path: Path) -> None:
     b = store.submit(request("13900001002", risk="normal"), T0 + 1, T0 + 1).task
     c = store.submit(request("13900001003", risk="high"), T0 + 2, T0 + 2).task
     store.submit(request("13900001004", risk="high"), T0 + 3, T0 + 900)  # not due yet
-    assert [t.id for t in store.due(T0 + 10, 10)] == [c.id, a.id, b.id]
     assert store.next_due_at() == T0
+    assert [claim.task.id for claim in store.claim(T0 + 10, "n1", "w1", 10)] == [c.id, a.id, b.id]

@@ -13,6 +13,7 @@ import pytest
 from enginectl import TZ, read_events, write_config
 from fakeworker import FakeWorker
 
+from center import Actor
 from dialer.requests import validate
 from engine import Engine, FakeClock
 from sip_config import load_config
@@ -258,7 +259,7 @@ def test_a_text_queued_while_no_worker_is_up_goes_out_when_one_is(tmp_path: Path
         worker = workers[0]
         worker.ready.clear()  # down: nothing can be sent
         thread = engine.texting.store.receive("13812347490", "问题", 1.0, thread_s=600)[0]
-        engine.texting.reply(thread.thread_id or "", "回答")
+        engine.center.reply(thread.thread_id or "", "回答", Actor("test", "texts"))
         for _ in range(5):
             await settle(engine)
             await asyncio.sleep(0.02)
@@ -301,7 +302,7 @@ def test_a_text_on_a_worker_that_dies_goes_out_again_and_a_refused_reply_reopens
         worker = workers[0]
         worker.text_status = None  # the text goes, no answer comes: then the worker dies
         thread = engine.texting.store.receive("13812347490", "问题", 1.0, thread_s=600)[0]
-        engine.texting.reply(thread.thread_id or "", "回答")
+        engine.center.reply(thread.thread_id or "", "回答", Actor("test", "texts"))
         for _ in range(5):
             await settle(engine)
             await asyncio.sleep(0.02)
@@ -323,8 +324,8 @@ def test_a_warning_text_still_waiting_when_its_task_closes_is_not_sent(tmp_path:
 
     async def scenario(engine: Engine, workers: list[FakeWorker]) -> tuple[int, str]:
         workers[0].ready.clear()  # no worker up: the text waits
-        submitted = engine.dialing.submit(validate("13800137490", None, "high", None, None,
-                                                   known_types=["general"]))
+        submitted = engine.center.warn(validate("13800137490", None, "high", None, None,
+                                                known_types=["general"]), Actor("test", "texts"))
         message = engine.texting.warn(submitted.task, engine.clock.now())
         engine.store.cancel(submitted.task.id, engine.clock.now(), "reached by the police")
         workers[0].start()

@@ -6,18 +6,9 @@ import pytest
 from menubook import BOOK, wav
 
 from callflow import Timeout, UnexpectedEvent, commands_of, notices_of
-from engine import (
-    AlreadyCalling,
-    InboundCall,
-    Pacer,
-    Prompts,
-    Route,
-    dial_uri,
-    route_for,
-    trunk_target,
-)
-from engine.hotline import TABLE, Stage
-from hotline import Ivr
+from engine import AlreadyCalling, Pacer, dial_uri, trunk_target
+from hotline import InboundCall, Ivr, Prompts, Route, route_for
+from hotline.inbound import TABLE, Stage
 from hotline.queue import NoOperator, QueueUpdate, RingOperators
 from screening import Action, Decision, ServiceNumber, normalize
 from softphone import protocol as p

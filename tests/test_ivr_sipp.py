@@ -11,7 +11,7 @@ from enginectl import EngineProcess, hours, read_events, write_config
 from rtppcap import to_ulaw, write_pcap
 from workerproc import PCAP_DIR, RtpSink, Sipp, make_speech
 
-from hotline import CallbackStore
+from stores import open_stores
 
 TYPE_PATH = "main>1>categories>4>cat_invest>1"  # fraud types, investment, the first type
 
@@ -90,7 +90,7 @@ def test_a_caller_speaking_leaves_a_message_for_the_morning(tmp_path: Path) -> N
         assert caller.wait() == 0, caller.report() + engine.log_text()
     finally:
         engine.stop()
-    store = CallbackStore(config.parent / "var")
+    store = open_stores(config.parent / "var").callbacks
     [callback] = store.list()
     store.close()
     assert callback.caller == "13800138000" and callback.state == "waiting"

@@ -18,7 +18,7 @@ from sounds import busy_tone_ulaw, music_ulaw, speech_wav
 from workerproc import Sipp
 
 from dialer import Outcome, Task, TaskState
-from texts import TextStore
+from stores import open_stores
 
 NUMBER = "13800137490"
 BUSY = "您拨打的电话正在通话中，请稍后再拨。"
@@ -175,7 +175,7 @@ def test_a_phone_switched_off_is_unreachable_and_gets_a_text_at_once(tmp_path: P
     first = attempts_of(config, task_id)[0]
     assert first.outcome is Outcome.UNREACHABLE and first.counted
     assert first.how["class"] == "off"
-    store = TextStore(config.parent / "var")
+    store = open_stores(config.parent / "var").texts
     texts = store.of_task(task_id)
     store.close()
     assert texts and texts[0].kind == "warning"

@@ -12,30 +12,31 @@ from zoneinfo import ZoneInfo
 from dialerctl import cli, store_of
 from enginectl import write_config
 
-from dialer import Outcome, Policy, SqliteTaskStore, validate
+from dialer import Outcome, Policy, history_of, validate
 from dialer.catalog import REQUIRED_TYPES
 from ops.report import busy_to_answer_s, figures
 from sip_config.schema import DialerConfig
+from stores import TaskStore, open_stores
 
 TZ = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 20, 23, 0, tzinfo=TZ).timestamp()
 POLICY = Policy(DialerConfig(), tz=TZ)
 
 
-def attempt(store: SqliteTaskStore, task: str, start: float, outcome: Outcome, status: int | None,
+def attempt(store: TaskStore, task: str, start: float, outcome: Outcome, status: int | None,
             answered: float | None = None, acked: float | None = None) -> None:
-    n = store.task(task).tries + 1
-    store.begin_attempt(task, f"{task}-{n}", "w1", start)
+    [claim] = store.claim(start, "n1", "w1", only=task)
+    n = claim.attempt.n
     if answered is not None:
         store.mark_answered(task, n, answered)
     if acked is not None:
         store.mark_reached(task, n, "acknowledged", acked)
     end = (acked or answered or start) + 2
-    plan = POLICY.after(store.history(store.task(task)), outcome, end)
+    plan = POLICY.after(history_of(store.task(task)), outcome, end)
     store.end_attempt(task, n, outcome, status, "1" if acked else "", "", end, plan)
 
 
-def campaign(store: SqliteTaskStore) -> dict[str, str]:
+def campaign(store: TaskStore) -> dict[str, str]:
     def new(number: str, fraud_type: str, risk: str, at: float) -> str:
         request = validate(number, fraud_type, risk, known_types=REQUIRED_TYPES)
         return store.submit(request, at, at).task.id
@@ -57,7 +58,7 @@ def campaign(store: SqliteTaskStore) -> dict[str, str]:
 
 
 def test_figures_by_hand(tmp_path: Path) -> None:
-    store = SqliteTaskStore(tmp_path / "tasks.sqlite")
+    store = open_stores(tmp_path).tasks
     ids = campaign(store)
     tasks = store.created_between(T0 - 1, T0 + 1)
     attempts = store.attempts_of([t.id for t in tasks])

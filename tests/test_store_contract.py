@@ -130,6 +130,9 @@ def test_a_claim_takes_the_most_urgent_first_and_records_the_attempt(tasks: Task
     assert (first.attempt.n, first.attempt.call, first.attempt.worker) == (1, f"{high.id}-1", "w2")
     assert tasks.claim(T0 + 5, "node-b", "w1") == []
     assert tasks.next_due_at() == T0 + 100 and later.state is TaskState.QUEUED
+    assert tasks.claim(T0 + 5, "node-b", "w1", only=later.id) == []  # not due yet
+    [only] = tasks.claim(T0 + 100, "node-b", "w1", only=later.id)
+    assert only.task.id == later.id
 
 
 def _claim_all(directory: str, node: str, out: multiprocessing.Queue[list[str]]) -> None:

@@ -15,7 +15,8 @@ from hotline import OperatorHours
 from hotline.menus import DEFAULT_MENUS
 from screening import ServiceNumber
 from sip_config.schema import Hours, TextsConfig
-from texts import TextStore, TextStoreError, load_text_book, warning_text_due
+from stores import NotFound, Refused, open_stores
+from texts import load_text_book, warning_text_due
 from texts.words import TextBookError, hours_label, opens_label
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -188,7 +189,8 @@ def test_the_warning_text_names_center_scam_caller_id_and_110() -> None:
 # --------------------------------------------------------------- the store
 
 def test_texts_from_one_number_join_one_thread_until_it_is_answered(tmp_path: Path) -> None:
-    store = TextStore(tmp_path)
+    store = open_stores(tmp_path).texts
+
     def reply(opened: bool) -> tuple[str, str] | None:
         return ("auto_reply", "已收到") if opened else None
 
@@ -208,29 +210,29 @@ def test_texts_from_one_number_join_one_thread_until_it_is_answered(tmp_path: Pa
 
 
 def test_a_blocked_senders_text_is_kept_and_never_answered(tmp_path: Path) -> None:
-    store = TextStore(tmp_path)
+    store = open_stores(tmp_path).texts
     text, answer = store.receive("17000001111", "点击链接领取补贴", 1.0, thread_s=600,
                                  blocked=True, rule="list:fraud",
                                  reply=lambda opened: ("auto_reply", "x"))
     assert answer is None and text.state == "blocked" and text.rule == "list:fraud"
-    with pytest.raises(TextStoreError, match="blocked"):
+    with pytest.raises(Refused, match="blocked"):
         store.reply(text.thread_id or "", "回复", 2.0)
     assert store.pending() == []
 
 
 def test_an_outgoing_text_goes_pending_sending_sent_and_a_stop_sends_it_again(
         tmp_path: Path) -> None:
-    store = TextStore(tmp_path)
+    store = open_stores(tmp_path).texts
     message = store.queue("warning", "13812347490", "警告", 1.0, task_id="T1")
     store.sending(message.id)
-    assert TextStore(tmp_path).recover() == 1  # the engine stopped before the answer came
+    assert open_stores(tmp_path).texts.recover() == 1  # the engine stopped before the answer came
     assert [m.id for m in store.pending()] == [message.id]
     store.sending(message.id)
     assert store.answered(message.id, 200, "OK", 2.0).state == "sent"
     failed = store.queue("warning", "13812347490", "警告", 3.0, task_id="T1")
     assert store.answered(failed.id, 503, "Service Unavailable", 4.0).state == "failed"
     assert [(m.state, m.status) for m in store.of_task("T1")] == [("sent", 200), ("failed", 503)]
-    with pytest.raises(TextStoreError, match="no thread"):
+    with pytest.raises(NotFound, match="no thread"):
         store.reply("s0000", "x", 1.0)
 
 
@@ -247,7 +249,7 @@ def test_every_shipped_fraud_type_has_its_own_warning_text_sentence() -> None:
 
 def test_a_reply_id_given_twice_is_one_text_and_the_first_answer_times_the_thread(
         tmp_path: Path) -> None:
-    store = TextStore(tmp_path)
+    store = open_stores(tmp_path).texts
     incoming, _ = store.receive("13812347490", "问题", 100.0, thread_s=600)
     thread = incoming.thread_id or ""
     first = store.reply(thread, "回答", 200.0, request_id="r-1")

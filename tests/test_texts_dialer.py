@@ -13,7 +13,7 @@ from rtppcap import write_pcap
 from workerproc import Sipp
 
 from dialer import Outcome, TaskState
-from texts import TextStore
+from stores import open_stores
 
 NUMBER = "13800137490"
 
@@ -26,7 +26,7 @@ def victim(tmp_path: Path, busy_calls: int, calls: int) -> Sipp:
 
 
 def texts_of(config: Path, task_id: str) -> list:
-    store = TextStore(config.parent / "var")
+    store = open_stores(config.parent / "var").texts
     try:
         return store.of_task(task_id)
     finally:

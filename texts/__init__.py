@@ -3,13 +3,15 @@
 Texts travel as SIP MESSAGE (RFC 3428) through the softphone workers and the
 trunk, where a carrier's SMS gateway turns them into SMS. What a text says
 (:mod:`texts.words`), whether it is time for one (:mod:`texts.cadence`), and
-how a consultation is answered are pure; :mod:`texts.store` keeps every text
-in and out; the engine (:mod:`engine.texting`) wires them to the workers.
+how a consultation is answered (:mod:`texts.consultation`) and what the store
+keeps (:mod:`texts.model`: states and their transitions) are pure; the stores
+(:mod:`stores`) keep every text in and out; the engine (:mod:`engine.texting`)
+wires them to the workers.
 """
 
 from .cadence import UNREACHED, warning_text_due
-from .store import Message, TextStore, TextStoreError, TextStoreUnavailable, Thread
+from .model import Message, MessageState, Thread, ThreadState
 from .words import Advice, TextBook, TextBookError, load_text_book
 
-__all__ = ["UNREACHED", "Advice", "Message", "TextBook", "TextBookError", "TextStore",
-           "TextStoreError", "TextStoreUnavailable", "Thread", "load_text_book", "warning_text_due"]
+__all__ = ["UNREACHED", "Advice", "Message", "MessageState", "TextBook", "TextBookError", "Thread",
+           "ThreadState", "load_text_book", "warning_text_due"]

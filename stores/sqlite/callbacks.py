@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from hotline.callbacks import TRANSITIONS, Callback, CallbackState
 from sqlitefile import open_file, transaction
@@ -93,7 +94,8 @@ class SqliteCallbackStore:
     def page(self, state: str | None, before: tuple[float, str] | None,
              limit: int) -> builtins.list[Callback]:
         """Messages newest first, ``limit`` after the cursor ``before`` (at, id)."""
-        where, args = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        args: list[object] = []
         if state:
             where.append("state = ?")
             args.append(state)
@@ -120,7 +122,7 @@ class SqliteCallbackStore:
         return self.get(callback_id)
 
 
-def _callback_of(row: tuple[object, ...]) -> Callback:
+def _callback_of(row: tuple[Any, ...]) -> Callback:
     values = list(row)
     values[6] = CallbackState(values[6])
-    return Callback(*values)  # type: ignore[arg-type]
+    return Callback(*values)

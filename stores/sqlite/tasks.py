@@ -294,7 +294,8 @@ class SqliteTaskStore:
 
     def find(self, query: TaskQuery) -> list[Task]:
         """Tasks as ``query`` selects them, newest first, ``query.limit`` after its cursor."""
-        where, args = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        args: list[object] = []
         if query.states:
             where.append(f"state IN ({', '.join('?' * len(query.states))})")
             args += [s.value for s in query.states]
@@ -357,16 +358,18 @@ class SqliteTaskStore:
 
     # ------------------------------------------------------------ dialing
 
-    def claim(self, now: float, node: str, worker: str, limit: int = 1) -> list[Claim]:
+    def claim(self, now: float, node: str, worker: str, limit: int = 1,
+              only: str | None = None) -> list[Claim]:
         """Take up to ``limit`` due tasks for a call by ``node``'s ``worker``: high risk first,
-        then the oldest (a burst of new requests never starves a task that waited longer).
-        Each is ``calling`` with its attempt on disk before this returns; no other claim, in
-        this process or another, can take it."""
+        then the oldest (a burst of new requests never starves a task that waited longer);
+        ``only``: that task, if it is due. Each is ``calling`` with its attempt on disk before
+        this returns; no other claim, in this process or another, can take it."""
         if limit <= 0:
             return []
         with self._write() as db:
-            rows = db.execute(f"SELECT id FROM tasks WHERE {_DUE} ORDER BY {_PRIORITY} LIMIT ?",
-                              (now, limit)).fetchall()
+            where, args = (f"{_DUE} AND id = ?", (now, only)) if only else (_DUE, (now,))
+            rows = db.execute(f"SELECT id FROM tasks WHERE {where} ORDER BY {_PRIORITY} LIMIT ?",
+                              (*args, limit)).fetchall()
             for (task_id,) in rows:
                 self._begin(task_id, node, worker, now)
         return [self._claim_of(task_id) for (task_id,) in rows]

@@ -172,7 +172,8 @@ class SqliteTextStore:
     def threads_page(self, state: str | None, before: tuple[float, str] | None,
                      limit: int) -> list[Thread]:
         """Threads newest first, ``limit`` after the cursor ``before`` (opened_at, id)."""
-        where, args = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        args: list[object] = []
         if state:
             where.append("state = ?")
             args.append(state)

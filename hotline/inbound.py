@@ -1,23 +1,24 @@
 """What happens to an inbound call: a pure flow, worker events in, outputs out.
 
-The engine screens the caller, picks a :class:`Route` with :func:`route_for`,
-and then feeds every event of the call (its worker's, its operator legs', the
-queue's) to :meth:`InboundCall.on_event`, sending what it returns. Nothing
-here touches a socket or a clock: tests drive it with events alone.
+The engine screens the caller, picks a :class:`~hotline.routing.Route` with
+:func:`~hotline.routing.route_for`, and then feeds every event of the call (its
+worker's, its operator legs', the queue's) to :meth:`InboundCall.on_event`,
+sending what it returns. Nothing here touches a socket or a clock: tests drive
+it with events alone.
 
 Routes:
 
 - ``REJECT``: the decision's final response (603 by default), no media.
 - ``NOT_FOUND``: an INVITE for a number this engine does not serve: 404.
 - ``OPERATOR``: inside operator hours. The caller joins the operators' queue
-  (:class:`hotline.queue.OperatorQueue`, kept by the engine) and hears ringing.
+  (:class:`~hotline.queue.OperatorQueue`, kept by the engine) and hears ringing.
   When the queue rings operators for it, the worker calls them (showing the
   caller's number); the first to answer is bridged with the caller, any
   other still ringing is cancelled. A caller who has to wait is answered and
   hears their place in the queue (您前面还有 N 位) every
   ``queue_announce_s``. After ``max_wait_s``, or when no operator answered at
   all, the voice menu takes the call (it offers a message for callback).
-- ``IVR``: outside operator hours: answered, the voice menu (:class:`hotline.Ivr`)
+- ``IVR``: outside operator hours: answered, the voice menu (:class:`~hotline.ivr.Ivr`)
   takes the call; the inbound call hands it every event of the caller's leg.
 - A ``warn`` decision first answers and plays the warning, then goes on with
   the route of the hour.
@@ -41,18 +42,14 @@ from callflow import (
     Timeout,
     Timer,
     leg_progress,
+    rows_in,
 )
-from hotline import Ivr
-from hotline.queue import (
-    JoinQueue,
-    LeaveQueue,
-    NoOperator,
-    QueueReport,
-    QueueUpdate,
-    RingOperators,
-)
-from screening import Action, Decision, ServiceNumber
+from screening import Action, Decision
 from softphone import protocol as p
+
+from .ivr import Ivr
+from .queue import JoinQueue, LeaveQueue, NoOperator, QueueReport, QueueUpdate, RingOperators
+from .routing import Route
 
 __all__ = [
     "InboundCall",
@@ -62,19 +59,10 @@ __all__ = [
     "OperatorUnreachable",
     "Prompts",
     "QueueSettings",
-    "Route",
     "Stage",
-    "route_for",
 ]
 
 MANY = 10  # from this many callers ahead, the queue says "more than ten" (prompts.queue(-1))
-
-
-class Route(enum.Enum):
-    REJECT = "reject"
-    NOT_FOUND = "not_found"
-    OPERATOR = "operator"
-    IVR = "ivr"
 
 
 class Stage(enum.Enum):
@@ -160,15 +148,6 @@ class QueueGaveUp(Notice):
 @dataclass(frozen=True)
 class IvrAnswered(Notice):
     KIND: ClassVar[str] = "ivr"
-
-
-def route_for(decision: Decision, callee: str, hotline: ServiceNumber, operator_hours: bool) -> Route:
-    """``callee`` is the request URI's user part, in whatever form the caller dialled it."""
-    if decision.action is Action.REJECT:
-        return Route.REJECT
-    if not hotline.matches(callee):
-        return Route.NOT_FOUND
-    return Route.OPERATOR if operator_hours else Route.IVR
 
 
 _QUEUE_EVENTS = {QueueUpdate: On.QUEUE_UPDATE, RingOperators: On.RING_OPERATORS,
@@ -455,10 +434,6 @@ _AFTER = {  # the queue or an operator, once the call has moved on
 }
 
 
-def _rows(stage: Stage, rows: dict) -> dict:
-    return {(stage, on): row for on, row in rows.items()}
-
-
 TABLE: StateTable[Stage, On] = StateTable("inbound call", {
     (S.REJECTED, On.HUNG_UP): (C._hung_up, [S.ENDED]),
     (S.REJECTED, On.DIGIT): (C._stay, _STAY),
@@ -469,9 +444,9 @@ TABLE: StateTable[Stage, On] = StateTable("inbound call", {
     (S.WARNING, On.DIGIT): (C._digit, _STAY),
     (S.WARNING, On.HUNG_UP): (C._hung_up, [S.ENDED]),
 
-    **_rows(S.QUEUED, _WAITING),
-    **_rows(S.CALLING_OPERATOR, _WAITING),
-    **_rows(S.BRIDGED, {
+    **rows_in(S.QUEUED, _WAITING),
+    **rows_in(S.CALLING_OPERATOR, _WAITING),
+    **rows_in(S.BRIDGED, {
         **_AFTER,
         On.OPERATOR_HUNG_UP: (C._operator_left_bridge, [S.BRIDGED, S.ENDING]),
         On.DIGIT: (C._digit, _STAY),
@@ -479,19 +454,19 @@ TABLE: StateTable[Stage, On] = StateTable("inbound call", {
         On.PROMPT_DONE: (C._stay, _STAY),
         On.HUNG_UP: (C._hung_up, [S.ENDED]),
     }),
-    **_rows(S.REDIRECTING, {
+    **rows_in(S.REDIRECTING, {
         **_AFTER,
         On.PROMPT_DONE: (C._to_ivr, [S.IVR]),
         On.PROMPT_CUT: (C._to_ivr, [S.IVR]),
         On.DIGIT: (C._stay, _STAY),
         On.HUNG_UP: (C._hung_up, [S.ENDED]),
     }),
-    **_rows(S.IVR, {**_AFTER, On.IVR_EVENT: (C._in_ivr, [S.IVR, S.ENDING, S.ENDED])}),
-    **_rows(S.ENDING, {
+    **rows_in(S.IVR, {**_AFTER, On.IVR_EVENT: (C._in_ivr, [S.IVR, S.ENDING, S.ENDED])}),
+    **rows_in(S.ENDING, {
         **_AFTER,
         **{on: (C._stay, _STAY) for on in (On.PROMPT_DONE, On.PROMPT_CUT, On.DIGIT)},
         On.HUNG_UP: (C._hung_up, [S.ENDED]),
     }),
-    **_rows(S.ENDED, _AFTER),
+    **rows_in(S.ENDED, _AFTER),
 })
 InboundCall.TABLE = TABLE
