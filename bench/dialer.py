@@ -6,10 +6,10 @@
    accepted (its row committed: ``created_at`` in the task store) to its INVITE
    arriving at the SIPp phone (SIPp's ``-trace_msg`` timestamps, same clock):
    - from ``run_dialer.py warn`` in another process, the engine running as
-     ``run_dialer.py run`` (it notices the store's change by polling
-     ``PRAGMA data_version`` every 20 ms);
-   - from an in-process request (``Dialing.submit``, as MQTT will use), the
-     engine in this process;
+     ``run_dialer.py run`` (it hears of the store's change through the store's
+     watch: SQLite's ``PRAGMA data_version``, asked every 20 ms while it waits);
+   - from an in-process request (``Center.warn``, as the MQTT bus does), the
+     engine in this process (it hears its own commit at once);
    - reference, same run: a bare softphone worker told to dial (the command
      written to its stdin → the INVITE at SIPp), i.e. what the engine adds.
    The phone answers 486 and ``retry.busy_s`` is an hour, so nothing is retried.
@@ -113,7 +113,7 @@ def latency_warn(work: Path, count: int) -> list[float]:
 
 
 def latency_in_process(work: Path, count: int) -> list[float]:
-    """``Dialing.submit`` in this process, the engine in this process."""
+    """``Center.warn`` in this process, the engine in this process."""
     phones = busy_phones(work, count)
     config = dialer_config(work, phones.uri_host, retries=NO_RETRY)
     accepted: dict[str, float] = {}
@@ -205,7 +205,7 @@ def main() -> int:
         for column in ("from", "p50 (ms)", "p99 (ms)", "max (ms)", "target p99 < 100 ms"):
             table.add_column(column, justify="left" if column == "from" else "right")
         for name, label in (("warn", "run_dialer.py warn (another process)"),
-                            ("in-process", "an in-process request (Dialing.submit)"),
+                            ("in-process", "an in-process request (Center.warn)"),
                             ("worker", "reference: a bare worker told to dial")):
             p50, p99, top = parts[name]
             verdict = "" if name == "worker" else ("met" if p99 < 100 else "missed")

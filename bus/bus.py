@@ -115,6 +115,7 @@ class Bus:
             raise BusError("the configuration has no mqtt section")
         self.config: MqttConfig = config
         self.engine = engine
+        self.clock = engine.clock.now
         self.loaded = loaded
         self.rng = rng
         self.prefix = config.topic_prefix.rstrip("/")
@@ -193,7 +194,7 @@ class Bus:
         """Everything the engine said since the last call, into the outbox."""
         rows: list[tuple[str, str]] = []
         tasks = callbacks = False
-        now = time.time()
+        now = self.clock()
         while not self.notices.empty():
             notice = self.notices.get_nowait()
             if isinstance(notice, TaskNotice):
@@ -233,7 +234,7 @@ class Bus:
     def _catch_up(self) -> None:
         """What the stores hold that the broker has not been given (stored while the engine was
         down, or by ``warn`` in another process)."""
-        now = time.time()
+        now = self.clock()
         self._copy_tasks(now)
         self._copy_callbacks(now)
         if self.outbox.depth():
@@ -375,7 +376,7 @@ class Bus:
             client._client.ack(message.mid, message.qos)
 
     def _apply(self, batch: list[aiomqtt.Message], done: set[int]) -> None:
-        now = time.time()
+        now = self.clock()
         replies: list[tuple[str, str]] = []
         requests: list[tuple[Actor, Any]] = []
         for index, message in enumerate(batch):
@@ -475,7 +476,7 @@ class Bus:
     def _status(self, state: str, reason: str = "") -> str:
         out: dict[str, Any] = {"state": state}
         if reason != "lost":  # the last will is written at connect time: no moment to give
-            out["at"] = iso(time.time())
+            out["at"] = iso(self.clock())
         if state == "up":
             status = self.engine.status()
             out.update(workers_alive=status.workers_ready, workers=status.workers,

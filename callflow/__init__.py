@@ -12,17 +12,32 @@ Each flow's states are one ``Enum`` and its transitions one
 :class:`UnexpectedEvent`, naming the state and the event.
 """
 
-from .flow import CallFlow, Output, Timeout, Timer, commands_of, leg_progress, notices_of, timers_of
+from .flow import (
+                   Answer,
+                   CallFlow,
+                   Event,
+                   Output,
+                   Request,
+                   Timeout,
+                   Timer,
+                   commands_of,
+                   leg_progress,
+                   notices_of,
+                   timers_of,
+)
 from .notice import CallEnded, DigitPressed, Notice
 from .table import BadTransition, StateTable, UnexpectedEvent, rows_in, unique_rows
 
 __all__ = [
+    "Answer",
     "BadTransition",
     "CallEnded",
     "CallFlow",
     "DigitPressed",
+    "Event",
     "Notice",
     "Output",
+    "Request",
     "StateTable",
     "Timeout",
     "Timer",

@@ -11,8 +11,8 @@ from softphone import protocol as p
 from .notice import Notice
 from .table import StateTable
 
-__all__ = ["CallFlow", "Output", "Timeout", "Timer", "commands_of", "leg_progress", "notices_of",
-           "timers_of"]
+__all__ = ["Answer", "CallFlow", "Event", "Output", "Request", "Timeout", "Timer", "commands_of",
+           "leg_progress", "notices_of", "timers_of"]
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,27 @@ class Timeout:
     name: str
 
 
-Output = p.Command | Notice | Timer | object
-"""A softphone command, a notice, a timer, or a request the engine answers with an event
-(e.g. ``hotline.SaveMessage``)."""
-Event = p.Event | Timeout
+@dataclass(frozen=True)
+class Request:
+    """Something a flow asks of the engine's own parts (store a message, wait in the queue…);
+    the engine answers, if at all, with an :class:`Answer` for the same flow."""
+
+    call: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An event for one call's flow from the engine's own parts, not from a worker (a message
+    stored, the queue moved, the task cancelled), delivered behind what the worker sent so far."""
+
+    TYPE: ClassVar[str] = "answer"
+    call: str
+
+
+Output = p.Command | Notice | Timer | Request
+"""A softphone command, a notice, a timer, or a request of the engine."""
+Event = p.Event | Timeout | Answer
+"""What a flow hears: a worker's event, its own timer, or an answer of the engine."""
 
 
 def leg_progress(event: Event) -> str | None:
@@ -92,13 +109,13 @@ class CallFlow:
         """Every leg is gone: the engine may forget the flow."""
         raise NotImplementedError
 
-    def classify(self, event: Event | object) -> enum.Enum | None:
+    def classify(self, event: Event) -> enum.Enum | None:
         raise NotImplementedError
 
     def fail(self, error: BaseException) -> None:
         """The engine gave up on this flow (it raised): record why, end it."""
 
-    def on_event(self, event: Event | object, now: float) -> list[Output]:
+    def on_event(self, event: Event, now: float) -> list[Output]:
         trigger = self.classify(event)
         if trigger is None:
             return []

@@ -32,7 +32,7 @@ from texts.model import Message, Thread
 
 from .actions import Invalid
 
-__all__ = ["EngineSnapshot", "HistoryEntry", "Page", "StatusView", "TaskDetail", "Views",
+__all__ = ["Change", "EngineSnapshot", "HistoryEntry", "Page", "StatusView", "TaskDetail", "Views",
            "attempt_record", "read_events", "task_record"]
 
 STATUS_FILE = "status.json"
@@ -110,12 +110,26 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
+class Change:
+    """Something a person or a system asked of a task (accepted, merged, cancelled…), and who."""
+
+    event: str
+    at: float
+    by: str
+
+    def record(self, tz: ZoneInfo) -> dict[str, Any]:
+        return {"event": self.event, "at": iso(self.at, tz), "by": self.by}
+
+
+@dataclass(frozen=True)
 class TaskDetail:
     task: Task
     history: list[HistoryEntry]
+    changes: list[Change] = field(default_factory=list)
 
     def record(self, tz: ZoneInfo) -> dict[str, Any]:
-        return {**task_record(self.task, tz), "history": [h.record(tz) for h in self.history]}
+        return {**task_record(self.task, tz), "history": [h.record(tz) for h in self.history],
+                "changes": [c.record(tz) for c in self.changes]}
 
 
 def merge_history(attempts: Sequence[Attempt], texts: Sequence[Message]) -> list[HistoryEntry]:
@@ -258,7 +272,9 @@ class Views:
     def task(self, task_id: str) -> TaskDetail:
         task = self.stores.tasks.task(task_id)
         texts = self.stores.texts.of_task(task_id) if self.stores.exists("texts") else []
-        return TaskDetail(task, merge_history(self.stores.tasks.attempts(task_id), texts))
+        changes = [Change(e.event, e.at, str(e.detail["by"]))
+                   for e in self.stores.tasks.events(task_id) if e.detail.get("by")]
+        return TaskDetail(task, merge_history(self.stores.tasks.attempts(task_id), texts), changes)
 
     def threads(self, state: str | None = None, after: str | None = None,
                 limit: int = 50) -> Page[Thread]:

@@ -192,6 +192,9 @@ def show_task(args: argparse.Namespace, loaded: LoadedConfig) -> int:
           + (f"; next attempt {r['next_attempt']}" if task.state.open and task.next_at else ""))
     if task.note:
         print(f"  note: {task.note}")
+    if detail.changes:
+        print("  asked: " + "; ".join(f"{c.event} by {c.by} {_when(c.at, tz)}"
+                                      for c in detail.changes))
     table = Table(show_edge=False)
     for column in ("#", "kind", "started", "answered", "ended", "SIP", "outcome", "known by",
                    "digits", "amd", "worker", "recording"):

@@ -39,7 +39,8 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.workers import Worker, WorkerSpec
+from callflow import Answer, Timeout
+from engine.workers import Inbox, Worker, WorkerSpec
 from screening import mask
 from softphone import protocol as p
 
@@ -185,7 +186,7 @@ async def serve(args: argparse.Namespace) -> int:
     announcements = dict(item.split("=", 1) for item in args.announcement)
     carrier = Carrier(phones, str(args.greeting), str(args.officer_says), announcements,
                       str(args.caling or ""))
-    inbox: asyncio.Queue[tuple[Worker, p.Event]] = asyncio.Queue()
+    inbox: Inbox = asyncio.Queue()
     logs = Path(args.log_dir)
     specs = [WorkerSpec("phones", "127.0.0.1", args.port, args.rtp_port, ("127.0.0.1/32",),
                         log_file=logs / "carrier-phones.log"),
@@ -207,6 +208,8 @@ async def serve(args: argparse.Namespace) -> int:
         await asyncio.wait({getter, waiter}, return_when=asyncio.FIRST_COMPLETED)
         if getter.done():
             worker, event = getter.result()
+            if isinstance(event, (Timeout, Answer)):  # only workers put here; no flows run
+                continue
             try:
                 await carrier.on_event(worker, event)
             except Exception as exc:  # noqa: BLE001 - a simulated phone must not take the carrier down

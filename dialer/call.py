@@ -46,6 +46,7 @@ from .warning import (
     OfficerCalled,
     OfficerUnreachable,
     On,
+    TaskCancelled,
     WarningAcknowledged,
     WarningAnswered,
     WarningScript,
@@ -199,6 +200,10 @@ class WarningCall(CallFlow):
     def _clip_kept(self, event: p.EarlyMediaKept, now: float) -> Stage:
         self.emit(EarlyMediaKept(self.call, self.task, event.clip, event.status, event.seconds))
         return self.state
+
+    def _task_cancelled(self, event: TaskCancelled, now: float) -> Stage:
+        """Cancelled while it rings: the call is cancelled (the status then decides)."""
+        return self._hang_up()
 
     def _answered(self, event: object, now: float) -> Stage:
         self.answered_at = now
@@ -374,7 +379,8 @@ def _ignored(stage: Stage, *ons: On) -> dict:
     return {(stage, on): (C._stay, _STAY) for on in ons}
 
 
-_ANSWERED_ALREADY = (On.RINGING, On.ANSWERED, On.UNREACHED, On.CLIP_KEPT)
+_ANSWERED_ALREADY = (On.RINGING, On.ANSWERED, On.UNREACHED, On.CLIP_KEPT, On.CANCELLED)
+"""Nothing once the call is answered: a cancelled task's call goes on, the warning is heard."""
 
 TABLE: StateTable[Stage, On] = StateTable("warning call", unique_rows(
     {
@@ -387,6 +393,7 @@ TABLE: StateTable[Stage, On] = StateTable("warning call", unique_rows(
         (S.DIALLING, On.PERSON): (C._verdict, _STAY),
         (S.DIALLING, On.MACHINE): (C._verdict, _STAY),  # it starts at the answer: noted only
         (S.DIALLING, On.HUNG_UP): (C._hung_up, [S.ENDED]),
+        (S.DIALLING, On.CANCELLED): (C._task_cancelled, [S.ENDING]),
     },
     _ignored(S.DIALLING, On.SPEECH_ENDED, On.PROMPT_DONE, On.PROMPT_CUT,
              On.ACK_DIGIT, On.OFFICER_DIGIT, On.OTHER_DIGIT,  # digits in early media: no person

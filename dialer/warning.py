@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from audio.amd import AmdSettings
-from callflow import Notice, Timeout, leg_progress
+from callflow import Answer, Notice, Timeout, leg_progress
 from softphone import protocol as p
 
 from .model import outcome_of_heard
@@ -31,6 +31,7 @@ __all__ = [
     "OfficerCalled",
     "OfficerUnreachable",
     "On",
+    "TaskCancelled",
     "WarningAcknowledged",
     "WarningAnswered",
     "WarningScript",
@@ -89,6 +90,16 @@ class On(enum.Enum):
     NETWORK_SAID = enum.auto()  # before the answer: busy, off, vacant… (a tone or announcement)
     ANNOUNCED = enum.auto()  # an announcement in the first seconds after the answer
     CLIP_KEPT = enum.auto()  # unknown early media was kept for an operator
+    CANCELLED = enum.auto()  # an operator cancelled the task while the call goes on
+
+
+@dataclass(frozen=True)
+class TaskCancelled(Answer):
+    """The call's task was cancelled (an operator reached the person another way): a ringing
+    call is cancelled too; an answered one goes on, the person is hearing the warning."""
+
+    TYPE: ClassVar[str] = "task_cancelled"
+    call: str
 
 
 _IGNORED = (p.SpeechStarted, p.Digits, p.Error, p.Transferred)
@@ -130,6 +141,8 @@ def trigger_of(event: object, script: WarningScript, playing: str, officer_leg: 
         return On.ANNOUNCED if event.answered else On.NETWORK_SAID
     if isinstance(event, p.EarlyMediaKept):
         return On.CLIP_KEPT
+    if isinstance(event, TaskCancelled):
+        return On.CANCELLED
     if isinstance(event, _IGNORED):
         return None
     raise TypeError(f"a warning call does not know the event {event!r}")

@@ -4,11 +4,11 @@ Every worker event goes to the flow that owns its call id; the flow's outputs
 go out: commands to the worker that holds the call, notices to the log, the
 event file and every subscriber, timers to the clock (which later delivers a
 :class:`~callflow.Timeout` to the same flow). The logic lives in the flows
-(:mod:`engine.hotline`, :mod:`dialer.call`); nothing here decides anything
+(:mod:`hotline.inbound`, :mod:`dialer.call`); nothing here decides anything
 about a call.
 
 An inbound ``incoming`` event is screened first (the lists are refreshed,
-then one pure decision), then given to a new :class:`~engine.hotline.InboundCall`.
+then one pure decision), then given to a new :class:`~hotline.inbound.InboundCall`.
 Outbound warning calls are placed by :class:`~engine.dialing.Dialing`.
 """
 
@@ -25,7 +25,17 @@ from zoneinfo import ZoneInfo
 
 import audio
 from audio.library import Library
-from callflow import CallFlow, Notice, Output, Timeout, Timer, UnexpectedEvent
+from callflow import (
+    Answer,
+    CallFlow,
+    Event,
+    Notice,
+    Output,
+    Request,
+    Timeout,
+    Timer,
+    UnexpectedEvent,
+)
 from center import ENGINE, Center
 from dialer import Policy
 from dialer.callee import CalleeWarnings
@@ -146,7 +156,7 @@ class Engine:
         self.tz = ZoneInfo(self.config.engine.timezone)
         hotline = self.config.hotline
         self.hotline_line = ServiceNumber(hotline.number, hotline.area_code or "")
-        self.gate = Gate(loaded, self.notice)
+        self.gate = Gate(loaded, self.notice, self.clock.now)
         self.lists = self.gate.lists
         self.front = (Front(loaded, self.notice, restart_backoff_s=RESTART_BACKOFF_S)
                       if self.config.sip.balancer else None)
@@ -169,7 +179,7 @@ class Engine:
         self.stores = open_stores(data)
         self.desk = HotlineDesk(loaded, settings.menus, self.prompt_dir, self.tz, self.notice,
                                 self.stores.callbacks)
-        self._requests: dict[type, Callable[[Any, float], object]] = {
+        self._requests: dict[type[Request], Callable[[Any, float], Answer | None]] = {
             SaveMessage: self.desk.save, JoinQueue: self.desk.join, LeaveQueue: self.desk.leave,
             QueueReport: self.desk.report,
         }
@@ -294,12 +304,12 @@ class Engine:
                 self.notice(output)
             elif isinstance(output, Timer):
                 self._timer(flow, output)
-            elif type(output) in self._requests:
+            elif isinstance(output, Request):
                 self._request(flow, output)
             elif worker is not None:
                 if isinstance(output, p.Dial) and output.call not in self.flows:
                     self.flows[output.call] = flow  # a leg the flow places now
-                await worker.send(output)  # type: ignore[arg-type]
+                await worker.send(output)
         if flow.finished:
             self._forget(flow)
 
@@ -312,27 +322,27 @@ class Engine:
             event = Timeout(timer.call, timer.name)
             self._timers[key] = self.clock.call_at(timer.at, lambda: self._deliver(flow, event))
 
-    def _request(self, flow: CallFlow, request: object) -> None:
+    def _request(self, flow: CallFlow, request: Request) -> None:
         """A flow asked the engine for something (store a message…); the answer is an event
         for the same flow, queued behind what the worker has sent so far."""
         answer = self._requests[type(request)](request, self.clock.now())
         worker = self._holder.get(id(flow))
         if answer is not None and worker is not None:
-            self.pool.inbox.put_nowait((worker, answer))  # type: ignore[arg-type]
+            self.pool.inbox.put_nowait((worker, answer))
 
-    def deliver(self, call: str, event: object) -> None:
+    def deliver(self, call: str, event: Answer) -> None:
         """An event for the flow that owns ``call`` (from the engine's own parts, e.g. the queue),
         queued behind what its worker has sent so far."""
         flow = self.flows.get(call)
         worker = self._holder.get(id(flow)) if flow is not None else None
         if worker is not None:
-            self.pool.inbox.put_nowait((worker, event))  # type: ignore[arg-type]
+            self.pool.inbox.put_nowait((worker, event))
 
     def _deliver(self, flow: CallFlow, event: Timeout) -> None:
         self._timers.pop((id(flow), event.name), None)
         if id(flow) in self._holder:
             worker = self._holder[id(flow)]
-            self.pool.inbox.put_nowait((worker, event))  # type: ignore[arg-type]
+            self.pool.inbox.put_nowait((worker, event))
 
     def _forget(self, flow: CallFlow) -> None:
         for leg in flow.legs:
@@ -372,7 +382,7 @@ class Engine:
             except Exception:  # one bad call must not stop the engine
                 log.exception("event %s from worker %s", event.TYPE, worker.name)
 
-    async def _on_event(self, worker: Any, event: p.Event | Timeout) -> None:
+    async def _on_event(self, worker: Worker, event: Event) -> None:
         if isinstance(event, (p.HungUp, p.Ready)):
             self.pool.slot_freed()
         if isinstance(event, p.Incoming):
@@ -404,7 +414,7 @@ class Engine:
             return
         await self._apply(flow, outputs)
 
-    async def _incoming(self, worker: Any, event: p.Incoming) -> None:
+    async def _incoming(self, worker: Worker, event: p.Incoming) -> None:
         """Every INVITE gets a final answer: screened, routed, or refused if all else fails."""
         started = time.perf_counter()
         try:

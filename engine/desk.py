@@ -16,7 +16,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 
 import audio
-from callflow import Notice
+from callflow import Answer, Notice
 from hotline import (
     InboundCall,
     Ivr,
@@ -46,7 +46,7 @@ from stores import CallbackStore
 
 __all__ = ["HotlineDesk"]
 
-log = logging.getLogger("engine.hotline")
+log = logging.getLogger("engine.desk")
 
 
 class HotlineDesk:
@@ -69,7 +69,7 @@ class HotlineDesk:
                                             config.queue_announce_s)
         self.queue = OperatorQueue(config.operator_uris, config.ring)
         self._told: dict[str, int] = {}  # waiting call → the place it was last told
-        self.deliver: Callable[[str, object], None] = lambda call, event: None
+        self.deliver: Callable[[str, Answer], None] = lambda call, event: None
         self.messages_dir = loaded.data_dir / "messages"
         self.messages_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.callbacks = callbacks

@@ -29,11 +29,11 @@ from typing import Any, ClassVar, Protocol
 import audio
 from audio.amd import AmdSettings
 from audio.library import Library
-from callflow import CallFlow, Notice, Output
+from callflow import Answer, CallFlow, Notice, Output
 from dialer import Catalog, Outcome, Policy, Task, TaskEvent, WarningCall, WarningScript, known_by
-from dialer.call import OfficerAnswered, WarningAcknowledged, WarningAnswered
 from dialer.catalog import prompt_name
 from dialer.policy import history_of
+from dialer.warning import OfficerAnswered, TaskCancelled, WarningAcknowledged, WarningAnswered
 from sip_config import Config
 from softphone import protocol as p
 from stores import StoreError, TaskStore
@@ -88,7 +88,9 @@ class CallHost(Protocol):
                  finished: Callable[[CallFlow], object] | None = None,
                  observe: Callable[[CallFlow, Notice], object] | None = None) -> Awaitable[None]: ...
 
-    def holder(self, flow: CallFlow) -> Worker | None: ...
+    def deliver(self, call: str, event: Answer) -> None:
+        """An event for the flow that owns ``call``, behind what its worker has sent so far."""
+        ...
 
 
 class WarningTexts(Protocol):
@@ -333,14 +335,11 @@ class Dialing:
                 self._cancelled(event.task_id)
 
     def _cancelled(self, task_id: str) -> None:
-        """A task cancelled while its call rings: the call is cancelled too (an answered one
-        goes on: the person is hearing the warning)."""
+        """A task cancelled during its call: the call's flow decides (a ringing call is
+        cancelled, an answered one goes on: the person is hearing the warning)."""
         live = self.live.get(task_id)
-        if live is None or live.flow.answered_at is not None:
-            return
-        worker = self.calls.holder(live.flow)
-        if worker is not None:
-            asyncio.ensure_future(worker.send(p.Hangup(live.flow.call)))
+        if live is not None:
+            self.calls.deliver(live.flow.call, TaskCancelled(live.flow.call))
 
 
 def notice_of(event: TaskEvent, number: str) -> TaskNotice:

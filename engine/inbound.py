@@ -41,7 +41,9 @@ class ListMended(Notice):
 
 
 class Gate:
-    def __init__(self, loaded: LoadedConfig, notice: Callable[[Notice], None]) -> None:
+    def __init__(self, loaded: LoadedConfig, notice: Callable[[Notice], None],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         self.config = loaded.config.screening
         self.lists = ListSet(loaded, lenient=True)
         self.screener = self.lists.screener()
@@ -70,7 +72,7 @@ class Gate:
         """The decision, and "" or the sentence saying why no decision could be made."""
         try:
             self.check_lists()
-            return self.screener.decide(caller, time.monotonic()), ""
+            return self.screener.decide(caller, self.clock()), ""
         except Exception as exc:
             log.exception("screening of a call failed")
             return self.undecided(caller, exc), f"{type(exc).__name__}: {exc}"

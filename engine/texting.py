@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
@@ -245,7 +244,7 @@ class Texting:
                 for event in list(self._late.values()):  # answers the store could not take
                     self.answered(event)
                 await self._pump()
-                self._expire(time.monotonic())
+                self._expire(self.clock.now())
             except Exception:
                 log.exception("sending texts")
             with contextlib.suppress(TimeoutError):
@@ -273,7 +272,7 @@ class Texting:
                 self.store.drop(message.id, "the task was closed first", self.clock.now())
                 continue  # acknowledged, cancelled or finished while the text waited
             self.store.sending(message.id)
-            self.in_flight[text_id] = (message.id, time.monotonic())
+            self.in_flight[text_id] = (message.id, self.clock.now())
             if not await self.sender.send(text_id, message.number, message.body, self.sender_id):
                 del self.in_flight[text_id]
                 self.store.unsend(message.id)

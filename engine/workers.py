@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from callflow import Event
+from screening import mask
 from softphone import MAX_CALLS_PER_WORKER
 from softphone import protocol as p
 
@@ -30,6 +33,8 @@ log = logging.getLogger("engine.workers")
 LOST: Final = "lost"  # HungUp.by for the calls of a worker that died
 READY_TIMEOUT_S = 20.0
 RESTART_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+_LONG_DIGITS = re.compile(r"\d{7,}")  # a phone number in a line of pjsua's log
+EXIT_GRACE_S = 2.0  # a worker whose output ended has this long to exit on its own
 RTP_PORTS_PER_WORKER = 100
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,7 +83,9 @@ class WorkerSpec:
         return args
 
 
-Inbox = asyncio.Queue[tuple["Worker", p.Event]]
+Inbox = asyncio.Queue[tuple["Worker", Event]]
+"""What reaches the engine's loop: a worker's events, and a flow's timers and answers queued
+behind them."""
 
 
 class Worker:
@@ -158,9 +165,22 @@ class Worker:
                 attempt = 0
             delay = RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)]
             attempt += 1
-            log.error("worker %s exited (code %s); restarting in %.1f s", self.name,
-                      self.process.returncode if self.process else None, delay)
+            log.error("worker %s exited (code %s)%s; restarting in %.1f s", self.name,
+                      self.process.returncode if self.process else None, self._last_words(), delay)
             await asyncio.sleep(delay)
+
+    def _last_words(self) -> str:
+        """The last line of the worker's log, which says why it stopped more often than not."""
+        if self.spec.log_file is None:
+            return ""
+        try:
+            with self.spec.log_file.open("rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+                lines = f.read().decode("utf-8", "replace").strip().splitlines()
+        except OSError:
+            return ""
+        return f": {_LONG_DIGITS.sub(lambda m: mask(m.group()), lines[-1].strip()[:300])}" \
+            if lines else ""
 
     async def _run_once(self) -> None:
         stderr = self.spec.log_file.open("ab") if self.spec.log_file else asyncio.subprocess.DEVNULL
@@ -181,9 +201,12 @@ class Worker:
                 self._receive(line.decode("utf-8", "replace"))
         finally:
             self.ready.clear()
-            with contextlib.suppress(ProcessLookupError):
-                if self.process.returncode is None:
-                    self.process.kill()
+            if self.process.returncode is None:  # its output ended: let it say how it exits
+                try:
+                    await asyncio.wait_for(self.process.wait(), EXIT_GRACE_S)
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        self.process.kill()
             await self.process.wait()
             for call in list(self.calls):
                 self._lose(call, f"worker {self.name} exited")

@@ -37,6 +37,7 @@ from callflow import (
     CallEnded,
     CallFlow,
     DigitPressed,
+    Event,
     Notice,
     StateTable,
     Timeout,
@@ -292,7 +293,7 @@ class InboundCall(CallFlow):
         self.answered = True
         return Stage.IVR
 
-    def _in_ivr(self, event: object, now: float) -> Stage:
+    def _in_ivr(self, event: Event, now: float) -> Stage:
         assert self.ivr is not None
         if isinstance(event, p.Dtmf):
             self.digits += event.digit

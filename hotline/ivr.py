@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from callflow import CallFlow, DigitPressed, Notice, StateTable, Timeout, Timer
+from callflow import Answer, CallFlow, DigitPressed, Notice, Request, StateTable, Timeout, Timer
 from softphone import protocol as p
 
 from .menus import BACK, BEEP, REPEAT, Action, Kind, Menu, MenuBook
@@ -76,7 +76,7 @@ class On(enum.Enum):
 
 
 @dataclass(frozen=True)
-class SaveMessage:
+class SaveMessage(Request):
     """Ask the engine to store a message left for a callback; it answers with
     :class:`MessageSaved`, delivered to the flow like a worker event."""
 
@@ -88,7 +88,7 @@ class SaveMessage:
 
 
 @dataclass(frozen=True)
-class MessageSaved:
+class MessageSaved(Answer):
     TYPE: ClassVar[str] = "message_saved"
     call: str
     id: str | None  # None: it could not be stored

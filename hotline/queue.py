@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from callflow import Answer, Request
+
 __all__ = ["JoinQueue", "LeaveQueue", "NoOperator", "Offer", "OperatorQueue", "QueueReport",
            "QueueUpdate", "RingOperators", "Strategy"]
 
@@ -120,19 +122,19 @@ class OperatorQueue:
 # ------------------------------------------------ between a call's flow and the engine's queue
 
 @dataclass(frozen=True)
-class JoinQueue:
+class JoinQueue(Request):
     """A request of the caller's flow: wait for an operator."""
 
     call: str
 
 
 @dataclass(frozen=True)
-class LeaveQueue:
+class LeaveQueue(Request):
     call: str
 
 
 @dataclass(frozen=True)
-class QueueReport:
+class QueueReport(Request):
     """What became of an operator rung for ``call``: ``answered``, ``unanswered``, ``done``."""
 
     call: str
@@ -141,7 +143,7 @@ class QueueReport:
 
 
 @dataclass(frozen=True)
-class QueueUpdate:
+class QueueUpdate(Answer):
     """Event for a waiting caller's flow: how many wait before it."""
 
     TYPE = "queue_update"
@@ -150,7 +152,7 @@ class QueueUpdate:
 
 
 @dataclass(frozen=True)
-class RingOperators:
+class RingOperators(Answer):
     """Event: ring these operators for the caller now."""
 
     TYPE = "ring_operators"
@@ -159,7 +161,7 @@ class RingOperators:
 
 
 @dataclass(frozen=True)
-class NoOperator:
+class NoOperator(Answer):
     """Event: every operator was tried and none answered."""
 
     TYPE = "no_operator"

@@ -16,7 +16,6 @@ import contextlib
 import json
 import logging
 import os
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +96,7 @@ class Observer:
         self.store = self.stores.tasks
         self.metrics = Metrics()
         self.notices = engine.subscribe()
-        self.started_at = time.time()
+        self.started_at = engine.clock.now()
         self._tasks: list[asyncio.Task[None]] = []
         self.port = engine.config.engine.metrics_port
 
@@ -158,7 +157,7 @@ class Observer:
         pacer = engine.dialing.pacer
         out: dict[str, Any] = {
             "running": running, "pid": os.getpid(), "started_at": _iso(self.started_at),
-            "updated_at": _iso(time.time()), "workers": workers,
+            "updated_at": _iso(engine.clock.now()), "workers": workers,
             "calls": sum(w["calls"] for w in workers),
             "trunk": {"in_use": pacer.active, "max_channels": pacer.max_channels},
             "tasks": {s.value: counts[s] for s in TaskState}, "tasks_due": due,

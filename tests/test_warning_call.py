@@ -8,6 +8,7 @@ from audio.amd import AmdSettings
 from callflow import StateTable, Timeout, Timer, UnexpectedEvent, commands_of, timers_of
 from dialer import Outcome, Stage, WarningCall, WarningScript
 from dialer.call import TABLE, On
+from dialer.warning import TaskCancelled
 from softphone import protocol as p
 
 C, OFF = "t1-1", "t1-1-officer"
@@ -211,6 +212,18 @@ SCRIPTS = [
         (p.NoAnswer(C, 480), []),
         (p.HungUp(C, "remote", 480, 0.0), []),
     ], Outcome.NO_ANSWER),
+    # --- an operator cancels the task during the call ---
+    ("cancelled while it rings: the call is cancelled", [
+        (p.Ringing(C, 180), []),
+        (TaskCancelled(C), [p.Hangup(C)]),
+        (p.HungUp(C, "local", 487, 0.0), []),
+    ], Outcome.NO_ANSWER),
+    ("cancelled once answered: the warning goes on", [
+        *answered(),
+        (TaskCancelled(C), []),
+        (p.Dtmf(C, "1", "rfc2833"), [p.Play(C, "thanks.wav", interrupt_on_digit=True)]),
+        (p.HungUp(C, "remote", 200, 8.0), []),
+    ], Outcome.ACKNOWLEDGED),
     # --- a carrier that answers (200), then announces ---
     ("answered, then the busy announcement: busy, not a machine", [
         *answered(),
