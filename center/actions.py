@@ -12,6 +12,7 @@ hears of the commit through the store's watch, in this process or another.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,13 +23,16 @@ from dialer import Catalog, Policy, RequestError, WarningRequest, parse_csv, val
 from dialer.model import Task
 from dialer.requests import RowError
 from hotline.callbacks import Callback
-from screening import ImportReport, ListSet, NumberKind, normalize
+from people import AuditEntry, Role, User, password_problem
+from screening import ImportReport, ListSet, NumberKind, mask, normalize
+from screening.numbers import SHORT_BASE
 from sip_config import LoadedConfig
-from stores import Stores, Submitted
+from stores import StoreError, Stores, Submitted
 from texts.model import Message
 from texts.words import clean_reply
 
 from .actor import Actor
+from .passwords import hash_password
 
 __all__ = ["Center", "Invalid", "ListEdit"]
 
@@ -36,7 +40,12 @@ log = logging.getLogger("center")
 
 
 class Invalid(ValueError):
-    """What was asked cannot be accepted as written; ``str()`` is one sentence."""
+    """What was asked cannot be accepted as written; ``str()`` is one sentence, ``field`` the
+    part of the request it is about ("" when it is the whole)."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,7 @@ class Center:
                             known_types=self.catalog.known(), source=source,
                             country=self.config.screening.country)
         except RequestError as exc:
-            raise Invalid(str(exc)) from None
+            raise Invalid(str(exc), exc.field) from None
 
     def warn(self, request: WarningRequest, actor: Actor) -> Submitted:
         """Accept a request: a new task, or merged into the number's open one; on disk when
@@ -86,6 +95,9 @@ class Center:
         submitted = self.stores.tasks.submit(request, now, self.policy.not_before(request.risk, now),
                                              by=str(actor))
         log.info("%s (by %s)", submitted.sentence(), actor)
+        self._audit(actor, "warn", submitted.task.id, number=submitted.task.masked,
+                    fraud_type=request.fraud_type, risk=request.risk.value,
+                    merged=submitted.merged, duplicate=submitted.duplicate)
         return submitted
 
     def warn_many(self, requests: Sequence[WarningRequest], actor: Actor) -> list[Submitted]:
@@ -94,6 +106,9 @@ class Center:
         submitted = self.stores.tasks.submit_many(
             [(r, self.policy.not_before(r.risk, now)) for r in requests], now, by=str(actor))
         log.info("%d warning requests accepted (by %s)", len(submitted), actor)
+        if submitted:
+            self._audit(actor, "warn_many", "", count=len(submitted),
+                        tasks=[s.task.id for s in submitted][:1000])
         return submitted
 
     def warn_csv(self, text: str, actor: Actor
@@ -105,22 +120,61 @@ class Center:
         submitted = self.warn_many([request for _, request in good], actor) if good else []
         return [(line, s) for (line, _), s in zip(good, submitted, strict=True)], bad
 
-    def cancel(self, task_id: str, actor: Actor, reason: str = "") -> Task:
+    def cancel(self, task_id: str, actor: Actor, reason: str = "", seen: str | None = None) -> Task:
+        """Stop a task (the person was reached another way). ``seen``: the state the asker
+        saw; if the task has moved since, nothing changes (:class:`Invalid`)."""
+        if len(reason) > 500:
+            raise Invalid(f"the reason has {len(reason)} characters; at most 500")
+        self._unchanged(task_id, seen)
         task = self.stores.tasks.cancel(task_id, self.clock(), reason, by=str(actor))
         log.info("task %s (%s) cancelled by %s%s", task.id, task.masked, actor,
                  f": {reason}" if reason else "")
+        self._audit(actor, "cancel", task.id, number=task.masked, reason=reason)
         return task
 
-    def requeue(self, task_id: str, actor: Actor) -> Task:
+    def requeue(self, task_id: str, actor: Actor, seen: str | None = None) -> Task:
         """Call again now (an officer learned the line is free)."""
+        self._unchanged(task_id, seen)
         task = self.stores.tasks.requeue(task_id, self.clock(), by=str(actor))
         log.info("task %s (%s) to be called now, asked by %s", task.id, task.masked, actor)
+        self._audit(actor, "requeue", task.id, number=task.masked)
         return task
 
-    def raise_risk(self, task_id: str, actor: Actor) -> Task:
+    def raise_risk(self, task_id: str, actor: Actor, seen: str | None = None) -> Task:
+        self._unchanged(task_id, seen)
         task = self.stores.tasks.raise_risk(task_id, self.clock(), by=str(actor))
         log.info("task %s (%s) raised to high risk by %s", task.id, task.masked, actor)
+        self._audit(actor, "raise_risk", task.id, number=task.masked)
         return task
+
+    def assign(self, task_id: str, assignee: str, note: str, actor: Actor,
+               seen: str | None = None) -> Task:
+        """Who takes an escalated task over (a station, an officer), with a note."""
+        assignee, note = assignee.strip(), note.strip()
+        if len(assignee) > 100:
+            raise Invalid(f"'assigned to' has {len(assignee)} characters; at most 100")
+        if len(note) > 500:
+            raise Invalid(f"the note has {len(note)} characters; at most 500")
+        self._unchanged(task_id, seen)
+        task = self.stores.tasks.assign(task_id, self.clock(), assignee, note, by=str(actor))
+        log.info("task %s (%s) assigned to %r by %s", task.id, task.masked, assignee, actor)
+        self._audit(actor, "assign", task.id, number=task.masked, assigned_to=assignee, note=note)
+        return task
+
+    def reveal(self, task_id: str, actor: Actor) -> str:
+        """A task's full number, for a supervisor; every reveal is in the audit trail."""
+        task = self.stores.tasks.task(task_id)
+        self._audit(actor, "reveal", task.id, number=task.masked)
+        log.info("task %s: full number shown to %s", task.id, actor)
+        return task.dial
+
+    def _unchanged(self, task_id: str, seen: str | None) -> None:
+        if seen is None:
+            return
+        task = self.stores.tasks.task(task_id)
+        if task.state.value != seen:
+            raise Invalid(f"task {task_id} is {task.state.value} now, not {seen} as when this "
+                          "page was loaded; nothing was changed: look again")
 
     # ------------------------------------------------------------ texts and callbacks
 
@@ -130,9 +184,14 @@ class Center:
         try:
             body = clean_reply(text)
         except ValueError as exc:
-            raise Invalid(str(exc)) from None
+            raise Invalid(str(exc), "text") from None
+        limit = self.config.sms.max_chars if self.config.sms else len(body)
+        if len(body) > limit:
+            raise Invalid(f"the reply has {len(body)} characters; at most {limit} "
+                          "(sms.max_chars)", "text")
         message = self.stores.texts.reply(thread_id, body, self.clock(), request_id, by=str(actor))
         log.info("reply %d to thread %s queued by %s", message.id, thread_id, actor)
+        self._audit(actor, "reply", thread_id, number=message.masked, text=body)
         return message
 
     def callback_done(self, callback_id: str, actor: Actor, note: str = "") -> Callback:
@@ -140,12 +199,13 @@ class Center:
             raise Invalid(f"the note has {len(note)} characters; at most 500")
         callback = self.stores.callbacks.done(callback_id, self.clock(), note, by=str(actor))
         log.info("message %s (%s) marked answered by %s", callback.id, callback.masked, actor)
+        self._audit(actor, "callback_done", callback.id, number=callback.masked, note=note)
         return callback
 
     # ------------------------------------------------------------ lists
 
     def edit_list(self, op: str, entries: Iterable[str], list_name: str | None,
-                  actor: Actor) -> ListEdit:
+                  actor: Actor, reason: str = "") -> ListEdit:
         """Add numbers to a list, or remove them, at once; entries that are no phone number
         are refused one by one (the others are applied)."""
         keys, refused = [], []
@@ -155,23 +215,27 @@ class Center:
                 refused.append((raw, "not a phone number"))
             else:
                 keys.append(number.key)
-        edit = self.edit_list_keys(op, keys, list_name, actor)
+        edit = self.edit_list_keys(op, keys, list_name, actor, reason)
         return ListEdit(edit.list_name, op, edit.changed, edit.asked, refused)
 
     def edit_list_keys(self, op: str, keys: Sequence[int], list_name: str | None,
-                       actor: Actor) -> ListEdit:
+                       actor: Actor, reason: str = "") -> ListEdit:
         """The same with numbers already normalised to their keys."""
         if op not in ("add", "remove"):
             raise Invalid(f"{op!r} is neither add nor remove")
+        if len(reason) > 500:
+            raise Invalid(f"the reason has {len(reason)} characters; at most 500", "reason")
         name = self._list_name(list_name)
         store = self.lists.stores[name]
         changed = store.add(keys) if op == "add" else store.remove(keys)
         log.info("list %s: %d of %d numbers %s by %s", name, changed, len(keys),
                  "added" if op == "add" else "removed", actor)
+        self._audit(actor, f"list_{op}", name, changed=changed, asked=len(keys),
+                    numbers=[_masked_key(k) for k in keys[:100]], reason=reason)
         return ListEdit(name, op, changed, len(keys))
 
     def import_list(self, path: Path, list_name: str | None, actor: Actor, *,
-                    replace: bool = False,
+                    replace: bool = False, reason: str = "",
                     progress: Callable[[int, int], None] | None = None) -> ImportReport:
         if not path.is_file():
             raise Invalid(f"there is no file {path} to import")
@@ -179,7 +243,57 @@ class Center:
                                         replace=replace)
         log.info("list %s: %s imported by %s (%d numbers, %d new)", report.list_name, path.name,
                  actor, len(report.parsed.keys), report.added)
+        self._audit(actor, "list_import", report.list_name, file=path.name, replace=replace,
+                    numbers=len(report.parsed.keys), added=report.added, reason=reason)
         return report
+
+    # ------------------------------------------------------------ the console's users
+
+    def add_user(self, name: str, role: str, password: str, actor: Actor) -> User:
+        name = name.strip()
+        if not _USER_NAME.fullmatch(name):
+            raise Invalid(f"{name!r} cannot be a user name: 1 to 32 letters, digits, '.', '_' "
+                          "or '-'")
+        try:
+            chosen = Role(role)
+        except ValueError:
+            raise Invalid(f"{role!r} is not a role: officer or supervisor") from None
+        _check_password(password)
+        user = self.stores.users.add(name, chosen, hash_password(password), self.clock())
+        log.info("console user %s (%s) added by %s", name, chosen.value, actor)
+        self._audit(actor, "user_add", name, role=chosen.value)
+        return user
+
+    def set_password(self, name: str, password: str, actor: Actor) -> User:
+        """A new password; the user's sessions end."""
+        _check_password(password)
+        user = self.stores.users.set_password(name, hash_password(password), self.clock())
+        log.info("console user %s: password changed by %s", name, actor)
+        self._audit(actor, "user_password", name)
+        return user
+
+    def set_user_disabled(self, name: str, disabled: bool, actor: Actor) -> User:
+        """A disabled user cannot sign in, and their sessions end at once."""
+        user = self.stores.users.set_disabled(name, disabled, self.clock())
+        action = "user_disable" if disabled else "user_enable"
+        log.info("console user %s %s by %s", name, "disabled" if disabled else "enabled", actor)
+        self._audit(actor, action, name)
+        return user
+
+    # ------------------------------------------------------------ the audit trail
+
+    def _audit(self, actor: Actor, action: str, target: str, **detail: object) -> None:
+        """After the change is committed: a failure to write the trail is said in the log and
+        does not undo the change."""
+        entry = AuditEntry(self.clock(), str(actor), action, target, actor.address, detail)
+        try:
+            self.stores.audit.add(entry)
+        except StoreError as exc:
+            log.error("the audit trail missed %s of %s by %s: %s", action, target, actor, exc)
+
+    def record(self, actor: Actor, action: str, target: str = "", **detail: object) -> None:
+        """Something that changes no record but belongs in the trail (signing in and out)."""
+        self._audit(actor, action, target, **detail)
 
     def list_name(self, list_name: str | None) -> str:
         """The list a name (or none: the first reject list) means."""
@@ -190,3 +304,20 @@ class Center:
             return self.lists.name_of(list_name)
         except KeyError as exc:
             raise Invalid(str(exc.args[0])) from None
+
+
+_USER_NAME = re.compile(r"[A-Za-z0-9._-]{1,32}")
+
+
+def _check_password(password: str) -> None:
+    problem = password_problem(password)
+    if problem:
+        raise Invalid(problem)
+
+
+def _masked_key(key: int) -> str:
+    """A list key as people read it, masked: national for Chinese numbers."""
+    if key >= SHORT_BASE:  # a short service number: not personal
+        return str(key % SHORT_BASE).zfill(key // SHORT_BASE)
+    digits = str(key)
+    return mask(digits[2:]) if digits.startswith("86") else mask("+" + digits)

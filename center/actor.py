@@ -15,6 +15,7 @@ _NAME = re.compile(r"[^\w.@:+-]")
 class Actor:
     kind: str  # cli, mqtt, console, engine
     name: str
+    address: str = ""  # where a console user's request came from (for the audit trail)
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.name}"
@@ -35,8 +36,8 @@ class Actor:
                    else "unknown")
 
     @classmethod
-    def console(cls, login: str) -> Actor:
-        return cls("console", _clean(login))
+    def console(cls, login: str, address: str = "") -> Actor:
+        return cls("console", _clean(login), address)
 
 
 ENGINE = Actor("engine", "screening")

@@ -31,6 +31,7 @@ from stores import Stores, TaskQuery
 from texts.model import Message, Thread
 
 from .actions import Invalid
+from .report import Report, build_report, text_figures
 
 __all__ = ["Change", "EngineSnapshot", "HistoryEntry", "Page", "StatusView", "TaskDetail", "Views",
            "attempt_record", "read_events", "task_record"]
@@ -188,6 +189,7 @@ class EngineSnapshot:
     front_restarts: int
     mqtt: MqttView | None
     last_errors: list[ErrorLine]
+    queue: list[tuple[str, str]] = field(default_factory=list)  # (masked caller, since ISO)
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -218,6 +220,7 @@ class EngineSnapshot:
                 int(mqtt["published"]), int(mqtt.get("dropped", 0)), str(mqtt["last_error"])),
             last_errors=[ErrorLine(str(e["at"]), str(e["level"]), str(e["message"]))
                          for e in raw.get("last_errors") or []],
+            queue=[(str(q["caller"]), str(q["since"])) for q in raw.get("queue") or []],
             raw=raw)
 
     def fresh(self, now: datetime, every_s: float) -> bool:
@@ -260,10 +263,10 @@ class Views:
     def tasks(self, *, states: Iterable[TaskState] = (), risk: Risk | None = None,
               escalated_open: bool = False, fraud_type: str = "", since: float | None = None,
               until: float | None = None, after: str | None = None,
-              limit: int = 50) -> Page[Task]:
+              limit: int = 50, finished_since: float | None = None) -> Page[Task]:
         found = self.stores.tasks.find(TaskQuery(
             tuple(states), risk, escalated_open, fraud_type, since, until, _parse_cursor(after),
-            limit + 1))
+            limit + 1, finished_since))
         more = len(found) > limit
         items = found[:limit]
         last = items[-1] if more else None
@@ -289,6 +292,24 @@ class Views:
         found = self.stores.callbacks.page(state, _parse_cursor(after), limit + 1)
         last = found[limit - 1] if len(found) > limit else None
         return Page(found[:limit], _cursor(last.at, last.id) if last else None)
+
+    def report(self, since: float, until: float) -> Report:
+        """The center's figures for ``[since, until)`` (``report``, the console's reports)."""
+        tasks = self.stores.tasks.created_between(since, until)
+        attempts = self.stores.tasks.attempts_of([t.id for t in tasks])
+        left = sum(since <= c.at < until for c in self.stores.callbacks.list())
+        screened = read_events(self.data_dir / "events.jsonl", since, until, ("screened",))
+        return build_report(since, until, tasks, attempts, screened, left,
+                            self.text_figures(since, until))
+
+    def text_figures(self, since: float, until: float) -> dict[str, Any]:
+        """The SMS line's figures of a period ({} when there is no text store yet)."""
+        if not self.stores.exists("texts"):
+            return {}
+        texts = self.stores.texts
+        return text_figures(texts.threads_between(since, until),
+                            [m for m in texts.between(since, until) if m.direction == "out"],
+                            until)
 
     def status(self, now: float, every_s: float, tz: ZoneInfo) -> StatusView:
         snapshot = EngineSnapshot.read(self.data_dir)

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from center import Actor, read_events
+from center import Actor, Views, read_events
 from center.figures import hotline_figures
 from settings import Settings
 from sip_config import LoadedConfig
@@ -28,7 +28,6 @@ from stores import open_stores
 
 from .errors import CommandError
 from .shown import iso
-from .texts import text_figures
 from .warn import center_of
 
 
@@ -86,7 +85,8 @@ def stats_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     tz = ZoneInfo(loaded.config.engine.timezone)
     since = datetime.combine(args.since, datetime.min.time(), tz).timestamp() if args.since else 0.0
     figures = hotline_figures(read_events(loaded.data_dir / "events.jsonl", since or None))
-    figures["texts"] = text_figures(open_stores(loaded.data_dir), since, time.time())
+    figures["texts"] = Views(open_stores(loaded.data_dir), loaded.data_dir).text_figures(
+        since, time.time())
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
         return 0

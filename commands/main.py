@@ -15,7 +15,7 @@ from settings import Settings, load_settings
 from sip_config import DEFAULT_CONFIG, ConfigError, LoadedConfig
 from stores import StoreError
 
-from . import announcements, balancer, demo, hotline, lists, ops, run, texts, warn
+from . import announcements, balancer, console, demo, hotline, lists, ops, run, texts, warn
 from .errors import CommandError
 
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     ops.add_parsers(sub, common)
     texts.add_parsers(sub, common)
     announcements.add_parsers(sub, common)
+    console.add_parsers(sub, common)
     return parser
 
 

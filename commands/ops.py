@@ -20,16 +20,15 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from center import Views, read_events
+from center import Views
+from center.report import Figures, Report, to_csv
 from dialer import TaskState
 from ops.observer import EVERY_S
-from ops.report import Figures, Report, build_report, to_csv
 from sip_config import LoadedConfig
 from stores import open_stores
 
 from .errors import CommandError
 from .shown import duration
-from .texts import text_figures
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -147,12 +146,7 @@ def report_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     until = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz).timestamp()
     data = loaded.data_dir
     stores = open_stores(data)
-    tasks = stores.tasks.created_between(since, until)
-    attempts = stores.tasks.attempts_of([t.id for t in tasks])
-    left = sum(since <= c.at < until for c in stores.callbacks.list())
-    report = build_report(since, until, tasks, attempts,
-                          read_events(data / "events.jsonl", since, until, ("screened",)), left,
-                          text_figures(stores, since, until))
+    report = Views(stores, data).report(since, until)
     stores.close()
     if args.csv:
         args.csv.write_text(to_csv(report), encoding="utf-8")

@@ -21,10 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 from center import Actor
-from ops.report import text_figures as figures
 from settings import Settings
 from sip_config import LoadedConfig
-from stores import Stores, open_stores
+from stores import open_stores
 from texts import Thread
 
 from .shown import duration, iso
@@ -78,13 +77,3 @@ def reply_command(args: argparse.Namespace, settings: Settings) -> int:
     print(f"reply {message.id} to {message.masked} queued; the engine sends it now "
           "(or when it starts)")
     return 0
-
-
-def text_figures(stores: Stores, since: float, until: float) -> dict[str, Any]:
-    """The SMS line's figures of a period ({} when there is no text store yet)."""
-    if not stores.exists("texts"):
-        return {}
-    texts = stores.texts
-    return figures(texts.threads_between(since, until),
-                   [m for m in texts.between(since, until) if m.direction == "out"], until)
-

@@ -171,6 +171,8 @@ class Task:
     tries: int  # every attempt placed, counted or not
     reason: str = ""
     reached_at: float | None = None  # the ack digit, or the officer answering
+    assigned_to: str = ""  # who took an escalated task over (a station, an officer)
+    assign_note: str = ""
 
     @property
     def time_to_reach_s(self) -> float | None:

@@ -28,7 +28,12 @@ MAX_NOTE = 500
 
 
 class RequestError(ValueError):
-    """A request that cannot be accepted; ``str()`` is one sentence."""
+    """A request that cannot be accepted; ``str()`` is one sentence, ``field`` what it is
+    about (number, fraud_type, risk, case_id, request_id, note)."""
+
+    def __init__(self, message: str, field: str = "number") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class Risk(enum.Enum):
@@ -68,20 +73,22 @@ def validate(number: object, fraud_type: object = None, risk: object = None, cas
     kind = "general" if fraud_type in (None, "") else fraud_type
     if not isinstance(kind, str) or kind not in known:
         raise RequestError(f"{kind!r} is not a fraud type of the catalog; known types: "
-                           f"{', '.join(known)}")
+                           f"{', '.join(known)}", "fraud_type")
     level = "high" if risk in (None, "") else risk
     if level not in ("high", "normal"):
-        raise RequestError(f"risk must be high or normal, not {level!r}")
+        raise RequestError(f"risk must be high or normal, not {level!r}", "risk")
     cases: tuple[str, ...] = ()
     if case_id not in (None, ""):
         if not isinstance(case_id, str) or not _ID.match(case_id):
-            raise RequestError(f"case id {case_id!r} must be 1-64 letters, digits or . _ : -")
+            raise RequestError(f"case id {case_id!r} must be 1-64 letters, digits or . _ : -",
+                               "case_id")
         cases = (case_id,)
     if request_id not in (None, "") and (not isinstance(request_id, str) or not _ID.match(request_id)):
-        raise RequestError(f"request id {request_id!r} must be 1-64 letters, digits or . _ : -")
+        raise RequestError(f"request id {request_id!r} must be 1-64 letters, digits or . _ : -",
+                           "request_id")
     text = "" if note is None else note
     if not isinstance(text, str) or len(text) > MAX_NOTE:
-        raise RequestError(f"a note must be text of at most {MAX_NOTE} characters")
+        raise RequestError(f"a note must be text of at most {MAX_NOTE} characters", "note")
     return WarningRequest(e164, dial, kind, Risk(level), cases, text.strip(),
                           request_id or None, source)  # type: ignore[arg-type]
 

@@ -40,7 +40,7 @@ from hotline.queue import (
     QueueUpdate,
     RingOperators,
 )
-from screening import Decision
+from screening import Decision, mask
 from sip_config import LoadedConfig
 from stores import CallbackStore
 
@@ -69,6 +69,7 @@ class HotlineDesk:
                                             config.queue_announce_s)
         self.queue = OperatorQueue(config.operator_uris, config.ring)
         self._told: dict[str, int] = {}  # waiting call → the place it was last told
+        self._joined: dict[str, tuple[str, float]] = {}  # waiting call → (caller, since)
         self.deliver: Callable[[str, Answer], None] = lambda call, event: None
         self.messages_dir = loaded.data_dir / "messages"
         self.messages_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -98,7 +99,15 @@ class HotlineDesk:
 
     def join(self, request: JoinQueue, now: float) -> None:
         self.queue.join(request.call)
+        self._joined.setdefault(request.call, (request.caller, now))
         self._offer(now)
+
+    def waiting_now(self) -> list[tuple[str, float]]:
+        """Who waits for an operator now, first in line first: (masked caller, since)."""
+        for call in [c for c in self._joined if c not in self.queue.waiting]:
+            del self._joined[call]
+        return [(mask(self._joined[c][0]) if self._joined[c][0] else "", self._joined[c][1])
+                for c in self.queue.waiting if c in self._joined]
 
     def leave(self, request: LeaveQueue, now: float) -> None:
         self.queue.leave(request.call)

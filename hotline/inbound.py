@@ -282,7 +282,7 @@ class InboundCall(CallFlow):
                 self.emit(p.Ring(self.call))
             self.in_queue = True
             self.queued_at = now
-            self.emit(JoinQueue(self.call), Timer(self.call, "max_wait", now + self.queue.max_wait_s))
+            self.emit(JoinQueue(self.call, self.caller), Timer(self.call, "max_wait", now + self.queue.max_wait_s))
             return Stage.QUEUED
         return self._ivr(now)
 

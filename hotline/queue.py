@@ -126,6 +126,7 @@ class JoinQueue(Request):
     """A request of the caller's flow: wait for an operator."""
 
     call: str
+    caller: str = ""  # as it arrived: the console shows it masked
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,8 @@ class Observer:
                 "running": engine.front.process is not None
                 and engine.front.process.returncode is None, "restarts": engine.front.restarts},
             "mqtt": None, "last_errors": list(self.errors.records),
+            "queue": [{"caller": caller, "since": _iso(since)}
+                      for caller, since in engine.desk.waiting_now()],
         }
         if self.bus is not None:
             c = self.bus.counters

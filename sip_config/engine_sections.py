@@ -1,5 +1,5 @@
 """The sections of ``dialer.yaml`` for the engine itself and what it talks to: ``engine``,
-``sip`` (its ``listen``, ``trunk`` and ``balancer``) and ``mqtt``.
+``sip`` (its ``listen``, ``trunk`` and ``balancer``), ``mqtt`` and ``console``.
 
 Each field's docstring is what an operator reads in ``dialer.yaml``.
 """
@@ -16,6 +16,7 @@ from .values import EnvName, Port, Seconds, Section, SipUri, TimeZoneName
 
 __all__ = [
     "BalancerConfig",
+    "ConsoleConfig",
     "EngineConfig",
     "ListenConfig",
     "MqttConfig",
@@ -178,3 +179,19 @@ class MqttConfig(Section):
     """Events kept on disk while the broker is away; past them the oldest screening events
     (one per call) are dropped. Task, callback and text events are never dropped: they are
     also in their own stores."""
+
+
+class ConsoleConfig(Section):
+    port: Port
+    """The duty officers' console on http(s)://<host>:<port>/; leave the whole console
+    section out for none."""
+    host: str = "127.0.0.1"
+    """Where it listens: loopback unless the officers' desks reach it on the center's network."""
+    language: Literal["zh", "en"] = "zh"
+    """The pages' language (each user may switch)."""
+    session_idle_s: Annotated[int, Field(ge=60, le=86400)] = 1800
+    """A session unused this long ends; the officer signs in again."""
+    tls_cert: str | None = None
+    """Certificate (PEM) to serve the console over HTTPS (relative to this file), with
+    tls_key; then its cookie is Secure."""
+    tls_key: str | None = None

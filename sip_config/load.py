@@ -218,4 +218,13 @@ def _semantic(loaded: LoadedConfig) -> list[Problem]:
                 add(("mqtt", "ca_file"), "a CA file is only used with an mqtts:// url")
             elif not loaded.resolve(mqtt.ca_file).is_file():
                 add(("mqtt", "ca_file"), f"no such file: {loaded.resolve(mqtt.ca_file)}")
+    console = config.console
+    if console is not None:
+        if (console.tls_cert is None) != (console.tls_key is None):
+            add(("console", "tls_cert" if console.tls_cert is None else "tls_key"),
+                "HTTPS needs both console.tls_cert and console.tls_key")
+        for key in ("tls_cert", "tls_key"):
+            name = getattr(console, key)
+            if name is not None and not loaded.resolve(name).is_file():
+                add(("console", key), f"no such file: {loaded.resolve(name)}")
     return problems

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from .engine_sections import (
     BalancerConfig,
+    ConsoleConfig,
     EngineConfig,
     ListenConfig,
     MqttConfig,
@@ -60,6 +61,7 @@ __all__ = [
     "AreaCode",
     "BalancerConfig",
     "Config",
+    "ConsoleConfig",
     "DialerConfig",
     "Digits",
     "EngineConfig",
@@ -101,3 +103,4 @@ class Config(Section):
     hotline: HotlineConfig = HotlineConfig()
     mqtt: MqttConfig | None = None
     sms: SmsConfig | None = None
+    console: ConsoleConfig | None = None

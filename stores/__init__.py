@@ -1,4 +1,5 @@
-"""Where tasks, texts, callback messages and the MQTT outbox are kept, behind interfaces.
+"""Where tasks, texts, callback messages, the MQTT outbox, the console's users and the audit
+trail are kept, behind interfaces.
 
 :func:`open_stores` builds them from the configuration (each opened when first used); the
 engine, the command line, the bus and the console see only :mod:`stores.interfaces` and the
@@ -13,18 +14,26 @@ from pathlib import Path
 from typing import Any
 
 from .errors import NotFound, Refused, StoreError, StoreUnavailable
-from .interfaces import CallbackStore, Outbox, TaskStore, TextStore
+from .interfaces import AuditLog, CallbackStore, Outbox, TaskStore, TextStore, UserStore
 from .model import Claim, Pending, Submitted, TaskQuery
-from .sqlite import SqliteCallbackStore, SqliteOutbox, SqliteTaskStore, SqliteTextStore
+from .sqlite import (
+    SqliteAuditLog,
+    SqliteCallbackStore,
+    SqliteOutbox,
+    SqliteTaskStore,
+    SqliteTextStore,
+    SqliteUserStore,
+)
 from .sqlite import callbacks as _callbacks
 from .sqlite import outbox as _outbox
+from .sqlite import people as _people
 from .sqlite import tasks as _tasks
 from .sqlite import texts as _texts
 from .watch import Watch
 
-__all__ = ["CallbackStore", "Claim", "NotFound", "Outbox", "Pending", "Refused", "StoreError",
+__all__ = ["AuditLog", "CallbackStore", "Claim", "NotFound", "Outbox", "Pending", "Refused", "StoreError",
            "StoreUnavailable", "Stores", "Submitted", "TaskQuery", "TaskStore", "TextStore",
-           "Watch", "open_stores"]
+           "UserStore", "Watch", "open_stores"]
 
 RECORDINGS = "recordings"
 
@@ -59,10 +68,19 @@ class Stores:
     def outbox(self) -> Outbox:
         return self._get("outbox", lambda: SqliteOutbox(self.data_dir / _outbox.FILE_NAME))
 
+    @property
+    def users(self) -> UserStore:
+        return self._get("users", lambda: SqliteUserStore(self.data_dir / _people.USERS_FILE))
+
+    @property
+    def audit(self) -> AuditLog:
+        return self._get("audit", lambda: SqliteAuditLog(self.data_dir / _people.AUDIT_FILE))
+
     def exists(self, name: str) -> bool:
         """Whether the store ``name`` holds anything yet (a report need not create it)."""
         files = {"tasks": _tasks.FILE_NAME, "texts": _texts.FILE_NAME,
-                 "callbacks": _callbacks.FILE_NAME, "outbox": _outbox.FILE_NAME}
+                 "callbacks": _callbacks.FILE_NAME, "outbox": _outbox.FILE_NAME,
+                 "users": _people.USERS_FILE, "audit": _people.AUDIT_FILE}
         return name in self._open or (self.data_dir / files[name]).exists()
 
     def close(self) -> None:

@@ -49,6 +49,7 @@ class TaskQuery:
     until: float | None = None
     before: tuple[float, str] | None = None
     limit: int = 50
+    finished_since: float | None = None  # finished (acknowledged, failed…) at or after
 
 
 @dataclass(frozen=True)

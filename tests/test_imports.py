@@ -30,6 +30,7 @@ ABOVE_THE_ENGINE = ("engine", "commands", "bus", "ops", "demo", "center")
 LAYERS: list[tuple[str, tuple[str, ...] | None]] = [
     ("yamlfile", None),  # a leaf
     ("sqlitefile", None),  # a leaf
+    ("people", None),  # a leaf: the console's users, roles, the audit trail's entries
     ("audio", ("softphone", "dialer", "hotline", "texts", "engine", "commands", "stores")),
     ("sip_config", ("dialer", "hotline", "texts", "settings", "engine", "commands")),  # no arrow up
     ("hotline", ABOVE_THE_ENGINE + ("stores",)),  # pure flows: the engine wires them

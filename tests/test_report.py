@@ -14,7 +14,7 @@ from enginectl import write_config
 
 from dialer import Outcome, Policy, history_of, validate
 from dialer.catalog import REQUIRED_TYPES
-from ops.report import busy_to_answer_s, figures
+from center.report import busy_to_answer_s, figures
 from sip_config.schema import DialerConfig
 from stores import TaskStore, open_stores
 

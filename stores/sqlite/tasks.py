@@ -120,12 +120,20 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX tasks_created ON tasks (created_at, id)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+def _v4(db: sqlite3.Connection) -> None:
+    """Who at a station took an escalated task over, and the officer's note about it."""
+    db.execute("ALTER TABLE tasks ADD COLUMN assigned_to TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE tasks ADD COLUMN assign_note TEXT NOT NULL DEFAULT ''")
+    db.execute("CREATE INDEX tasks_finished ON tasks (finished_at)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
 """``MIGRATIONS[i]`` brings a file of version ``i`` to ``i + 1``."""
 
 _TASK_COLUMNS = ("id, number, dial, fraud_type, risk, state, case_ids, note, created_at, updated_at, "
                  "next_at, attempts, reached, busy_run, trunk_run, first_attempt_at, escalated_at, "
-                 "last_outcome, last_status, finished_at, tries, reason, reached_at")
+                 "last_outcome, last_status, finished_at, tries, reason, reached_at, assigned_to, "
+                 "assign_note")
 _ATTEMPT_COLUMNS = ("task_id, n, call, worker, started_at, answered_at, ended_at, status, outcome, "
                     "digits, amd, recording, counted, reached_at, how")
 _OPEN = tuple(s.value for s in OPEN)
@@ -257,6 +265,18 @@ class SqliteTaskStore:
             self._event(task_id, "requeued", task.tries, None, now, {}, by)
             return self._task(task_id)
 
+    def assign(self, task_id: str, now: float, assignee: str, note: str, by: str = "") -> Task:
+        """Who takes an open task over (a station, an officer) and a note about it."""
+        with self._write():
+            task = self._task(task_id)
+            if not task.state.open:
+                raise Refused(f"task {task_id} is already {task.state.value}; nothing to assign")
+            self.db.execute("UPDATE tasks SET assigned_to = ?, assign_note = ?, updated_at = ? "
+                            "WHERE id = ?", (assignee, note, now, task_id))
+            self._event(task_id, "assigned", task.tries, None, now,
+                        {"assigned_to": assignee, "note": note}, by)
+            return self._task(task_id)
+
     def raise_risk(self, task_id: str, now: float, by: str = "") -> Task:
         """High risk: calls at any hour, first in line; a task waiting out the night is due."""
         with self._write():
@@ -313,6 +333,9 @@ class SqliteTaskStore:
         if query.until is not None:
             where.append("created_at < ?")
             args.append(query.until)
+        if query.finished_since is not None:
+            where.append("finished_at >= ?")
+            args.append(query.finished_since)
         if query.before is not None:
             where.append("(created_at, id) < (?, ?)")
             args += [query.before[0], query.before[1]]
@@ -480,12 +503,12 @@ class SqliteTaskStore:
 def _task_of(row: Sequence[Any]) -> Task:
     (task_id, number, dial, fraud_type, risk, state, case_ids, note, created_at, updated_at, next_at,
      attempts, reached, busy_run, trunk_run, first, escalated, last_outcome, last_status,
-     finished, tries, reason, reached_at) = row
+     finished, tries, reason, reached_at, assigned_to, assign_note) = row
     return Task(task_id, number, dial, fraud_type, Risk(risk), TaskState(state),
                 tuple(json.loads(case_ids)), note, created_at, updated_at, next_at, attempts,
                 reached, busy_run, trunk_run, first, escalated,
                 Outcome(last_outcome) if last_outcome else None, last_status, finished, tries,
-                reason, reached_at)
+                reason, reached_at, assigned_to, assign_note)
 
 
 def _attempt_of(row: Sequence[Any]) -> Attempt:

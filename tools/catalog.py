@@ -1,0 +1,82 @@
+"""The console's message catalog: every message its templates and code use, and its Chinese.
+
+    python tools/catalog.py --check    # exit 1 naming each message without Chinese
+    python tools/catalog.py --update   # add new messages (empty) to the .po, drop unused ones
+
+Messages are found as Babel finds them: ``_("…")`` and ``N_("…")`` calls in the console's
+Python modules and templates (``jinja2.ext.babel_extract``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parent.parent
+CONSOLE = ROOT / "console"
+PO = CONSOLE / "locale" / "zh" / "LC_MESSAGES" / "console.po"
+METHODS = [("**.py", "python"), ("templates/**.html", "jinja2")]
+OPTIONS = {"templates/**.html": {"extensions": "", "trimmed": "false"}}
+KEYWORDS = {"_": None, "N_": None}
+
+
+def extract() -> dict[str, list[str]]:
+    """Every message → where it is used."""
+    found: dict[str, list[str]] = {}
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+            CONSOLE, METHODS, OPTIONS, KEYWORDS):
+        if isinstance(message, str) and message:
+            found.setdefault(message, []).append(f"console/{filename}:{lineno}")
+    return found
+
+
+def read() -> Catalog:
+    with PO.open("rb") as f:
+        return read_po(f, locale="zh_Hans_CN")
+
+
+def missing() -> list[tuple[str, list[str]]]:
+    catalog = read()
+    return [(m, where) for m, where in sorted(extract().items())
+            if not (catalog.get(m) and catalog.get(m).string)]
+
+
+def update() -> int:
+    used = extract()
+    old = read()
+    new = Catalog(locale="zh_Hans_CN", project="antifraud console", domain="console")
+    for message, where in sorted(used.items()):
+        kept = old.get(message)
+        new.add(message, kept.string if kept else "",
+                locations=[(w.rsplit(":", 1)[0], int(w.rsplit(":", 1)[1])) for w in where])
+    with PO.open("wb") as f:
+        write_po(f, new, width=100, omit_header=False, sort_output=True)
+    return sum(1 for m in new if m.id and not m.string)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--check", action="store_true")
+    what.add_argument("--update", action="store_true")
+    args = parser.parse_args()
+    if args.update:
+        PO.parent.mkdir(parents=True, exist_ok=True)
+        if not PO.exists():
+            PO.write_text("", encoding="utf-8")
+        left = update()
+        print(f"{PO.relative_to(ROOT)}: {left} messages without Chinese")
+        return 0
+    gaps = missing()
+    for message, where in gaps:
+        print(f"{where[0]}: no Chinese for {message!r}")
+    return 1 if gaps else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
