@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from . import board, hotline, lists, session, tasks, warn
+from . import audit, board, hotline, lists, reports, session, tasks, warn
 
 __all__ = ["routes"]
 
 
 def routes() -> list[BaseRoute]:
     return [*session.routes(), *board.routes(), *tasks.routes(), *warn.routes(),
-            *hotline.routes(), *lists.routes()]
+            *hotline.routes(), *lists.routes(), *reports.routes(), *audit.routes()]
