@@ -53,6 +53,13 @@ def run_engine(args: argparse.Namespace, settings: Settings) -> int:
             except (BusError, StoreError) as exc:
                 raise CommandError(str(exc)) from None
         observer = Observer(engine, bus, errors)
+        console = None
+        if loaded.config.console is not None:
+            from console.child import ConsoleProcess
+            from engine.workers import RESTART_BACKOFF_S
+
+            console = ConsoleProcess(loaded.path, loaded.data_dir / "logs" / "console.log",
+                                     RESTART_BACKOFF_S)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -62,18 +69,24 @@ def run_engine(args: argparse.Namespace, settings: Settings) -> int:
             if bus is not None:
                 bus.start()
             observer.start()
+            if console is not None:
+                console.start()
         except (RuntimeError, audio.PromptError) as exc:
             await engine.stop()
             if bus is not None:
                 await bus.stop()
             raise CommandError(str(exc)) from None
-        listen = loaded.config.sip.listen
+        listen, web = loaded.config.sip.listen, loaded.config.console
         logging.getLogger("engine").info(
-            "engine running: %d workers from sip:%s:%d, hotline %s%s; Ctrl-C stops it",
+            "engine running: %d workers from sip:%s:%d, hotline %s%s%s; Ctrl-C stops it",
             len(engine.pool.workers), listen.host, listen.port, loaded.config.hotline.number,
-            f", MQTT {loaded.config.mqtt.url}" if loaded.config.mqtt else "")
+            f", MQTT {loaded.config.mqtt.url}" if loaded.config.mqtt else "",
+            f", console on {'https' if web.tls_cert else 'http'}://{web.host}:{web.port}/"
+            if web else "")
         await stop.wait()
         logging.getLogger("engine").info("stopping")
+        if console is not None:
+            await console.stop()
         await engine.stop()
         if bus is not None:
             await bus.stop()

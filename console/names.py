@@ -38,7 +38,8 @@ _BY = {"officer": N_("the duty officer answered"), "max_call_s": N_("the longest
 def known_by(how: dict[str, Any], _: Callable[..., str]) -> str:
     """How an attempt's outcome was known, in the reader's language (as ``task show`` says it)."""
     by = how.get("by", "")
-    after = _(", after {s} s", s=f"{how['after_s']:g}") if "after_s" in how else ""
+    seconds = f"{how['after_s']:g}" if "after_s" in how else ""
+    after = _(", after {s} s", s=seconds) if seconds else ""
     if by == "announcement":
         answered = _(", after the answer") if how.get("answered") else ""
         return _("the carrier's announcement {id} ({what})", id=how.get("announcement", "?"),

@@ -23,6 +23,8 @@ PO = CONSOLE / "locale" / "zh" / "LC_MESSAGES" / "console.po"
 METHODS = [("**.py", "python"), ("templates/**.html", "jinja2")]
 OPTIONS = {"templates/**.html": {"extensions": "", "trimmed": "false"}}
 KEYWORDS = {"_": None, "N_": None}
+HEADER = ("# The duty officers' console in Simplified Chinese.\n"
+          "# Kept by tools/catalog.py: --update adds new messages, --check finds gaps.")
 
 
 def extract() -> dict[str, list[str]]:
@@ -49,13 +51,22 @@ def missing() -> list[tuple[str, list[str]]]:
 def update() -> int:
     used = extract()
     old = read()
-    new = Catalog(locale="zh_Hans_CN", project="antifraud console", domain="console")
+    new = Catalog(locale="zh_Hans_CN", project="antifraud-dialer console", version="1",
+                  domain="console", header_comment=HEADER, copyright_holder="",
+                  msgid_bugs_address="", last_translator="", language_team="zh_Hans_CN",
+                  creation_date=old.creation_date, revision_date=old.revision_date, fuzzy=False)
     for message, where in sorted(used.items()):
         kept = old.get(message)
         new.add(message, kept.string if kept else "",
                 locations=[(w.rsplit(":", 1)[0], int(w.rsplit(":", 1)[1])) for w in where])
     with PO.open("wb") as f:
         write_po(f, new, width=100, omit_header=False, sort_output=True)
+    text = PO.read_text(encoding="utf-8")
+    for placeholder in ('"Report-Msgid-Bugs-To: EMAIL@ADDRESS\\n"\n',
+                        '"PO-Revision-Date: YEAR-MO-DA HO:MI+ZONE\\n"\n',
+                        '"Last-Translator: FULL NAME <EMAIL@ADDRESS>\\n"\n'):
+        text = text.replace(placeholder, "")
+    PO.write_text(text, encoding="utf-8")
     return sum(1 for m in new if m.id and not m.string)
 
 

@@ -39,6 +39,7 @@ UPLOAD_MAX = 512 * 1024 * 1024
 
 def routes() -> list[BaseRoute]:
     return [Route("/lists", lists_page, methods=["GET"]),
+            Route("/lists/lookup", lookup, methods=["POST"]),
             Route("/lists/edit", edit, methods=["POST"]),
             Route("/lists/import", start_import, methods=["POST"]),
             Route("/lists/imports/{job}", import_progress, methods=["GET"])]
@@ -61,24 +62,32 @@ JOBS: dict[str, ImportJob] = {}
 
 
 def _render(ctx: Ctx, status: int = 200, *, decision: dict[str, object] | None = None,
-            number: str = "", errors: dict[str, str] | None = None, edit: ListEdit | None = None,
+            errors: dict[str, str] | None = None, edit: ListEdit | None = None,
             job: ImportJob | None = None, values: dict[str, str] | None = None) -> Response:
     config = ctx.console.loaded.config.screening
     lists = [{"name": lst.name, "action": lst.action, "reason": lst.reason}
              for lst in config.lists]
-    return ctx.render("lists.html", status=status, lists=lists, decision=decision, number=number,
+    return ctx.render("lists.html", status=status, lists=lists, decision=decision,
                       errors=errors or {}, edit=edit, job=job, values=values or {})
 
 
 @page()
 async def lists_page(ctx: Ctx) -> Response:
-    number = ctx.request.query_params.get("number", "").strip()[:40]
-    decision = None
-    if number:
-        lists = ctx.console.center.lists
-        lists.refresh()
-        decision = lists.screener().decide(number, time.time()).as_dict()
-    return _render(ctx, decision=decision, number=number)
+    return _render(ctx)
+
+
+@page()
+async def lookup(ctx: Ctx) -> Response:
+    """The decision for a number (a POST: the number stays out of addresses and history, and
+    the page shows it masked)."""
+    form = await ctx.request.form()
+    number = str(form.get("number", "")).strip()[:40]
+    if not number:
+        return _render(ctx, 422, errors={"lookup": ctx._("Write a number.")})
+    lists = ctx.console.center.lists
+    lists.refresh()
+    decision = lists.screener().decide(number, time.time()).as_dict()
+    return _render(ctx, decision=decision)
 
 
 @page("lists")

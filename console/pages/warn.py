@@ -48,7 +48,12 @@ async def warn(ctx: Ctx) -> Response:
                                  values["note"] or None, source="console")
         submitted = center.warn(request, ctx.signed.actor())
     except Invalid as exc:
-        return _form(ctx, 422, values, {exc.field or "number": str(exc)})
+        field = exc.field or "number"
+        if field != "number":  # a number that is fine is not shown again (it is personal)
+            values["number"] = ""
+            return _form(ctx, 422, values, {field: str(exc), "number": ctx._(
+                "Write the number again.")})
+        return _form(ctx, 422, values, {field: str(exc)})
     except StoreError as exc:
         return _form(ctx, 503, values, {"": str(exc)})
     return RedirectResponse(f"/tasks/{submitted.task.id}", status_code=303)
