@@ -20,7 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from dialer import Catalog, Policy, RequestError, WarningRequest, parse_csv, validate
-from dialer.model import Task
+from dialer.model import Task, TaskState
 from dialer.requests import RowError
 from hotline.callbacks import Callback
 from people import AuditEntry, Role, User, password_problem
@@ -169,10 +169,16 @@ class Center:
         return task.dial
 
     def _unchanged(self, task_id: str, seen: str | None) -> None:
+        """Refuses a change asked of a task that closed (or reopened) since the asker looked;
+        an open task going between calling and waiting is not a change that matters here."""
         if seen is None:
             return
         task = self.stores.tasks.task(task_id)
-        if task.state.value != seen:
+        try:
+            was_open = TaskState(seen).open
+        except ValueError:
+            raise Invalid(f"{seen!r} is not a task state") from None
+        if was_open != task.state.open or (not was_open and task.state.value != seen):
             raise Invalid(f"task {task_id} is {task.state.value} now, not {seen} as when this "
                           "page was loaded; nothing was changed: look again")
 

@@ -65,7 +65,8 @@ def callbacks_command(args: argparse.Namespace, settings: Settings) -> int:
         for c in rows:
             print(json.dumps({"id": c.id, "number": c.masked, "at": iso(c.at, tz),
                               "duration_s": c.duration_s, "path": c.path, "state": c.state,
-                              "file": c.file, "done_at": iso(c.done_at, tz), "note": c.note},
+                              "file": c.file, "done_at": iso(c.done_at, tz), "note": c.note,
+                              "done_by": c.done_by},
                              ensure_ascii=False))
         return 0
     waiting = sum(c.state == "waiting" for c in rows)

@@ -26,7 +26,8 @@ matplotlib.rcParams.update({
     "axes.spines.right": False, "svg.hashsalt": "console",
     "font.family": ["DejaVu Sans"],  # its metrics lay the chart out; the browser draws it
 })
-BROWSER_FONTS = "'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', 'PingFang SC', sans-serif"
+BROWSER_FONTS = ("'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', 'PingFang SC', "
+                 "'WenQuanYi Micro Hei', sans-serif")
 ACK_BUCKETS = ((60, N_("< 1 min")), (120, N_("1–2 min")), (300, N_("2–5 min")),
                (600, N_("5–10 min")), (1800, N_("10–30 min")), (3600, N_("30–60 min")),
                (float("inf"), N_("> 60 min")))

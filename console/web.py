@@ -163,7 +163,7 @@ class SecurityHeaders:
                 headers["Content-Security-Policy"] = CSP
                 headers["X-Frame-Options"] = "DENY"
                 headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "no-referrer"
+                headers["Referrer-Policy"] = "same-origin"  # no-referrer would send Origin: null
                 headers["Cross-Origin-Opener-Policy"] = "same-origin"
                 if static:
                     headers["Cache-Control"] = "private, max-age=3600"

@@ -1,15 +1,21 @@
-"""Free UDP ports on loopback, for setups that pick their own: the demo, and the tests and
+"""Free ports on loopback, for setups that pick their own: the demo, and the tests and
 benchmarks that start workers and peers beside each other."""
 
 from __future__ import annotations
 
 import socket
 
-__all__ = ["free_udp_port", "free_udp_run"]
+__all__ = ["free_tcp_port", "free_udp_port", "free_udp_run"]
 
 
 def free_udp_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
 

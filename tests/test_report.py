@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 from dialerctl import cli, store_of
 from enginectl import write_config
 
+from center.report import busy_to_answer_s, figures
 from dialer import Outcome, Policy, history_of, validate
 from dialer.catalog import REQUIRED_TYPES
-from center.report import busy_to_answer_s, figures
 from sip_config.schema import DialerConfig
 from stores import TaskStore, open_stores
 

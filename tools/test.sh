@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs the whole suite:
-#   Debian packages (SIPp, Mosquitto, espeak-ng, sox, Kamailio) when missing,
+#   Debian packages (SIPp, Mosquitto, espeak-ng, sox, Kamailio, Chromium and its driver for
+#   the console's browser tests, a Chinese font for their screenshots) when missing,
 #   a virtualenv in .venv with the pinned dependencies of pyproject.toml,
 #   then pytest in two processes (pytest-xdist). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(sip-tester mosquitto espeak-ng sox libsox-fmt-mp3 kamailio)
+packages=(sip-tester mosquitto espeak-ng sox libsox-fmt-mp3 kamailio chromium chromium-driver fonts-wqy-microhei)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
