@@ -33,6 +33,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -90,17 +92,23 @@ def latency_worker(work: Path, count: int) -> list[float]:
     return [arrived[n] - sent[n] for n in sent]
 
 
-def latency_warn(work: Path, count: int) -> list[float]:
-    """``warn`` in another process; the engine as ``run_dialer.py run``."""
+def latency_warn(work: Path, count: int,
+                 beside: Callable[[Path], AbstractContextManager[object]] | None = None
+                 ) -> list[float]:
+    """``warn`` in another process; the engine as ``run_dialer.py run``. ``beside``: given the
+    configuration before the engine starts (to change it), what runs beside the engine while
+    it is measured (``bench/console.py``: the console's load)."""
     phones = busy_phones(work, count)
     config = dialer_config(work, phones.uri_host, retries=NO_RETRY)
+    load = beside(config) if beside else nullcontext()
     engine = EngineProcess(config)
     ids: dict[str, str] = {}
     try:
-        for number in numbers(count, 2000):
-            ids[number] = cli(config, "warn", number).stdout.strip()
-            time.sleep(0.15)
-        wait_tasks(config, list(ids.values()), done=lambda t: t.tries == 1, timeout=60)
+        with load:
+            for number in numbers(count, 2000):
+                ids[number] = cli(config, "warn", number).stdout.strip()
+                time.sleep(0.15)
+            wait_tasks(config, list(ids.values()), done=lambda t: t.tries == 1, timeout=60)
         phones.wait()
     finally:
         engine.stop()

@@ -29,6 +29,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -168,23 +170,29 @@ class Caller:
         self.sip.sendto("\r\n".join(bye).encode(), self.remote)
 
 
-def digit_to_prompt(work: Path, presses: int) -> list[float]:
+def digit_to_prompt(work: Path, presses: int,
+                    beside: Callable[[Path], AbstractContextManager[object]] | None = None
+                    ) -> list[float]:
+    """``beside``: given the configuration before the engine starts (to change it), what
+    runs beside the engine while it is measured (``bench/console.py``: the console's load)."""
     menus = bench_menus(work)
     config = write_config(work, operator_hours=hours(inside_now=False),
                           hotline_extra=f"  menus: {menus.name}\n")
+    load = beside(config) if beside else nullcontext()
     engine = EngineProcess(config)
     delays: list[float] = []
     try:
-        caller = Caller(engine_port(config))
-        caller.call()
-        for _ in range(presses):
-            _wait_for(caller, LOW, timeout=10)
-            time.sleep(random.uniform(0.3, 0.8))
-            sent = caller.press(1)
-            arrived = _wait_for(caller, HIGH, after=sent, timeout=5)
-            delays.append(arrived - sent)
-            time.sleep(1.6)  # the high tone ends, the greeting again
-        caller.hang_up()
+        with load:
+            caller = Caller(engine_port(config))
+            caller.call()
+            for _ in range(presses):
+                _wait_for(caller, LOW, timeout=10)
+                time.sleep(random.uniform(0.3, 0.8))
+                sent = caller.press(1)
+                arrived = _wait_for(caller, HIGH, after=sent, timeout=5)
+                delays.append(arrived - sent)
+                time.sleep(1.6)  # the high tone ends, the greeting again
+            caller.hang_up()
     finally:
         engine.stop()
     return delays

@@ -1,8 +1,10 @@
 """The console as a web application: its routes, and how it is served.
 
 :func:`make_app` builds the Starlette application around a :class:`~console.state.Console`
-(what every page uses); :func:`serve` runs it with uvicorn until SIGTERM, SIGINT or, when the engine started it, the
-engine going away (its standard input closes).
+(what every page uses); :func:`serve` runs it with uvicorn until SIGTERM, SIGINT or, when the
+engine started it, the engine going away (its standard input closes). Started by the engine,
+it runs at a lower CPU priority (:data:`NICE`): when the machine is busy, the calls come
+first and a report waits.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import ssl
 import sys
 import threading
@@ -33,6 +36,8 @@ __all__ = ["Console", "make_app", "serve"]
 log = logging.getLogger("console")
 
 STATIC = Path(__file__).resolve().parent / "static"
+NICE = 10
+"""How much lower than the engine's the console's CPU priority is when ``run`` starts it."""
 
 
 def make_app(console: Console, extra: list[BaseRoute] | None = None) -> Starlette:
@@ -71,6 +76,10 @@ def serve(settings: Settings, *, supervised: bool = False) -> int:
         proxy_headers=False, server_header=False, date_header=True, timeout_graceful_shutdown=2,
         **options))  # type: ignore[arg-type]
     if supervised:
+        # beside the engine, a page or a report gives way to the calls for the CPU
+        with contextlib.suppress(OSError):
+            os.nice(NICE)
+
         def watch_stdin() -> None:
             for _ in sys.stdin:
                 pass
