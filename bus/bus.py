@@ -132,7 +132,7 @@ class Bus:
             if self.password is None:
                 raise BusError(f"the environment variable {config.password_env} (mqtt.password_env) "
                                "holding the broker password is not set")
-        self.stores = open_stores(loaded.data_dir)  # of its own: they outlive the engine's
+        self.stores = open_stores(loaded)  # of its own: they outlive the engine's
         self.outbox = self.stores.outbox
         self.tasks = self.stores.tasks
         self.callbacks = self.stores.callbacks

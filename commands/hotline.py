@@ -59,7 +59,7 @@ def callbacks_command(args: argparse.Namespace, settings: Settings) -> int:
         callback = center_of(settings).callback_done(args.words[1], Actor.cli(), args.note)
         print(f"message {callback.id} from {callback.masked} marked answered")
         return 0
-    store = open_stores(settings.data_dir).callbacks
+    store = open_stores(settings.loaded).callbacks
     rows = store.list(args.state)
     if args.json:
         for c in rows:
@@ -86,7 +86,7 @@ def stats_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     tz = ZoneInfo(loaded.config.engine.timezone)
     since = datetime.combine(args.since, datetime.min.time(), tz).timestamp() if args.since else 0.0
     figures = hotline_figures(read_events(loaded.data_dir / "events.jsonl", since or None))
-    figures["texts"] = Views(open_stores(loaded.data_dir), loaded.data_dir).text_figures(
+    figures["texts"] = Views(open_stores(loaded), loaded.data_dir).text_figures(
         since, time.time())
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))

@@ -25,7 +25,7 @@ from center.report import Figures, Report, to_csv
 from dialer import TaskState
 from ops.observer import EVERY_S
 from sip_config import LoadedConfig
-from stores import open_stores
+from stores import NodeInfo, open_stores
 
 from .errors import CommandError
 from .shown import duration
@@ -43,6 +43,10 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     report.add_argument("--csv", type=Path, metavar="FILE", help="also write the figures as CSV")
     report.add_argument("--json", action="store_true")
     report.set_defaults(handler=report_command)
+    nodes = sub.add_parser("nodes", parents=[common],
+                           help="the engine nodes sharing the store (engine.store)")
+    nodes.add_argument("--json", action="store_true")
+    nodes.set_defaults(handler=nodes_command)
 
 
 # ------------------------------------------------------------------ status
@@ -62,14 +66,21 @@ def _local(iso: str | None, tz: ZoneInfo) -> str:
 
 def status_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     tz = ZoneInfo(loaded.config.engine.timezone)
-    view = Views(open_stores(loaded.data_dir), loaded.data_dir).status(time.time(), EVERY_S, tz)
+    stores = open_stores(loaded)
+    try:
+        view = Views(stores, loaded.data_dir).status(time.time(), EVERY_S, tz)
+        cluster = stores.cluster.nodes() if stores.shared else None
+    finally:
+        stores.close()
     now = datetime.now(tz)
     status, counts, due, next_at = view.engine, view.tasks, view.tasks_due, view.next_due_at
     if args.json:
         print(json.dumps({"running": view.running, "engine": status.raw if status else None,
                           "tasks": {s.value: counts[s] for s in TaskState}, "tasks_due": due,
                           "callbacks_waiting": view.callbacks_waiting,
-                          "texts_waiting": view.texts_waiting or 0}, ensure_ascii=False))
+                          "texts_waiting": view.texts_waiting or 0,
+                          "nodes": None if cluster is None else [_node_json(n) for n in cluster]},
+                         ensure_ascii=False))
         return 0 if view.running else 3
     out: list[str] = []
     if view.running and status:
@@ -102,6 +113,8 @@ def status_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     else:
         seen = f" (last seen {_local(status.updated_at, tz)})" if status else ""
         out.append(f"engine      NOT RUNNING{seen}; requests are kept and dialled when it starts")
+    if cluster is not None:
+        out += _node_lines(cluster, "nodes       ")
     open_counts = ", ".join(f"{counts[s]} {s.value}" for s in TaskState if s.open)
     when = "" if next_at is None or due else \
         f"; next at {datetime.fromtimestamp(next_at, tz).strftime('%H:%M:%S')}"
@@ -121,6 +134,45 @@ def status_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             out.append(f"  {_local(e.at, tz)} {e.level:<7} {e.message}")
     print("\n".join(out))
     return 0 if view.running else 3
+
+
+# ------------------------------------------------------------------ nodes
+
+
+def _node_json(node: NodeInfo) -> dict[str, Any]:
+    return {"node": node.name, "state": node.state, "lease_age_s": round(node.age_s, 1),
+            "lease_s": node.lease_s, "generation": node.generation, **node.info}
+
+
+def _node_lines(nodes: list[NodeInfo], first: str) -> list[str]:
+    out = []
+    for i, n in enumerate(nodes):
+        lapsed = n.state == "alive" and n.age_s > n.lease_s
+        state = "LEASE LAPSED" if lapsed else n.state
+        info = n.info
+        out.append(f"{first if i == 0 else ' ' * len(first)}{n.name:<12} {state:<12} lease "
+                   f"{n.age_s:5.1f} s of {n.lease_s:g} s; {info.get('calls', 0)} calls "
+                   f"({info.get('warning_calls', 0)} warning), workers "
+                   f"{info.get('workers', 0)} of {info.get('of', 0)}, {info.get('sip', '')} on "
+                   f"{info.get('host', '?')}")
+    return out or [first + "none has joined yet"]
+
+
+def nodes_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    stores = open_stores(loaded)
+    try:
+        if not stores.shared:
+            raise CommandError("the store is this machine's own (no engine.store): one node, "
+                               "shown by status")
+        nodes = stores.cluster.nodes()
+    finally:
+        stores.close()
+    if args.json:
+        print(json.dumps([_node_json(n) for n in nodes], ensure_ascii=False))
+    else:
+        print("\n".join(_node_lines(nodes, "")))
+    alive = [n for n in nodes if n.state == "alive" and n.age_s <= n.lease_s]
+    return 0 if alive else 3
 
 
 # ------------------------------------------------------------------ report
@@ -145,7 +197,7 @@ def report_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     since = datetime.combine(first, datetime.min.time(), tz).timestamp()
     until = datetime.combine(last + timedelta(days=1), datetime.min.time(), tz).timestamp()
     data = loaded.data_dir
-    stores = open_stores(data)
+    stores = open_stores(loaded)
     report = Views(stores, data).report(since, until)
     stores.close()
     if args.csv:

@@ -45,7 +45,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def list_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     tz = ZoneInfo(loaded.config.engine.timezone)
-    stores = open_stores(loaded.data_dir)
+    stores = open_stores(loaded)
     now = time.time()
     threads = stores.texts.threads(args.state) if stores.exists("texts") else []
     if args.json:

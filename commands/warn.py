@@ -68,11 +68,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def center_of(settings: Settings) -> Center:
-    return Center(settings.loaded, settings.catalog, open_stores(settings.data_dir))
+    return Center(settings.loaded, settings.catalog, open_stores(settings.loaded))
 
 
 def views_of(loaded: LoadedConfig) -> Views:
-    return Views(open_stores(loaded.data_dir), loaded.data_dir)
+    return Views(open_stores(loaded), loaded.data_dir)
 
 
 def warn_command(args: argparse.Namespace, settings: Settings) -> int:

@@ -33,7 +33,7 @@ class Console:
         self.language = config.language
         self.tz = ZoneInfo(loaded.config.engine.timezone)
         self.data_dir = loaded.data_dir
-        self.stores = open_stores(loaded.data_dir)
+        self.stores = open_stores(loaded)
         self.center = Center(loaded, settings.catalog, self.stores)
         self.views = Views(self.stores, loaded.data_dir)
         self.sessions = Sessions(self.stores.users, self.center, config.session_idle_s)

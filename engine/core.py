@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -47,13 +49,14 @@ from settings import Settings, settings_for
 from sip_config import LoadedConfig
 from softphone import protocol as p
 from stores import StoreError as RecordsError
-from stores import open_stores
+from stores import TrunkLimits, open_stores
 
 from .clock import Clock, SystemClock, TimerHandle, local
 from .desk import HotlineDesk
 from .dialing import Dialing
 from .inbound import Gate
 from .lock import DataDirLock
+from .membership import Membership, StoreHealth
 from .prompt_sets import prompt_sets
 from .texting import Texting
 from .workers import RESTART_BACKOFF_S, RTP_PORTS_PER_WORKER, Worker, WorkerPool, WorkerSpec
@@ -112,6 +115,10 @@ class EngineStatus(Notice):
     calls: int
     tasks_due: int
     lists_unreadable: list[str]
+
+
+class Abandoned(RuntimeError):
+    """The engine hung a flow up on purpose (this node lost its lease)."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,7 @@ class Engine:
         self.events_path = data / "events.jsonl"
         self._events = self.events_path.open("a", encoding="utf-8", buffering=1)  # a line at a time
         self.prompt_dir = data / "prompts"
-        self.stores = open_stores(data)
+        self.stores = open_stores(loaded)
         self.desk = HotlineDesk(loaded, settings.menus, self.prompt_dir, self.tz, self.notice,
                                 self.stores.callbacks)
         self._requests: dict[type[Request], Callable[[Any, float], Answer | None]] = {
@@ -188,9 +195,15 @@ class Engine:
         self.store = self.stores.tasks
         self.center = Center(loaded, settings.catalog, self.stores, self.clock.now, self.lists)
         self.callees = CalleeWarnings(self.config.screening.country)
+        self.health = StoreHealth()
+        self.cluster = self.stores.cluster
         self.dialing = Dialing(self.config, self.clock, self.store, settings.catalog,
                                Policy(self.config.dialer, self.tz), self.pool, self, self.notice,
-                               self.prompt_dir, Library.of(data), self.config.engine.node_name)
+                               self.prompt_dir, Library.of(data), self.config.engine.node_name,
+                               health=self.health)
+        self.membership = Membership(self.cluster, self.config.engine.node_name,
+                                     self.config.engine.lease_s, self.health, self._node_info,
+                                     self.clock.now, self._lease_lost, self._taken_over)
         self.texting = Texting(self.config, self.clock, self.tz, self.stores.texts, self.store,
                                settings.catalog, settings.book, self.hotline_line,
                                lambda number: self.gate.decide(number)[0], self.pool,
@@ -217,6 +230,11 @@ class Engine:
         await self.pool.start()
         self._dispatcher = asyncio.create_task(self._dispatch(), name="engine-dispatch")
         self.notice(EngineStarted("", len(self.pool.workers)))
+        self.membership.join()  # before the first claim: the claims carry its generation
+        if self.cluster.shared:  # the trunk's limits are every node's together
+            trunk = self.config.sip.trunk
+            self.cluster.pace(TrunkLimits(trunk.max_channels, trunk.max_cps))
+        self.membership.start()
         self.dialing.start()
         self.texting.start()
         self._status = asyncio.create_task(self._report_status(), name="engine-status")
@@ -235,6 +253,7 @@ class Engine:
             self._dispatcher.cancel()
             await asyncio.gather(self._dispatcher, return_exceptions=True)
         await self.texting.stop()
+        await self.membership.stop()
         for handle in self._timers.values():
             handle.cancel()
         self._events.close()
@@ -358,6 +377,27 @@ class Engine:
                 done(flow)
             except Exception:
                 log.exception("end of %s", type(flow).__name__)
+
+    async def abandon(self, flow: CallFlow, reason: str) -> None:
+        """Hang up every leg of ``flow`` now and forget it."""
+        await self._fail(flow, Abandoned(reason))
+
+    def _node_info(self) -> dict[str, object]:
+        """What this node says of itself to the others at each renewal of its lease."""
+        workers = self.pool.workers
+        listen = self.config.sip.listen
+        return {"host": socket.gethostname(), "sip": f"{listen.host}:{listen.port}",
+                "workers": sum(w.ready.is_set() for w in workers), "of": len(workers),
+                "calls": sum(len(w.calls) for w in workers),
+                "warning_calls": len(self.dialing.live), "pid": os.getpid()}
+
+    def _lease_lost(self) -> None:
+        asyncio.get_running_loop().create_task(
+            self.dialing.abandon_all("this node lost its lease: another node took its calls"))
+
+    def _taken_over(self, node: str, attempts: list[Any]) -> None:
+        self.dialing.publish()
+        self.dialing.wake()
 
     async def _fail(self, flow: CallFlow, error: BaseException) -> None:
         """A flow that raised: hang up whatever it holds, tell people, go on."""

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,10 +37,11 @@ from dialer.policy import history_of
 from dialer.warning import OfficerAnswered, TaskCancelled, WarningAcknowledged, WarningAnswered
 from sip_config import Config
 from softphone import protocol as p
-from stores import StoreError, TaskStore
+from stores import Refused, StoreError, StoreUnavailable, TaskStore
 from texts import Message, warning_text_due
 
 from .clock import Clock
+from .membership import StoreHealth
 from .trunk import Pacer, dial_uri
 from .workers import Worker, WorkerPool
 
@@ -48,6 +50,8 @@ __all__ = ["CallHost", "Dialing", "TaskNotice", "WarningTexts", "notice_of"]
 log = logging.getLogger("engine.dialing")
 
 PRUNE_EVERY_S = 3600.0  # how often heard clips older than keep_heard_days are removed
+RETRY_S = 1.0  # while the store cannot be written: how often to try again
+RECHECK_S = 0.05  # nothing claimed though something was due: look again no sooner
 RECOVERY_GRACE_S = 2.5
 """After a crash, calls of the dead engine may still be up for a moment (its workers hang up
 within 2 s of losing it): interrupted tasks are called again after this."""
@@ -92,6 +96,10 @@ class CallHost(Protocol):
         """An event for the flow that owns ``call``, behind what its worker has sent so far."""
         ...
 
+    def abandon(self, flow: CallFlow, reason: str) -> Awaitable[None]:
+        """Hang up every leg of ``flow`` at once and forget it (its ``finished`` still runs)."""
+        ...
+
 
 class WarningTexts(Protocol):
     """The texts beside the calls (:class:`engine.texting.Texting`)."""
@@ -112,7 +120,8 @@ class Dialing:
     def __init__(self, config: Config, clock: Clock, store: TaskStore, catalog: Catalog,
                  policy: Policy, pool: WorkerPool, calls: CallHost,
                  notice: Callable[[Notice], None], prompt_dir: Path, library: Library,
-                 node: str, rng: Callable[[], float] = random.random) -> None:
+                 node: str, rng: Callable[[], float] = random.random,
+                 health: StoreHealth | None = None) -> None:
         self.config = config
         self.clock = clock
         self.store = store
@@ -125,6 +134,8 @@ class Dialing:
         self.library = library
         self.node = node
         self.rng = rng
+        self.health = health or StoreHealth()
+        self._unsaved: deque[tuple[Callable[[], object], str]] = deque()
         self.texts: WarningTexts | None = None  # set once the engine has its texting
         self.trunk_uri = config.sip.trunk.uri
         self.pacer = Pacer(config.sip.trunk.max_channels, config.sip.trunk.max_cps)
@@ -163,10 +174,16 @@ class Dialing:
         while True:
             self._wake.clear()
             try:
-                until = await self._pump()
+                until = await self._pump() if self._flush() else self.clock.now() + RETRY_S
+            except StoreUnavailable as exc:  # said once; calls in progress go on
+                self.health.failed(exc)
+                until = self.clock.now() + RETRY_S
+            except Refused as exc:  # this node's lease was taken: it joins again first
+                log.warning("no warning call placed: %s", exc)
+                until = self.clock.now() + RETRY_S
             except Exception:  # a bad moment of the store must not stop the dialling for good
                 log.exception("placing warning calls")
-                until = self.clock.now() + 1.0
+                until = self.clock.now() + RETRY_S
             await self._sleep(until)
 
     async def _sleep(self, until: float | None) -> None:
@@ -187,9 +204,12 @@ class Dialing:
                 if await self.store.watch.wait():
                     self.publish()
                     self.wake()
+            except StoreUnavailable as exc:
+                self.health.failed(exc)
+                await asyncio.sleep(RETRY_S)
             except Exception:
                 log.exception("reading the task store")
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(RETRY_S)
 
     def _prune_heard(self, now: float) -> None:
         """Heard clips are kept dialer.progress.keep_heard_days, then removed."""
@@ -220,8 +240,10 @@ class Dialing:
                 due_at = self.store.next_due_at()
                 return None if due_at is None else max(now + wait, due_at)
             claims = self.store.claim(now, self.node, worker.name)
+            self.health.answered()
             if not claims:
-                return self.store.next_due_at()
+                due = self.store.next_due_at()  # (the trunk of all nodes may be full)
+                return None if due is None else max(due, now + RECHECK_S)
             task, attempt = claims[0].task, claims[0].attempt
             key = int(task.number)
             flow = WarningCall(attempt.call, task.id, attempt.n, dial_uri(task.dial, self.trunk_uri),
@@ -271,12 +293,13 @@ class Dialing:
     def _observe(self, flow: CallFlow, notice: Notice) -> None:
         assert isinstance(flow, WarningCall)
         now = self.clock.now()
+        task, n = flow.task, flow.attempt
         if isinstance(notice, WarningAnswered):
-            self.store.mark_answered(notice.task, notice.attempt, now)
+            self._keep(lambda: self.store.mark_answered(task, n, now))
         elif isinstance(notice, WarningAcknowledged):
-            self.store.mark_reached(flow.task, flow.attempt, "acknowledged", now)
+            self._keep(lambda: self.store.mark_reached(task, n, "acknowledged", now))
         elif isinstance(notice, OfficerAnswered):
-            self.store.mark_reached(flow.task, flow.attempt, "transferred", now)
+            self._keep(lambda: self.store.mark_reached(task, n, "transferred", now))
         else:
             return
         self.publish()
@@ -290,19 +313,57 @@ class Dialing:
         now = self.clock.now()
         outcome = flow.outcome or Outcome.ERROR
         how = flow.how or {"by": "error", "error": "the call ended without an outcome"}
-        try:
+        started_at = live.started_at if live is not None else None
+        rand = self.rng()
+
+        def store() -> None:
             task = self.store.task(flow.task)
-            plan = self.policy.after(history_of(task), outcome, now, self.rng(),
-                                     how=known_by(how),
-                                     started_at=live.started_at if live is not None else None)
+            plan = self.policy.after(history_of(task), outcome, now, rand, how=known_by(how),
+                                     started_at=started_at)
             task = self.store.end_attempt(flow.task, flow.attempt, outcome, flow.status,
                                           flow.digits, flow.amd, now, plan, how)
-        except StoreError as exc:
-            log.error("the end of attempt %d of task %s was not stored: %s", flow.attempt,
-                      flow.task, exc)
-        else:
             self._text(task, outcome, now)
+
+        self._keep(store, f"the end of attempt {flow.attempt} of task {flow.task}")
         self.publish()
+
+    def _keep(self, write: Callable[[], object], what: str = "") -> None:
+        """A write about a call, now or, while the store cannot be written, as soon as it can
+        (in the order the calls said them): what a call learned is never dropped."""
+        if self._unsaved:
+            self._unsaved.append((write, what))
+            return
+        try:
+            write()
+        except StoreUnavailable as exc:
+            self._unsaved.append((write, what))
+            self.health.failed(exc)
+        except StoreError as exc:
+            log.error("%s was not stored: %s", what or "a call's progress", exc)
+        else:
+            self.health.answered()
+
+    def _flush(self) -> bool:
+        """The writes kept while the store was away, in order; False if it still is."""
+        while self._unsaved:
+            write, what = self._unsaved[0]
+            try:
+                write()
+            except StoreUnavailable as exc:
+                self.health.failed(exc)
+                return False
+            except StoreError as exc:
+                log.error("%s was not stored: %s", what or "a call's progress", exc)
+            self._unsaved.popleft()
+            self.health.answered()
+            self.publish()
+        return True
+
+    async def abandon_all(self, reason: str) -> None:
+        """Hang up every warning call this node carries (its lease was taken: the others
+        interrupted these attempts and may call the same people now)."""
+        for live in list(self.live.values()):
+            await self.calls.abandon(live.flow, reason)
 
     def _text(self, task: Task, outcome: Outcome, now: float) -> None:
         """A warning text beside the calls, when the call did not reach the person."""
@@ -323,7 +384,11 @@ class Dialing:
 
     def publish(self) -> None:
         """Every event stored since the last call leaves as a :class:`TaskNotice`."""
-        events = self.store.events(after=self._last_seq)
+        try:
+            events = self.store.events(after=self._last_seq)
+        except StoreUnavailable as exc:  # the events wait in the store; said once
+            self.health.failed(exc)
+            return
         numbers: dict[str, str] = {}
         for event in events:
             self._last_seq = event.seq

@@ -92,7 +92,7 @@ class Observer:
         self.bus = bus
         self.errors = errors or ErrorLog()
         self.path = engine.loaded.data_dir / STATUS_FILE
-        self.stores = open_stores(engine.loaded.data_dir)  # of its own: it writes after the engine
+        self.stores = open_stores(engine.loaded)  # of its own: it writes after the engine
         self.store = self.stores.tasks
         self.metrics = Metrics()
         self.notices = engine.subscribe()

@@ -43,9 +43,33 @@ class EngineConfig(Section):
     """This engine's name among several sharing one store (default: the host name). Each
     attempt records the node that placed it; after a crash a node recovers its own calls."""
 
+    store: Annotated[str, AfterValidator(_store_url)] | None = None
+    """Where tasks, texts, callbacks, the outbox and the console's users are kept: leave out
+    for SQLite files in data_dir (one machine), or postgresql://USER@HOST:PORT/DB for one
+    database shared by several nodes (add ?sslmode=verify-full for TLS)."""
+    store_password_env: EnvName | None = None
+    """Name of the environment variable holding the database password (never the password)."""
+    lease_s: Annotated[float, Field(ge=3, le=300)] = 10.0
+    """With a shared store: a node silent this long is taken as dead, and its calls are
+    placed again by the others (it renews its lease every lease_s / 5)."""
+
     @property
     def node_name(self) -> str:
         return self.node or socket.gethostname() or "engine"
+
+
+def _store_url(value: str) -> str:
+    scheme, sep, rest = value.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        raise ValueError("must be a postgresql://USER@HOST:PORT/DB URL (leave it out for SQLite)")
+    userinfo = rest.split("/", 1)[0].rpartition("@")[0]
+    if ":" in userinfo:
+        raise ValueError("must not hold the password: name its environment variable in "
+                         "engine.store_password_env")
+    if "password=" in rest:
+        raise ValueError("must not hold the password: name its environment variable in "
+                         "engine.store_password_env")
+    return value
 
 
 class ListenConfig(Section):

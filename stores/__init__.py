@@ -10,12 +10,14 @@ domain's, in :mod:`dialer.history` and :mod:`texts.model`: a second backend shar
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import NotFound, Refused, StoreError, StoreUnavailable
-from .interfaces import AuditLog, CallbackStore, Outbox, TaskStore, TextStore, UserStore
-from .model import Claim, Pending, Submitted, TaskQuery
+from .interfaces import AuditLog, CallbackStore, Cluster, Outbox, TaskStore, TextStore, UserStore
+from .model import Claim, NodeInfo, Pending, Submitted, TaskQuery, TrunkLimits
+from .solo import SoloCluster
 from .sqlite import (
     SqliteAuditLog,
     SqliteCallbackStore,
@@ -31,19 +33,45 @@ from .sqlite import tasks as _tasks
 from .sqlite import texts as _texts
 from .watch import Watch
 
-__all__ = ["AuditLog", "CallbackStore", "Claim", "NotFound", "Outbox", "Pending", "Refused", "StoreError",
+if TYPE_CHECKING:
+    from sip_config import LoadedConfig
+
+    from .postgres import Database
+
+__all__ = ["AuditLog", "CallbackStore", "Claim", "Cluster", "NodeInfo", "NotFound", "Outbox", "Pending", "Refused", "StoreError",
            "StoreUnavailable", "Stores", "Submitted", "TaskQuery", "TaskStore", "TextStore",
-           "UserStore", "Watch", "open_stores"]
+           "TrunkLimits", "UserStore", "Watch", "open_stores"]
 
 RECORDINGS = "recordings"
 
 
 class Stores:
-    """Every store of one data directory, each opened when first asked for."""
+    """Every store of one data directory (SQLite files there) or, with ``url``, of one
+    PostgreSQL database shared by several nodes; each opened when first asked for.
+    Recordings stay files under ``data_dir`` in both cases."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, url: str | None = None, password: str | None = None,
+                 node: str = "") -> None:
         self.data_dir = data_dir
+        self.url = url
+        self.node = node
+        self._password = password
+        self._database: Database | None = None
         self._open: dict[str, Any] = {}
+
+    @property
+    def shared(self) -> bool:
+        """Whether the stores are a database that other nodes share."""
+        return self.url is not None
+
+    @property
+    def database(self) -> Database:
+        assert self.url is not None
+        if self._database is None:
+            from .postgres import Database
+
+            self._database = Database(self.url, self._password, self.node)
+        return self._database
 
     def _get(self, name: str, make: Any) -> Any:
         if name not in self._open:
@@ -52,32 +80,68 @@ class Stores:
 
     @property
     def tasks(self) -> TaskStore:
+        if self.shared:
+            from .postgres import PgTaskStore
+
+            return self._get("tasks", lambda: PgTaskStore(self.database,
+                                                          self.data_dir / RECORDINGS))
         return self._get("tasks", lambda: SqliteTaskStore(self.data_dir / _tasks.FILE_NAME,
                                                           self.data_dir / RECORDINGS))
 
     @property
     def texts(self) -> TextStore:
+        if self.shared:
+            from .postgres import PgTextStore
+
+            return self._get("texts", lambda: PgTextStore(self.database))
         return self._get("texts", lambda: SqliteTextStore(self.data_dir / _texts.FILE_NAME))
 
     @property
     def callbacks(self) -> CallbackStore:
+        if self.shared:
+            from .postgres import PgCallbackStore
+
+            return self._get("callbacks", lambda: PgCallbackStore(self.database))
         return self._get("callbacks",
                          lambda: SqliteCallbackStore(self.data_dir / _callbacks.FILE_NAME))
 
     @property
     def outbox(self) -> Outbox:
+        if self.shared:
+            from .postgres import PgOutbox
+
+            return self._get("outbox", lambda: PgOutbox(self.database))
         return self._get("outbox", lambda: SqliteOutbox(self.data_dir / _outbox.FILE_NAME))
 
     @property
     def users(self) -> UserStore:
+        if self.shared:
+            from .postgres import PgUserStore
+
+            return self._get("users", lambda: PgUserStore(self.database))
         return self._get("users", lambda: SqliteUserStore(self.data_dir / _people.USERS_FILE))
 
     @property
     def audit(self) -> AuditLog:
+        if self.shared:
+            from .postgres import PgAuditLog
+
+            return self._get("audit", lambda: PgAuditLog(self.database))
         return self._get("audit", lambda: SqliteAuditLog(self.data_dir / _people.AUDIT_FILE))
+
+    @property
+    def cluster(self) -> Cluster:
+        if self.shared:
+            from .postgres.cluster import PgCluster
+
+            tasks = self.tasks
+            return self._get("cluster", lambda: PgCluster(self.database, tasks))  # type: ignore[arg-type]
+        return self._get("cluster", SoloCluster)
 
     def exists(self, name: str) -> bool:
         """Whether the store ``name`` holds anything yet (a report need not create it)."""
+        if self.shared:
+            return True
         files = {"tasks": _tasks.FILE_NAME, "texts": _texts.FILE_NAME,
                  "callbacks": _callbacks.FILE_NAME, "outbox": _outbox.FILE_NAME,
                  "users": _people.USERS_FILE, "audit": _people.AUDIT_FILE}
@@ -87,8 +151,24 @@ class Stores:
         for store in self._open.values():
             store.close()
         self._open.clear()
+        if self._database is not None:
+            self._database.close()
+            self._database = None
 
 
-def open_stores(data_dir: Path) -> Stores:
-    """The stores of ``engine.data_dir`` (SQLite files there)."""
-    return Stores(data_dir)
+def open_stores(where: Path | LoadedConfig, *, url: str | None = None,
+                password: str | None = None, node: str = "") -> Stores:
+    """The stores of a configuration (``engine.store``: a PostgreSQL URL, else the SQLite
+    files of ``engine.data_dir``), or of a data directory (with ``url``: that database)."""
+    if isinstance(where, Path):
+        return Stores(where, url, password, node)
+    engine = where.config.engine
+    if engine.store is None:
+        return Stores(where.data_dir, node=engine.node_name)
+    password = None
+    if engine.store_password_env:
+        password = os.environ.get(engine.store_password_env)
+        if password is None:
+            raise StoreError(f"engine.store_password_env names {engine.store_password_env}, "
+                             "which is not set in the environment")
+    return Stores(where.data_dir, engine.store, password, engine.node_name)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from dialer.model import Attempt, Task, TaskState
 from dialer.requests import Risk
 
-__all__ = ["Claim", "Pending", "Submitted", "TaskQuery"]
+__all__ = ["Claim", "NodeInfo", "Pending", "Submitted", "TaskQuery", "TrunkLimits"]
 
 
 @dataclass(frozen=True)
@@ -59,3 +59,24 @@ class Pending:
     id: int
     topic: str  # below the prefix: "warning/event"
     payload: str  # JSON text
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """One engine node as the cluster sees it."""
+
+    name: str
+    generation: int  # its lease's generation: a node that lost its lease writes nothing more
+    state: str  # alive, left (stopped cleanly), dead (its lease lapsed; its calls were taken)
+    age_s: float  # since its last renewal, by the store's clock
+    lease_s: float
+    beats: int  # renewals since it joined (another node sees it move)
+    info: dict[str, object]  # what it said of itself at its last renewal (calls, workers…)
+
+
+@dataclass(frozen=True)
+class TrunkLimits:
+    """The trunk's limits, held by every node together when the store is shared."""
+
+    max_channels: int
+    max_cps: float

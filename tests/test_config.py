@@ -73,6 +73,12 @@ BROKEN = [
     ("status on a non-reject list", BASE.replace("action: reject", "action: tag\n      status: 486"),
      11, "screening.lists[0].status", "only used with action: reject"),
     ("mqtt url", BASE + "mqtt:\n  url: tcp://broker\n", 16, "mqtt.url", "pattern"),
+    ("store not PostgreSQL", BASE.replace("  data_dir: var", "  data_dir: var\n  store: mysql://db/afc"),
+     3, "engine.store", "postgresql://"),
+    ("store URL with a password", BASE.replace("  data_dir: var", "  data_dir: var\n  store: postgresql://afc:hunter2@db/afc"),
+     3, "engine.store", "store_password_env"),
+    ("lease too short", BASE.replace("  data_dir: var", "  data_dir: var\n  lease_s: 1"),
+     3, "engine.lease_s", "greater than or equal to 3"),
     ("workers not a number", BASE.replace("  data_dir: var", "  data_dir: var\n  workers: many"),
      3, "engine.workers", "valid integer"),
 ]

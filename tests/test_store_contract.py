@@ -1,7 +1,8 @@
-"""The stores' contract: what every backend must do, run on each (SQLite today; PostgreSQL
-joins with its backend). Claims raced by threads and by processes, recovery per node, a
+"""The stores' contract: what every backend must do, run on each (SQLite files, and a real
+PostgreSQL from Debian that the session starts). Claims raced by threads and by processes, recovery per node, a
 change heard within 50 ms, the merge rules, the order of a task's events, the texts' threads,
-the callbacks, the outbox, and pages that stay put while tasks arrive."""
+the callbacks, the outbox, pages that stay put while tasks arrive, and the console's users
+(sessions, sign-in failures, remembered filters) and audit trail."""
 
 from __future__ import annotations
 
@@ -9,38 +10,65 @@ import asyncio
 import multiprocessing
 import threading
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pgctl import PASSWORD, Postgres, available, postgres
 
 from dialer import History, Outcome, Plan, Risk, TaskState, validate
 from dialer.catalog import REQUIRED_TYPES
+from people import AuditEntry, Role, Session, User
 from stores import NotFound, Refused, Stores, TaskQuery, TaskStore, open_stores
 from texts.model import MessageState, ThreadState
 
 T0 = 1_800_000_000.0
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
+
+
+class Backend:
+    """Opens another connection to the same stores each time it is called."""
+
+    def __init__(self, directory: Path, url: str | None = None) -> None:
+        self.where = (str(directory), url, PASSWORD if url else None)
+        self.opened: list[Stores] = []
+
+    def __call__(self) -> Stores:
+        stores = _open(self.where)
+        self.opened.append(stores)
+        return stores
+
+
+def _open(where: tuple[str, str | None, str | None]) -> Stores:
+    directory, url, password = where
+    return open_stores(Path(directory), url=url, password=password, node="test")
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Postgres]:
+    missing = available()
+    if missing:
+        pytest.fail(f"{missing}: tools/test.sh installs it")
+    with postgres() as pg:
+        yield pg
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Stores]:
-    """Opens another connection to the same stores each time it is called."""
-    opened: list[Stores] = []
-
-    def connect() -> Stores:
-        stores = open_stores(tmp_path / "var")
-        opened.append(stores)
-        return stores
-
-    yield connect  # type: ignore[misc]
-    for stores in opened:
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    url = None
+    if request.param == "postgresql":
+        pg: Postgres = request.getfixturevalue("server")
+        url = pg.fresh_database(f"contract_{uuid.uuid4().hex[:12]}")
+    made = Backend(tmp_path / "var", url)
+    yield made
+    for stores in made.opened:
         stores.close()
 
 
 @pytest.fixture()
-def tasks(backend: Callable[[], Stores]) -> TaskStore:
+def tasks(backend: Backend) -> TaskStore:
     return backend().tasks
 
 
@@ -135,8 +163,9 @@ def test_a_claim_takes_the_most_urgent_first_and_records_the_attempt(tasks: Task
     assert only.task.id == later.id
 
 
-def _claim_all(directory: str, node: str, out: multiprocessing.Queue[list[str]]) -> None:
-    stores = open_stores(Path(directory))
+def _claim_all(where: tuple[str, str | None, str | None], node: str,
+               out: multiprocessing.Queue[list[str]]) -> None:
+    stores = _open(where)
     got: list[str] = []
     try:
         while True:
@@ -149,12 +178,11 @@ def _claim_all(directory: str, node: str, out: multiprocessing.Queue[list[str]])
         out.put(got)
 
 
-def test_two_nodes_claiming_at_once_never_take_the_same_task(backend: Callable[[], Stores],
-                                                             tmp_path: Path) -> None:
+def test_two_nodes_claiming_at_once_never_take_the_same_task(backend: Backend) -> None:
     stores = backend()
     ids = [stores.tasks.submit(request(n), T0, T0).task.id for n in numbers(120)]
     stores.close()
-    directory = str(tmp_path / "var")
+    directory = backend.where
     context = multiprocessing.get_context("spawn")
     out: multiprocessing.Queue[list[str]] = context.Queue()
     threads = [threading.Thread(target=_claim_all, args=(directory, f"thread-{i}", out))
@@ -189,7 +217,7 @@ def test_recovery_touches_one_nodes_attempts_only(tasks: TaskStore) -> None:
 
 
 def test_a_change_by_another_connection_is_heard_within_50_ms(
-        backend: Callable[[], Stores]) -> None:
+        backend: Backend) -> None:
     reader, writer = backend().tasks, backend().tasks
     heard: list[float] = []
 
@@ -279,7 +307,7 @@ def test_escalated_and_open(tasks: TaskStore) -> None:
 # ------------------------------------------------------------------ texts, callbacks, outbox
 
 
-def test_texts_join_their_thread_while_it_waits(backend: Callable[[], Stores]) -> None:
+def test_texts_join_their_thread_while_it_waits(backend: Backend) -> None:
     texts = backend().texts
     first, reply = texts.receive("13800137490", "你好", T0, thread_s=600,
                                  reply=lambda opened: ("auto_reply", "收到") if opened else None)
@@ -304,7 +332,7 @@ def test_texts_join_their_thread_while_it_waits(backend: Callable[[], Stores]) -
         texts.thread("s-none")
 
 
-def test_an_outgoing_text_moves_along_its_states(backend: Callable[[], Stores]) -> None:
+def test_an_outgoing_text_moves_along_its_states(backend: Backend) -> None:
     texts = backend().texts
     message = texts.queue("warning", "13800137490", "请注意", T0, task_id="t1")
     assert [m.id for m in texts.pending()] == [message.id]
@@ -321,7 +349,7 @@ def test_an_outgoing_text_moves_along_its_states(backend: Callable[[], Stores]) 
         texts.queue("postcard", "13800137490", "x", T0)
 
 
-def test_a_callback_is_answered_once(backend: Callable[[], Stores]) -> None:
+def test_a_callback_is_answered_once(backend: Backend) -> None:
     callbacks = backend().callbacks
     left = callbacks.add("13800137490", T0, "/m.wav", 12.5, "main>message")
     done = callbacks.done(left.id, T0 + 3600, "called back", by="cli:duty")
@@ -334,7 +362,7 @@ def test_a_callback_is_answered_once(backend: Callable[[], Stores]) -> None:
 
 
 def test_the_outbox_keeps_order_and_moves_its_cursor_with_the_copy(
-        backend: Callable[[], Stores]) -> None:
+        backend: Backend) -> None:
     outbox = backend().outbox
     outbox.put([("warning/event", '{"n": 1}'), ("warning/event", '{"n": 2}')], T0,
                cursor=("task_events", "2"))
@@ -345,3 +373,140 @@ def test_the_outbox_keeps_order_and_moves_its_cursor_with_the_copy(
     outbox.done([pending[0].id])
     assert outbox.trim(1, "screening/event") == 1  # only that topic goes, past the limit
     assert [p.payload for p in outbox.peek(10)] == ['{"n": 2}']
+
+
+# ------------------------------------------------------------------ the console's users
+
+
+def session(token: str, user: str, at: float, address: str = "192.0.2.1") -> Session:
+    return Session(token, user, "csrf-" + token, address, at, at)
+
+
+def test_a_user_is_added_once_and_listed_by_name(backend: Backend) -> None:
+    users = backend().users
+    woken: list[int] = []
+    users.watch.subscribe(lambda: woken.append(1))
+    alice = users.add("alice", Role.SUPERVISOR, "hash-a", T0)
+    assert alice == User("alice", Role.SUPERVISOR, "hash-a", False, T0, T0)
+    assert woken == [1]
+    users.add("carol", Role.OFFICER, "hash-c", T0 + 1)
+    users.add("Bob", Role.OFFICER, "hash-b", T0 + 2)
+    with pytest.raises(Refused, match="^there is a user alice already$"):
+        users.add("alice", Role.OFFICER, "other", T0 + 3)
+    assert users.get("alice") == alice  # the refused one changed nothing
+    assert [u.name for u in users.list()] == ["Bob", "alice", "carol"]  # bytewise
+    with pytest.raises(NotFound, match="^there is no user dave$"):
+        users.get("dave")
+    assert backend().users.get("Bob").role is Role.OFFICER  # another connection sees it
+
+
+def test_a_new_password_or_a_disabled_user_ends_that_users_sessions(backend: Backend) -> None:
+    users = backend().users
+    users.add("alice", Role.SUPERVISOR, "hash-a", T0)
+    users.add("bob", Role.OFFICER, "hash-b", T0)
+    for token, user in [("a1", "alice"), ("a2", "alice"), ("b1", "bob")]:
+        users.start_session(session(token, user, T0 + 1))
+    changed = users.set_password("alice", "hash-a2", T0 + 10)
+    assert (changed.password_hash, changed.created_at, changed.updated_at) == (
+        "hash-a2", T0, T0 + 10)
+    assert users.session("a1") is None and users.session("a2") is None
+    assert users.session("b1") == session("b1", "bob", T0 + 1)  # another user's stays
+    users.start_session(session("a3", "alice", T0 + 11))
+    disabled = users.set_disabled("bob", True, T0 + 12)
+    assert disabled.disabled and disabled.updated_at == T0 + 12
+    assert users.session("b1") is None and users.session("a3") is not None
+    with pytest.raises(Refused, match="^user bob is disabled already$"):
+        users.set_disabled("bob", True, T0 + 13)
+    assert users.get("bob").updated_at == T0 + 12
+    enabled = users.set_disabled("bob", False, T0 + 14)
+    assert not enabled.disabled and enabled.updated_at == T0 + 14
+    with pytest.raises(Refused, match="^user bob is enabled already$"):
+        users.set_disabled("bob", False, T0 + 15)
+    with pytest.raises(NotFound, match="^there is no user dave$"):
+        users.set_password("dave", "x", T0)
+    with pytest.raises(NotFound, match="^there is no user dave$"):
+        users.set_disabled("dave", True, T0)
+
+
+def test_sessions_are_kept_by_their_token_and_end_when_idle(backend: Backend) -> None:
+    users, other = backend().users, backend().users
+    users.add("alice", Role.OFFICER, "hash-a", T0)
+    users.start_session(session("t1", "alice", T0, "198.51.100.7"))
+    users.start_session(session("t2", "alice", T0 + 100))
+    assert other.session("t1") == Session("t1", "alice", "csrf-t1", "198.51.100.7", T0, T0)
+    assert other.session("nope") is None
+    other.touch_session("t1", T0 + 500)
+    touched = users.session("t1")
+    assert touched is not None and (touched.created_at, touched.seen_at) == (T0, T0 + 500)
+    assert users.end_idle_sessions(T0 + 200) == 1  # t2, seen at T0 + 100
+    assert users.session("t2") is None and users.session("t1") is not None
+    assert users.end_idle_sessions(T0 + 200) == 0
+    other.end_session("t1")
+    other.end_session("t1")  # twice: nothing more to end
+    assert users.session("t1") is None
+
+
+def test_sign_in_failures_by_name_and_by_address(backend: Backend) -> None:
+    users = backend().users
+    users.sign_in_failed("alice", "192.0.2.1", T0 - 90_000)  # more than a day before T0
+    users.sign_in_failed("alice", "192.0.2.1", T0 + 2)
+    users.sign_in_failed("alice", "192.0.2.9", T0 + 1)
+    users.sign_in_failed("mallory", "192.0.2.1", T0 + 3)
+    users.sign_in_failed("nobody", "203.0.113.5", T0 + 4)  # a name that is no user
+    assert users.failures("alice", "192.0.2.1", 0) == ([T0 + 1, T0 + 2], [T0 + 2, T0 + 3])
+    assert users.failures("alice", "192.0.2.1", T0 + 2) == ([T0 + 2], [T0 + 2, T0 + 3])
+    assert users.failures("nobody", "203.0.113.5", T0) == ([T0 + 4], [T0 + 4])
+    users.forget_failures("alice")  # a good sign-in: the name's go, mallory's stay
+    assert users.failures("alice", "192.0.2.1", 0) == ([], [T0 + 3])
+    assert backend().users.failures("mallory", "192.0.2.9", 0) == ([T0 + 3], [])
+
+
+def test_remembered_filters_per_user_and_key(backend: Backend) -> None:
+    users = backend().users
+    assert users.prefs("alice", "tasks") == {}
+    chosen = {"state": "open", "risk": "", "fraud_type": "冒充公检法", "q": ["a", 1]}
+    users.set_prefs("alice", "tasks", chosen)
+    users.set_prefs("alice", "reports", {"since": "2027-01-01", "until": ""})
+    users.set_prefs("bob", "tasks", {"state": "failed"})
+    saved = backend().users.prefs("alice", "tasks")
+    assert saved == chosen and list(saved) == list(chosen)  # in the order written
+    users.set_prefs("alice", "tasks", {"zeta": "1", "alpha": "2"})
+    assert list(users.prefs("alice", "tasks").items()) == [("zeta", "1"), ("alpha", "2")]
+    assert users.prefs("alice", "reports") == {"since": "2027-01-01", "until": ""}
+    assert users.prefs("bob", "tasks") == {"state": "failed"}
+    assert users.prefs("bob", "reports") == {}
+
+
+# ------------------------------------------------------------------ the audit trail
+
+
+def test_the_audit_log_pages_newest_first_by_who_and_what(backend: Backend) -> None:
+    audit = backend().audit
+    woken: list[int] = []
+    audit.watch.subscribe(lambda: woken.append(1))
+    added = []
+    for i in range(7):
+        actor = "console:alice" if i % 2 == 0 else "cli:root"
+        action = "cancel" if i < 4 else "sign_in"
+        added.append(audit.add(AuditEntry(T0 + i, actor, action, f"t{i}", "192.0.2.1",
+                                          {"reason": f"因为 {i}", "n": i, "cases": ["A", "B"]})))
+    assert len(woken) == 7
+    ids = [e.id for e in added]
+    assert ids == sorted(ids) and len(set(ids)) == 7 and ids[0] > 0
+    assert added[3] == AuditEntry(T0 + 3, "cli:root", "cancel", "t3", "192.0.2.1",
+                                  {"reason": "因为 3", "n": 3, "cases": ["A", "B"]}, ids[3])
+    everything = backend().audit.page()  # another connection reads it
+    assert everything == added[::-1]
+    assert list(everything[0].detail) == ["reason", "n", "cases"]  # in the order written
+    first = audit.page(limit=3)
+    assert [e.target for e in first] == ["t6", "t5", "t4"]
+    second = audit.page(before=first[-1].id, limit=3)
+    assert [e.target for e in second] == ["t3", "t2", "t1"]
+    assert [e.target for e in audit.page(before=second[-1].id, limit=3)] == ["t0"]
+    assert [e.target for e in audit.page(actor="cli:root")] == ["t5", "t3", "t1"]
+    assert [e.target for e in audit.page(action="cancel")] == ["t3", "t2", "t1", "t0"]
+    assert [e.target for e in audit.page(before=ids[3], actor="console:alice",
+                                         action="cancel")] == ["t2", "t0"]
+    assert audit.page(actor="nobody") == []
+    bare = audit.add(AuditEntry(T0 + 9, "engine:screening", "list_add"))
+    assert audit.page(limit=1) == [bare] and bare.detail == {} and bare.id > ids[-1]

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs the whole suite:
 #   Debian packages (SIPp, Mosquitto, espeak-ng, sox, Kamailio, Chromium and its driver for
-#   the console's browser tests, a Chinese font for their screenshots) when missing,
+#   the console's browser tests, a Chinese font for their screenshots, PostgreSQL for the
+#   shared store's tests: started as the postgres user in a temporary directory) when missing,
 #   a virtualenv in .venv with the pinned dependencies of pyproject.toml,
 #   then pytest in two processes (pytest-xdist). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(sip-tester mosquitto espeak-ng sox libsox-fmt-mp3 kamailio chromium chromium-driver fonts-wqy-microhei)
+packages=(sip-tester mosquitto espeak-ng sox libsox-fmt-mp3 kamailio chromium chromium-driver fonts-wqy-microhei postgresql)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")

@@ -150,7 +150,7 @@ async def start_import(ctx: Ctx) -> Response:
 def _run_import(console: Console, job: ImportJob, path: Path, actor: Actor, replace: bool,
                 reason: str) -> None:
     """In its own thread, with its own connections: the pages go on meanwhile."""
-    stores = open_stores(console.data_dir)
+    stores = open_stores(console.settings.loaded)
     try:
         center = Center(console.loaded, console.settings.catalog, stores,
                         lists=ListSet(console.loaded))

@@ -88,7 +88,7 @@ def _period(ctx: Ctx) -> tuple[Period | None, dict[str, str], str]:
 
 def _read(console: Console, since: float, until: float) -> Figures:
     """In a worker thread: its own connections."""
-    stores = open_stores(console.data_dir)
+    stores = open_stores(console.settings.loaded)
     try:
         views = Views(stores, console.data_dir)
         report = views.report(since, until)

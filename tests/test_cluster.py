@@ -1,0 +1,173 @@
+"""Several engine nodes on one PostgreSQL (Debian's, started by the test as the postgres user),
+against SIPp phones on the trunk: a campaign shared by three nodes with one of them killed
+with SIGKILL in the middle and started again, the database stopped for 10 s under a
+campaign, the leases and the fencing of a node that comes back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dialerctl import cli, dialer_config
+from enginectl import EngineProcess, read_events
+from pgctl import PASSWORD, Postgres, available, postgres
+from rtppcap import write_pcap
+from sipptrace import calls_of, max_concurrent, overlaps
+from workerproc import Sipp
+
+from dialer import Outcome, TaskState
+from stores import Stores, open_stores
+
+ENV = "AFC_TEST_DB_PASSWORD"
+LEASE_S = 4.0
+RETRIES = ("{busy_s: 1, busy_growth: 1.0, busy_cap_s: 1, rang_out_s: 1, no_answer_s: 1, "
+           "unacknowledged_s: 2, trunk_s: 1, trunk_cap_s: 2, jitter: 0.2}")
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Postgres]:
+    missing = available()
+    if missing:
+        pytest.fail(f"{missing}: tools/test.sh installs it")
+    with postgres() as pg:
+        yield pg
+
+
+@pytest.fixture()
+def database(server: Postgres, request: pytest.FixtureRequest,
+             monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(ENV, PASSWORD)
+    return server.fresh_database(f"cluster_{request.node.name[:40].lower()}")
+
+
+def node_config(directory: Path, name: str, url: str, trunk: str, *, workers: int = 2,
+                max_channels: int = 10, max_cps: float = 20) -> Path:
+    config = dialer_config(directory, trunk, workers=workers, max_channels=max_channels,
+                           max_cps=max_cps, max_attempts=50, retries=RETRIES)
+    text = config.read_text().replace(
+        "engine:\n", f"engine:\n  store: {url}\n  store_password_env: {ENV}\n"
+                     f"  node: {name}\n  lease_s: {LEASE_S}\n", 1)
+    config.write_text(text)
+    return config
+
+
+def shared(url: str) -> Stores:
+    return open_stores(Path("/nonexistent"), url=url, password=PASSWORD, node="test")
+
+
+def wait_all(stores: Stores, timeout: float, done: object = None) -> list:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while True:
+        tasks = stores.tasks.tasks()
+        if all(not t.state.open for t in tasks):
+            return tasks
+        if time.monotonic() > deadline:
+            counts = Counter(t.state.value for t in tasks)
+            raise AssertionError(f"not finished in {timeout} s: {dict(counts)}")
+        time.sleep(0.5)
+
+
+def test_three_nodes_share_a_campaign_and_one_killed_loses_nothing(tmp_path: Path,
+                                                                   database: str) -> None:
+    dtmf = write_pcap(tmp_path / "dtmf-1.pcap", digits=(("1", 0),))
+    phones = Sipp("uas_random_busy_then_dtmf.xml", tmp_path, "-key", "busy_percent", "50",
+                  "-key", "dtmf_pcap", str(dtmf), "-trace_msg", calls=100_000, timeout_s=600)
+    configs = [node_config(tmp_path / f"n{i}", f"n{i}", database, phones.uri_host)
+               for i in (1, 2, 3)]
+    requests = tmp_path / "campaign.csv"
+    numbers = [f"1390{5000 + i:07d}" for i in range(200)]
+    requests.write_text("number,fraud_type\n" + "".join(f"{n},investment\n" for n in numbers))
+    cli(configs[0], "warn", "--file", str(requests))  # into the shared store, before any node
+    stores = shared(database)
+    nodes: list[EngineProcess] = []
+    try:
+        nodes = [EngineProcess(c) for c in configs]
+        # the middle of the campaign: node 2 has calls up; kill it and its engine only
+        deadline = time.monotonic() + 60
+        while not [a for t in stores.tasks.tasks([TaskState.CALLING])
+                   for a in stores.tasks.attempts(t.id) if a.ended_at is None and
+                   a.worker.startswith("w") and _node_of(stores, t.id, a.n) == "n2"]:
+            assert time.monotonic() < deadline, "node 2 never had a call up"
+            time.sleep(0.1)
+        killed_at = time.time()
+        os.kill(nodes[1].proc.pid, signal.SIGKILL)
+        nodes[1].proc.wait(5)
+        held = [(t.id, a.n) for t in stores.tasks.tasks() for a in stores.tasks.attempts(t.id)
+                if a.ended_at is None and _node_of(stores, t.id, a.n) == "n2"]
+        time.sleep(LEASE_S + 3)
+        nodes[1] = EngineProcess(configs[1])  # it comes back and joins again
+        tasks = wait_all(stores, 420)
+    finally:
+        for node in nodes:
+            node.stop()
+        phones.kill()
+    calls = calls_of(next(tmp_path.glob("uas_random_busy_then_dtmf_*_messages.log")))
+    assert [t.state for t in tasks] == [TaskState.ACKNOWLEDGED] * 200
+    assert overlaps(calls) == []  # no number ever rang twice at once, as the phones saw it
+    assert max_concurrent(calls) <= 10  # the trunk's channels, all nodes together
+    by_number = Counter(c.number for c in calls)
+    attempts = stores.tasks.attempts_of([t.id for t in tasks])
+    for task in tasks:
+        made = attempts[task.id]
+        assert len(made) == by_number[task.dial], (task, made)  # every INVITE an attempt
+        assert task.attempts == sum(a.counted for a in made)
+        assert sum(a.outcome is Outcome.ACKNOWLEDGED for a in made) == 1
+    interrupted = {(a.task_id, a.n) for made in attempts.values() for a in made
+                   if a.outcome is Outcome.INTERRUPTED}
+    assert set(held) <= interrupted and held, (held, interrupted)
+    for task_id, n in held:  # called again by the others within the lease and 2 s
+        again = next(a for a in attempts[task_id] if a.n == n + 1)
+        assert again.started_at - killed_at < LEASE_S + 2 + 1.5, (task_id, again, killed_at)
+    who = Counter(_node_of(stores, a.task_id, a.n) for made in attempts.values() for a in made)
+    assert set(who) == {"n1", "n2", "n3"}, who
+    stores.close()
+
+
+def _node_of(stores: Stores, task_id: str, n: int) -> str:
+    for event in stores.tasks.events(task_id):
+        if event.event == "attempt" and event.attempt == n:
+            return str(event.detail.get("node", ""))
+    return ""
+
+
+def test_the_database_stopped_for_ten_seconds_mid_campaign(tmp_path: Path, server: Postgres,
+                                                           database: str) -> None:
+    dtmf = write_pcap(tmp_path / "dtmf-1.pcap", digits=(("1", 0),))
+    phones = Sipp("uas_random_busy_then_dtmf.xml", tmp_path, "-key", "busy_percent", "50",
+                  "-key", "dtmf_pcap", str(dtmf), "-trace_msg", calls=100_000, timeout_s=300)
+    configs = [node_config(tmp_path / f"n{i}", f"n{i}", database, phones.uri_host, workers=1)
+               for i in (1, 2)]
+    requests = tmp_path / "campaign.csv"
+    numbers = [f"1391{6000 + i:07d}" for i in range(30)]
+    requests.write_text("number,fraud_type\n" + "".join(f"{n},investment\n" for n in numbers))
+    cli(configs[0], "warn", "--file", str(requests))
+    nodes: list[EngineProcess] = []
+    try:
+        nodes = [EngineProcess(c) for c in configs]
+        time.sleep(4)  # calls up on both
+        server.stop("fast")
+        refused = cli(configs[0], "warn", "13800138000", check=False)
+        time.sleep(10)
+        server.start()
+        stores = shared(database)
+        tasks = wait_all(stores, 240)
+    finally:
+        for node in nodes:
+            node.stop()
+        phones.kill()
+    assert refused.returncode != 0 and "database" in refused.stderr, refused.stderr
+    assert len(tasks) == 30 and {t.state for t in tasks} == {TaskState.ACKNOWLEDGED}
+    assert all(n.proc.returncode == 0 for n in nodes)  # no restart needed
+    calls = calls_of(next(tmp_path.glob("uas_random_busy_then_dtmf_*_messages.log")))
+    assert overlaps(calls) == []
+    for config in configs:
+        log = (config.parent / "engine.log").read_text()
+        assert log.count("the store is unreachable") == 1, log[-3000:]
+        assert "the store answers again" in log
+    assert not [e for c in configs for e in read_events(c) if e.get("event") == "flow_failed"]
+    stores.close()
