@@ -82,6 +82,7 @@ UPDATE = "blocklist/update"
 SMS_REPLY = "sms/reply"
 CALLBACK_DONE = "hotline/callback_done"
 TAKEN = (REQUEST, CANCEL, UPDATE, SMS_REPLY, CALLBACK_DONE)
+BUS_LEASE = "bus"  # with a shared store: the node that speaks for the cluster
 _STORE_ERRORS = (StoreUnavailable, ListStoreError, OSError)
 """A store that cannot write now (locked, disk full): the batch is tried again, unacknowledged."""
 
@@ -133,6 +134,8 @@ class Bus:
                 raise BusError(f"the environment variable {config.password_env} (mqtt.password_env) "
                                "holding the broker password is not set")
         self.stores = open_stores(loaded)  # of its own: they outlive the engine's
+        self.shared = self.stores.shared
+        self.holding = not self.shared  # of the bus lease: on one machine, always
         self.outbox = self.stores.outbox
         self.tasks = self.stores.tasks
         self.callbacks = self.stores.callbacks
@@ -153,7 +156,8 @@ class Bus:
     # ------------------------------------------------------------ life cycle
 
     def start(self) -> None:
-        self._catch_up()
+        if not self.shared:
+            self._catch_up()
         self._run = asyncio.create_task(self._main(), name="bus")
 
     async def stop(self) -> None:
@@ -176,7 +180,49 @@ class Bus:
     async def _main(self) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._collect(), name="bus-collect")
-            group.create_task(self._connection(), name="bus-connection")
+            if self.shared:
+                group.create_task(self._take_turns(), name="bus-lease")
+            else:
+                group.create_task(self._connection(), name="bus-connection")
+
+    async def _take_turns(self) -> None:
+        """With a shared store, one node's bus speaks for the cluster: the one holding the
+        ``bus`` lease connects to the broker (with the one client id: the broker's persistent
+        session follows it), takes the requests, copies the task and callback events into the
+        shared outbox and publishes it, in order. The others only add their own notices to the
+        outbox; when the holder stops renewing, the next takes the lease and goes on from the
+        outbox and the cursors where it stopped."""
+        cluster = self.stores.cluster
+        engine = self.loaded.config.engine
+        node, lease_s = engine.node_name, engine.lease_s
+        connection: asyncio.Task[None] | None = None
+        try:
+            while True:
+                try:
+                    held = cluster.hold(BUS_LEASE, node, lease_s)
+                except StoreUnavailable:
+                    held = connection is not None  # nobody can take it meanwhile
+                if held and connection is None:
+                    log.info("node %s speaks for the cluster on the MQTT bus", node)
+                    self.holding = True
+                    with contextlib.suppress(StoreUnavailable):
+                        self._catch_up()
+                    connection = asyncio.create_task(self._connection(), name="bus-connection")
+                elif not held and connection is not None:
+                    log.warning("node %s no longer holds the MQTT bus's lease: it leaves the "
+                                "broker to the node that does", node)
+                    self.holding = False
+                    connection.cancel()
+                    await asyncio.gather(connection, return_exceptions=True)
+                    connection = None
+                await asyncio.sleep(lease_s / 5)
+        finally:
+            if connection is not None:
+                connection.cancel()
+                await asyncio.gather(connection, return_exceptions=True)
+            self.holding = False
+            with contextlib.suppress(StoreError):
+                cluster.release(BUS_LEASE, node)
 
     # ------------------------------------------------------------ notices → outbox
 
@@ -211,9 +257,9 @@ class Bus:
             if rows:
                 self.outbox.put(rows, now)
                 self._trim()
-            if tasks:
+            if tasks and self.holding:
                 self._copy_tasks(now)
-            if callbacks:
+            if callbacks and self.holding:
                 self._copy_callbacks(now)
         except Exception as exc:  # noqa: BLE001 - a full disk must not stop the engine: say it
             log.error("events could not be queued for the MQTT broker: %s", exc)

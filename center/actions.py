@@ -25,6 +25,7 @@ from dialer.requests import RowError
 from hotline.callbacks import Callback
 from people import AuditEntry, Role, User, password_problem
 from screening import ImportReport, ListSet, NumberKind, mask, normalize
+from screening.lists import source_signature
 from screening.numbers import SHORT_BASE
 from sip_config import LoadedConfig
 from stores import StoreError, Stores, Submitted
@@ -32,6 +33,7 @@ from texts.model import Message
 from texts.words import clean_reply
 
 from .actor import Actor
+from .lists import ListSync
 from .passwords import hash_password
 
 __all__ = ["Center", "Invalid", "ListEdit"]
@@ -67,6 +69,7 @@ class Center:
         self.clock = clock
         self.policy = Policy(self.config.dialer, ZoneInfo(self.config.engine.timezone))
         self._lists = lists
+        self._list_sync: ListSync | None = None
 
     @property
     def lists(self) -> ListSet:
@@ -74,6 +77,16 @@ class Center:
         if self._lists is None:
             self._lists = ListSet(self.loaded)
         return self._lists
+
+    @property
+    def list_sync(self) -> ListSync | None:
+        """With a shared store: this node's copies of the lists kept in step with the
+        cluster's journal of changes; None on one machine."""
+        if self._list_sync is None and self.stores.shared:
+            journal = self.stores.lists
+            assert journal is not None
+            self._list_sync = ListSync(self.lists, journal, self.loaded.data_dir / "lists")
+        return self._list_sync
 
     # ------------------------------------------------------------ warnings
 
@@ -233,7 +246,15 @@ class Center:
             raise Invalid(f"the reason has {len(reason)} characters; at most 500", "reason")
         name = self._list_name(list_name)
         store = self.lists.stores[name]
-        changed = store.add(keys) if op == "add" else store.remove(keys)
+        sync = self.list_sync
+        if sync is None:
+            changed = store.add(keys) if op == "add" else store.remove(keys)
+        else:  # the cluster's journal first, then this node's copy (the others follow)
+            before = sum(k in store for k in keys)
+            self.stores.lists.append(name, op, keys, self.clock(), by=str(actor))  # type: ignore[union-attr]
+            sync.sync()
+            after = sum(k in store for k in keys)
+            changed = after - before if op == "add" else before - after
         log.info("list %s: %d of %d numbers %s by %s", name, changed, len(keys),
                  "added" if op == "add" else "removed", actor)
         self._audit(actor, f"list_{op}", name, changed=changed, asked=len(keys),
@@ -245,8 +266,20 @@ class Center:
                     progress: Callable[[int, int], None] | None = None) -> ImportReport:
         if not path.is_file():
             raise Invalid(f"there is no file {path} to import")
-        report = self.lists.import_file(self._list_name(list_name), path, progress,
-                                        replace=replace)
+        name = self._list_name(list_name)
+        sync = self.list_sync
+        if sync is None:
+            report = self.lists.import_file(name, path, progress, replace=replace)
+        else:  # parsed here, the keys through the cluster's journal, then this node's copy
+            started = time.perf_counter()
+            parsed = self.lists.parse_file(path, progress)
+            before = len(self.lists.stores[name])
+            self.stores.lists.append(name, "replace" if replace else "merge",  # type: ignore[union-attr]
+                                     parsed.keys, self.clock(), source_signature(path),
+                                     by=str(actor))
+            sync.sync()
+            report = ImportReport(name, path, parsed, len(self.lists.stores[name]) - before,
+                                  time.perf_counter() - started)
         log.info("list %s: %s imported by %s (%d numbers, %d new)", report.list_name, path.name,
                  actor, len(report.parsed.keys), report.added)
         self._audit(actor, "list_import", report.list_name, file=path.name, replace=replace,

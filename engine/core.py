@@ -38,7 +38,8 @@ from callflow import (
     Timer,
     UnexpectedEvent,
 )
-from center import ENGINE, Center
+from center import ENGINE, Center, Invalid
+from center.lists import ListSync
 from dialer import Policy
 from dialer.callee import CalleeWarnings
 from front import Front, behind_front
@@ -103,6 +104,7 @@ class SourceRefused(Notice):
 
 
 STATUS_EVERY_S = 30.0
+FOLLOW_LISTS_S = 5.0  # with a shared store: a look at the lists' journal at least this often
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ class Engine:
         self._subscribers: list[asyncio.Queue[Notice]] = []
         self._dispatcher: asyncio.Task[None] | None = None
         self._status: asyncio.Task[None] | None = None
+        self._lists: asyncio.Task[None] | None = None
         data = loaded.data_dir
         data.mkdir(parents=True, exist_ok=True)
         self.events_path = data / "events.jsonl"
@@ -214,10 +217,18 @@ class Engine:
 
     async def start(self) -> None:
         self.lock.take()  # one engine per data directory: never two calls to one number
+        sync = self.center.list_sync
+        if sync is not None:  # what the other nodes changed while this one was down
+            applied = sync.sync()
+            if applied:
+                log.info("lists: %d changes made by other nodes applied", applied)
         for name, path in self.lists.stale_sources():
             try:
-                report = self.lists.import_file(name, path)
-            except StoreError as exc:
+                if sync is None:
+                    report = self.lists.import_file(name, path)
+                else:  # through the cluster's journal: every node gets it
+                    report = self.center.import_list(path, name, ENGINE)
+            except (StoreError, RecordsError, Invalid) as exc:
                 log.error("list %s: %s was not imported: %s", name, path, exc)
                 continue
             log.info("imported %s into list %s: %d numbers", report.file.name, report.list_name,
@@ -238,10 +249,33 @@ class Engine:
         self.dialing.start()
         self.texting.start()
         self._status = asyncio.create_task(self._report_status(), name="engine-status")
+        if sync is not None:
+            self._lists = asyncio.create_task(self._follow_lists(sync), name="engine-lists")
+
+    async def _follow_lists(self, sync: ListSync) -> None:
+        """Another node changed a list: this node's copy follows within a moment."""
+        journal = self.stores.lists
+        assert journal is not None
+        while True:
+            try:
+                if await journal.watch.wait(FOLLOW_LISTS_S):
+                    applied = sync.sync()
+                    if applied:
+                        self.gate.check_lists()
+                        log.info("lists: %d changes from the cluster applied", applied)
+                    self.health.answered()
+            except RecordsError as exc:
+                self.health.failed(exc)
+                await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("following the lists' changes")
+                await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
         if self._status is not None:
             self._status.cancel()
+        if self._lists is not None:
+            self._lists.cancel()
         await self.dialing.stop()
         await self.pool.stop()
         if self.front is not None:

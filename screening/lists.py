@@ -89,12 +89,15 @@ class ListSet:
             for name, path in self.stale_sources()
         ]
 
+    def parse_file(self, path: Path, progress: Progress | None = None) -> ParseResult:
+        return parse_file(path, self.screening.country, progress)
+
     def import_file(self, name: str | None, path: Path, progress: Progress | None = None,
                     replace: bool = False) -> ImportReport:
         name = self.name_of(name)
         store = self.stores[name]
         started = time.perf_counter()
-        parsed = parse_file(path, self.screening.country, progress)
+        parsed = self.parse_file(path, progress)
         signature = source_signature(path)
         before = len(store)
         if replace:

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import NotFound, Refused, StoreError, StoreUnavailable
-from .interfaces import AuditLog, CallbackStore, Cluster, Outbox, TaskStore, TextStore, UserStore
+from .interfaces import (
+    AuditLog,
+    CallbackStore,
+    Cluster,
+    ListJournal,
+    Outbox,
+    TaskStore,
+    TextStore,
+    UserStore,
+)
 from .model import Claim, NodeInfo, Pending, Submitted, TaskQuery, TrunkLimits
 from .solo import SoloCluster
 from .sqlite import (
@@ -38,7 +47,7 @@ if TYPE_CHECKING:
 
     from .postgres import Database
 
-__all__ = ["AuditLog", "CallbackStore", "Claim", "Cluster", "NodeInfo", "NotFound", "Outbox", "Pending", "Refused", "StoreError",
+__all__ = ["AuditLog", "CallbackStore", "Claim", "Cluster", "ListJournal", "NodeInfo", "NotFound", "Outbox", "Pending", "Refused", "StoreError",
            "StoreUnavailable", "Stores", "Submitted", "TaskQuery", "TaskStore", "TextStore",
            "TrunkLimits", "UserStore", "Watch", "open_stores"]
 
@@ -128,6 +137,15 @@ class Stores:
 
             return self._get("audit", lambda: PgAuditLog(self.database))
         return self._get("audit", lambda: SqliteAuditLog(self.data_dir / _people.AUDIT_FILE))
+
+    @property
+    def lists(self) -> ListJournal | None:
+        """The lists' shared journal; None on one machine."""
+        if not self.shared:
+            return None
+        from .postgres.lists import PgListJournal
+
+        return self._get("lists", lambda: PgListJournal(self.database))  # type: ignore[no-any-return]
 
     @property
     def cluster(self) -> Cluster:

@@ -20,7 +20,7 @@ from texts.model import Message, Thread
 from .model import Claim, NodeInfo, Pending, Submitted, TaskQuery, TrunkLimits
 from .watch import Watch
 
-__all__ = ["AuditLog", "CallbackStore", "Cluster", "Outbox", "TaskStore", "TextStore", "UserStore"]
+__all__ = ["AuditLog", "CallbackStore", "Cluster", "ListJournal", "Outbox", "TaskStore", "TextStore", "UserStore"]
 
 
 class TaskStore(Protocol):
@@ -164,4 +164,17 @@ class Cluster(Protocol):
     def hold(self, lease: str, node: str, lease_s: float) -> bool: ...
     def release(self, lease: str, node: str) -> None: ...
     def pace(self, limits: TrunkLimits) -> None: ...
+    def close(self) -> None: ...
+
+
+class ListJournal(Protocol):
+    """Every change to the block lists, in order, shared by the nodes (only with a shared
+    store: on one machine the lists' own files are the whole truth)."""
+
+    watch: Watch
+
+    def append(self, list_name: str, op: str, keys: Any, at: float,
+               source: dict[str, Any] | None = None, by: str = "") -> int: ...
+    def after(self, seq: int, limit: int = 100) -> builtins.list[Any]: ...
+    def last(self) -> int: ...
     def close(self) -> None: ...

@@ -1,7 +1,7 @@
 """Several engine nodes on one PostgreSQL (Debian's, started by the test as the postgres user),
 against SIPp phones on the trunk: a campaign shared by three nodes with one of them killed
 with SIGKILL in the middle and started again, the database stopped for 10 s under a
-campaign, the leases and the fencing of a node that comes back."""
+campaign, one node speaking for all on the MQTT bus and another taking over when it dies."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from brokerctl import Broker, Watcher, mqtt_section
 from dialerctl import cli, dialer_config
 from enginectl import EngineProcess, read_events
 from pgctl import PASSWORD, Postgres, available, postgres
 from rtppcap import write_pcap
 from sipptrace import calls_of, max_concurrent, overlaps
+from test_dialer_crash import answering_phones
 from workerproc import Sipp
 
 from dialer import Outcome, TaskState
@@ -25,6 +27,9 @@ from stores import Stores, open_stores
 
 ENV = "AFC_TEST_DB_PASSWORD"
 LEASE_S = 4.0
+REQUEST = "antifraud/warning/request"
+EVENT = "antifraud/warning/event"
+STATUS = "antifraud/engine/status"
 RETRIES = ("{busy_s: 1, busy_growth: 1.0, busy_cap_s: 1, rang_out_s: 1, no_answer_s: 1, "
            "unacknowledged_s: 2, trunk_s: 1, trunk_cap_s: 2, jitter: 0.2}")
 
@@ -171,3 +176,88 @@ def test_the_database_stopped_for_ten_seconds_mid_campaign(tmp_path: Path, serve
         assert "the store answers again" in log
     assert not [e for c in configs for e in read_events(c) if e.get("event") == "flow_failed"]
     stores.close()
+
+
+def test_one_node_speaks_for_the_cluster_on_mqtt_and_another_takes_over(
+        tmp_path: Path, database: str) -> None:
+    broker = Broker(tmp_path)
+    watcher = Watcher(broker.port, client_id="test-watcher", clean=False)
+    phones = answering_phones(tmp_path, calls=10, timeout_s=120)
+    configs = []
+    for i in (1, 2):
+        config = node_config(tmp_path / f"n{i}", f"n{i}", database, phones.uri_host, workers=1)
+        config.write_text(config.read_text() + mqtt_section(broker.url, "  reconnect_max_s: 2\n"))
+        configs.append(config)
+    nodes: list[EngineProcess] = []
+    try:
+        since = time.monotonic()
+        nodes = [EngineProcess(c) for c in configs]
+        watcher.wait(STATUS, lambda s: any(x.at >= since and x.json["state"] == "up" for x in s))
+        for i in range(6):
+            watcher.publish(REQUEST, {"number": f"1392{7000 + i:07d}", "fraud_type": "loan",
+                                      "task_id": f"mq-{i}"})
+        watcher.wait(EVENT, lambda s: sum(x.json["event"] == "completed" for x in s) == 6, 60)
+        holder = next(i for i, c in enumerate(configs)
+                      if "speaks for the cluster" in (c.parent / "engine.log").read_text())
+        time.sleep(1.0)  # everything published and marked sent
+        os.kill(nodes[holder].proc.pid, signal.SIGKILL)
+        nodes[holder].proc.wait(5)
+        killed = time.monotonic()
+        watcher.wait(STATUS, lambda s: any(x.at >= killed and x.json["state"] == "up"
+                                           for x in s), LEASE_S * 3)
+        for i in range(6, 10):
+            watcher.publish(REQUEST, {"number": f"1392{7000 + i:07d}", "fraud_type": "loan",
+                                      "task_id": f"mq-{i}"})
+        seen = watcher.wait(EVENT, lambda s: sum(x.json["event"] == "completed"
+                                                 for x in s) == 10, 60)
+    finally:
+        for node in nodes:
+            node.stop()
+        phones.kill()
+        watcher.close()
+        broker.stop()
+    other = configs[1 - holder]
+    assert "speaks for the cluster" in (other.parent / "engine.log").read_text()
+    events = [s.json for s in seen]
+    ids = [e["id"] for e in events]
+    assert len(ids) == len(set(ids))  # each event once for the whole cluster
+    by_task: dict[str, list[int]] = {}
+    for e in events:
+        by_task.setdefault(e["task_id"], []).append(e["id"])
+    assert sorted(by_task) == [f"mq-{i}" for i in range(10)]
+    for task_id, order in by_task.items():
+        assert order == sorted(order), (task_id, order)  # in order per task
+        names = [e["event"] for e in events if e["task_id"] == task_id]
+        assert names[0] == "queued" and names[-1] == "completed", names
+
+
+def test_a_list_edit_on_one_node_blocks_a_call_on_another_within_a_second(
+        tmp_path: Path, database: str) -> None:
+    configs = [node_config(tmp_path / f"n{i}", f"n{i}", database, "127.0.0.1:5070", workers=1)
+               for i in (1, 2, 3)]
+    nodes: list[EngineProcess] = []
+    try:
+        nodes = [EngineProcess(c) for c in configs]
+        time.sleep(1.0)  # every node has caught up with the journal and listens
+        edited = cli(configs[0], "blocklist", "add", "13900005555")
+        done_at = time.time()
+        assert "added" in edited.stdout + edited.stderr, edited
+        caller = Sipp("uac_invite_expect_603.xml", tmp_path, "-s", "961108", "-key",
+                      "extra_header", "X-Test: cluster", "-key", "caller", "13900005555",
+                      remote=f"127.0.0.1:{nodes[2].port}")
+        assert caller.wait() == 0, caller.report() + nodes[2].log_text()
+        screened = [e for e in read_events(configs[2]) if e.get("event") == "screened"]
+        assert screened and screened[-1]["action"] == "reject" and screened[-1]["status"] == 603
+        assert screened[-1]["rule"] == "list:fraud"
+        applied = [line for line in (configs[2].parent / "engine.log").read_text().splitlines()
+                   if "changes from the cluster applied" in line]
+        assert applied, nodes[2].log_text()
+        # the change reached node 3 within a second of the command's commit
+        stamp = time.mktime(time.strptime(applied[-1][:19], "%Y-%m-%d %H:%M:%S")) + \
+            int(applied[-1][20:23]) / 1000
+        assert stamp - done_at < 1.0
+        # and node 2's own copy has it (what its command line reads)
+        assert cli(configs[1], "screen", "13900005555").stdout.startswith("reject")
+    finally:
+        for node in nodes:
+            node.stop()
