@@ -104,9 +104,10 @@ class Center:
     def warn(self, request: WarningRequest, actor: Actor) -> Submitted:
         """Accept a request: a new task, or merged into the number's open one; on disk when
         this returns."""
+        tasks = self.stores.tasks  # opened first: the request's time is its commit's
         now = self.clock()
-        submitted = self.stores.tasks.submit(request, now, self.policy.not_before(request.risk, now),
-                                             by=str(actor))
+        submitted = tasks.submit(request, now, self.policy.not_before(request.risk, now),
+                                 by=str(actor))
         log.info("%s (by %s)", submitted.sentence(), actor)
         self._audit(actor, "warn", submitted.task.id, number=submitted.task.masked,
                     fraud_type=request.fraud_type, risk=request.risk.value,
@@ -115,8 +116,9 @@ class Center:
 
     def warn_many(self, requests: Sequence[WarningRequest], actor: Actor) -> list[Submitted]:
         """Many requests in one commit: all on disk, or none."""
+        tasks = self.stores.tasks  # opened first: the requests' time is their commit's
         now = self.clock()
-        submitted = self.stores.tasks.submit_many(
+        submitted = tasks.submit_many(
             [(r, self.policy.not_before(r.risk, now)) for r in requests], now, by=str(actor))
         log.info("%d warning requests accepted (by %s)", len(submitted), actor)
         if submitted:

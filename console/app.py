@@ -36,7 +36,7 @@ __all__ = ["Console", "make_app", "serve"]
 log = logging.getLogger("console")
 
 STATIC = Path(__file__).resolve().parent / "static"
-NICE = 10
+NICE = 19
 """How much lower than the engine's the console's CPU priority is when ``run`` starts it."""
 
 

@@ -120,7 +120,8 @@ class Worker:
         if isinstance(command, p.Dial):
             self.calls[command.call] = time.monotonic()
         process = self.process
-        if process is None or process.stdin is None or process.returncode is not None:
+        if process is None or process.stdin is None or process.returncode is not None \
+                or process.stdin.is_closing():  # stopping: a write would go nowhere, unsaid
             if call is not None:
                 self._lose(call, "worker is not running")
             return False
@@ -227,6 +228,8 @@ class Worker:
         self.inbox.put_nowait((self, event))
 
     def _lose(self, call: str, why: str) -> None:
+        if call not in self.calls:  # ended already: nothing more to report
+            return
         started = self.calls.pop(call, None)
         duration = time.monotonic() - started if started is not None else 0.0
         log.error("call %s lost: %s", call, why)

@@ -159,13 +159,17 @@ def behind_front(specs: Sequence[_Spec], loaded: LoadedConfig) -> list[_Spec]:
     """The workers' specs behind the front: their own SIP ports, and only the front's address
     allowed to send them INVITEs and texts (every call and text arrives through it, after its
     flood defence; a source of sip.allowed_sources that aims at a worker's port directly gets
-    403). The front itself checks sip.allowed_sources."""
+    403), and the fronts of the other nodes (``sip.balancer.nodes``), which hand them calls
+    too. The front itself checks sip.allowed_sources."""
     ports = worker_ports(loaded.config)
     source = front_source(loaded.config)
-    network = f"{source}/{128 if ip_address(source).version == 6 else 32}"
+    fronts = [source] + ([peer.host for peer in loaded.config.sip.balancer.nodes]
+                         if loaded.config.sip.balancer is not None else [])
+    allow = tuple(dict.fromkeys(f"{h}/{128 if ip_address(h).version == 6 else 32}"
+                                for h in fronts))
     front_rate = loaded.config.sip.balancer.new_calls_per_worker_s \
         if loaded.config.sip.balancer is not None else 0
-    return [replace(spec, sip_port=port, allow=(network,), front=source,
+    return [replace(spec, sip_port=port, allow=allow, front=source,
                     invite_rate=max(spec.invite_rate, front_rate) if spec.invite_rate else 0)
             for spec, port in zip(specs, ports, strict=True)]
 
@@ -187,6 +191,8 @@ def setup_from_config(config: Config, out_dir: Path, *, source: str = "",
                          f"(sip.listen.port + 1 and up), past 65535: lower sip.listen.port")
     worker_host = UNSPECIFIED_HOSTS.get(listen.host, listen.host)
     workers = tuple(WorkerAddress(f"w{i + 1}", worker_host, port) for i, port in enumerate(ports))
+    workers += tuple(WorkerAddress(f"{peer.name}-w{i}", peer.host, peer.port + i)
+                     for peer in balancer.nodes for i in range(1, peer.workers + 1))
     out_dir = out_dir.absolute()
     return BalancerSetup(
         host=listen.host, port=listen.port, algorithm=balancer.algorithm,

@@ -7,7 +7,7 @@ Each field's docstring is what an operator reads in ``dialer.yaml``.
 from __future__ import annotations
 
 import socket
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -20,6 +20,7 @@ __all__ = [
     "EngineConfig",
     "ListenConfig",
     "MqttConfig",
+    "PeerNode",
     "SipConfig",
     "TrunkConfig",
 ]
@@ -100,6 +101,27 @@ class TrunkConfig(Section):
     """New calls per second the trunk accepts."""
 
 
+def _address(value: str) -> str:
+    try:
+        ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
+class PeerNode(Section):
+    """Another engine node behind its own front, as this node's front reaches it."""
+
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+    """Its engine.node."""
+    host: Annotated[str, AfterValidator(_address)]
+    """Its sip.listen.host (an IP address this node reaches)."""
+    port: Port = 5060
+    """Its sip.listen.port: its workers listen on port + 1 and up."""
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    """Its engine.workers."""
+
+
 class BalancerConfig(Section):
     """Kamailio in front of the workers. With this section, ``run`` starts Kamailio itself and
     restarts it if it dies: it listens on sip.listen.host:sip.listen.port (the address callers
@@ -148,6 +170,10 @@ class BalancerConfig(Section):
         "sundayddr", "iWar")
     """User-Agent parts of SIP scanners (case-insensitive); their requests are dropped without a
     reply. An empty list drops none."""
+    nodes: tuple[PeerNode, ...] = ()
+    """The other engine nodes sharing the store (engine.store): new calls go to their workers
+    too, and a node that stops answering OPTIONS is skipped. List every other node on each
+    node; each node's workers then take calls from the others' fronts."""
     host: Annotated[None, BeforeValidator(_removed)] = None
     """Removed (always None): the front listens on sip.listen.host."""
     port: Annotated[None, BeforeValidator(_removed)] = None

@@ -59,6 +59,16 @@ def lines_of(text: str) -> list[str]:
 
 RENDER_CASES = [
     pytest.param(
+        config_of(workers=2, algorithm="round-robin",
+                  nodes=[{"name": "n2", "host": "10.0.0.2", "port": 5060, "workers": 2}]),
+        ["listen=udp:127.0.0.1:5060"],
+        ["1 sip:127.0.0.1:5061 8 0 duid=w1;maxload=4", "1 sip:127.0.0.1:5062 8 0 duid=w2;maxload=4",
+         "1 sip:10.0.0.2:5061 8 0 duid=n2-w1;maxload=4",
+         "1 sip:10.0.0.2:5062 8 0 duid=n2-w2;maxload=4"],
+        [],
+        id="another-nodes-workers-too",
+    ),
+    pytest.param(
         config_of(workers=1, algorithm="round-robin"),
         ["#!define ALGORITHM 4", '#!define ALLOWED_SOURCES "127.0.0.1/32"',
          "listen=udp:127.0.0.1:5060",
@@ -183,7 +193,8 @@ def test_rendered_files(config: Config, cfg_has: list[str], list_has: list[str],
     for line in list_has:
         assert line in list_lines, f"missing in dispatcher.list: {line}"
     entries = [line for line in list_lines if line and not line.startswith("#")]
-    assert len(entries) == config.engine.workers
+    assert config.sip.balancer is not None
+    assert len(entries) == config.engine.workers + sum(n.workers for n in config.sip.balancer.nodes)
     for text in absent:
         assert text not in cfg and text not in dispatchers
     assert "password" not in cfg.lower()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from brokerctl import Broker, Watcher, mqtt_section
 from dialerctl import cli, dialer_config
-from enginectl import EngineProcess, read_events
+from enginectl import EngineProcess, engine_port, hours, read_events, write_config
 from pgctl import PASSWORD, Postgres, available, postgres
 from rtppcap import write_pcap
 from sipptrace import calls_of, max_concurrent, overlaps
@@ -258,6 +258,49 @@ def test_a_list_edit_on_one_node_blocks_a_call_on_another_within_a_second(
         assert stamp - done_at < 1.0
         # and node 2's own copy has it (what its command line reads)
         assert cli(configs[1], "screen", "13900005555").stdout.startswith("reject")
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def test_the_front_spreads_calls_over_every_nodes_workers_and_skips_a_dead_node(
+        tmp_path: Path, database: str) -> None:
+    exempt = "flood_exempt: [127.0.0.1/32]"
+    configs = []
+    for i in (1, 2):
+        config = write_config(tmp_path / f"n{i}", workers=1, operator_hours=hours(False),
+                              balancer="{" + exempt + "}")
+        config.write_text(config.read_text().replace(
+            "engine:\n", f"engine:\n  store: {database}\n  store_password_env: {ENV}\n"
+                         f"  node: n{i}\n  lease_s: {LEASE_S}\n", 1))
+        configs.append(config)
+    ports = [engine_port(c) for c in configs]
+    for i, config in enumerate(configs):  # each node lists the other
+        other = 1 - i
+        config.write_text(config.read_text().replace(
+            "{" + exempt + "}", "{" + exempt + f", nodes: [{{name: n{other + 1}, host: "
+            f"127.0.0.1, port: {ports[other]}, workers: 1}}]}}"))
+    cli(configs[0], "kamailio-config")
+    dispatchers = (configs[0].parent / "var" / "kamailio" / "dispatcher.list").read_text()
+    assert f"sip:127.0.0.1:{ports[1] + 1} 8 0 duid=n2-w1" in dispatchers, dispatchers
+    nodes: list[EngineProcess] = []
+    try:
+        nodes = [EngineProcess(c) for c in configs]
+        time.sleep(1.0)
+        callers = Sipp("uac_call_hold_bye_through_balancer.xml", tmp_path, "-s", "961108",
+                       "-l", "8", "-r", "8", "-d", "1000", remote=f"127.0.0.1:{ports[0]}",
+                       calls=8, timeout_s=30)
+        assert callers.wait() == 0, callers.report() + nodes[0].log_text()
+        answered = [sum(e["event"] == "screened" for e in read_events(c)) for c in configs]
+        assert answered[0] > 0 and answered[1] > 0 and sum(answered) == 8, answered
+        os.kill(nodes[1].proc.pid, signal.SIGKILL)  # its workers and front follow it
+        nodes[1].proc.wait(5)
+        time.sleep(2.0)
+        callers = Sipp("uac_call_hold_bye_through_balancer.xml", tmp_path, "-s", "961108",
+                       "-l", "2", "-r", "2", "-d", "500", remote=f"127.0.0.1:{ports[0]}",
+                       calls=6, timeout_s=40)
+        assert callers.wait() == 0, callers.report() + nodes[0].log_text()
+        assert sum(e["event"] == "screened" for e in read_events(configs[0])) == answered[0] + 6
     finally:
         for node in nodes:
             node.stop()

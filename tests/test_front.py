@@ -87,6 +87,15 @@ def test_workers_move_behind_the_front_and_allow_it(tmp_path: Path) -> None:
     assert all(s.allow == ("127.0.0.1/32",) for s in specs)
 
 
+def test_workers_also_take_calls_from_the_other_nodes_fronts(tmp_path: Path) -> None:
+    sip = ("  listen: {host: 10.0.0.1, port: 5060, rtp_port: 40000}\n"
+           "  balancer: {nodes: [{name: n2, host: 10.0.0.2, port: 5060, workers: 2},"
+           " {name: n3, host: 10.0.0.3, port: 5070}]}\n")
+    loaded = load_config(config_file(tmp_path, sip, workers=2))
+    specs = behind_front(worker_specs(loaded), loaded)
+    assert all(s.allow == ("10.0.0.1/32", "10.0.0.2/32", "10.0.0.3/32") for s in specs)
+
+
 # ------------------------------------------------------- Kamailio's defences
 
 

@@ -163,3 +163,25 @@ def test_the_short_transaction_timeout_does_not_cut_a_long_ring(tmp_path: Path) 
     store.close()
     assert attempt.outcome is Outcome.RANG_OUT  # rang the full 9 s (a 6 s timer B would say 408)
     assert attempt.ended_at - attempt.started_at >= 8.5
+
+
+def test_a_stop_while_a_warning_rings_writes_nothing_to_a_stopping_worker(tmp_path: Path) -> None:
+    """A worker told to stop closes its input; commands for its calls must not be written to
+    it after that (asyncio only logs such writes, by the thousand: it once did)."""
+    from dialerctl import store_of, warn
+    from workerproc import free_udp_port
+
+    # a trunk that never answers: the INVITE is still being sent again when the stop comes
+    config = write_config(tmp_path, trunk=f"sip:127.0.0.1:{free_udp_port()}")
+    task_id = warn(config, "13800137490")
+    engine = EngineProcess(config)
+    try:
+        time.sleep(2.0)
+    finally:
+        engine.stop()
+    log = (config.parent / "engine.log").read_text()
+    assert "pipe closed" not in log, log[-2000:]
+    store = store_of(config)
+    [attempt] = store.attempts(task_id)
+    store.close()
+    assert attempt.ended_at is not None  # its end is stored before the engine exits
