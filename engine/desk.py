@@ -71,7 +71,7 @@ class HotlineDesk:
         self._told: dict[str, int] = {}  # waiting call → the place it was last told
         self._joined: dict[str, tuple[str, float]] = {}  # waiting call → (caller, since)
         self.deliver: Callable[[str, Answer], None] = lambda call, event: None
-        self.messages_dir = loaded.data_dir / "messages"
+        self.messages_dir = loaded.media_dir / "messages"
         self.messages_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.callbacks = callbacks
         m = config.message

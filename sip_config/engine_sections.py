@@ -44,6 +44,10 @@ class EngineConfig(Section):
     """This engine's name among several sharing one store (default: the host name). Each
     attempt records the node that placed it; after a crash a node recovers its own calls."""
 
+    media_dir: str | None = None
+    """Where warning-call recordings and callback messages are written (default: data_dir).
+    With several nodes, a directory every node mounts (NFS…), so that any node's console plays
+    what any node recorded."""
     store: Annotated[str, AfterValidator(_store_url)] | None = None
     """Where tasks, texts, callbacks, the outbox and the console's users are kept: leave out
     for SQLite files in data_dir (one machine), or postgresql://USER@HOST:PORT/DB for one

@@ -53,6 +53,12 @@ class LoadedConfig:
     def data_dir(self) -> Path:
         return self.resolve(self.config.engine.data_dir)
 
+    @property
+    def media_dir(self) -> Path:
+        """Where recordings and callback messages go: engine.media_dir, else data_dir."""
+        media = self.config.engine.media_dir
+        return self.resolve(media) if media else self.data_dir
+
     def problem(self, where: Path_, message: str) -> Problem:
         """A problem at the key path ``where`` of this file."""
         return Problem(str(self.path), line_of(where, self.lines), dotted(where), message)

@@ -60,8 +60,9 @@ class Stores:
     Recordings stay files under ``data_dir`` in both cases."""
 
     def __init__(self, data_dir: Path, url: str | None = None, password: str | None = None,
-                 node: str = "") -> None:
+                 node: str = "", media_dir: Path | None = None) -> None:
         self.data_dir = data_dir
+        self.recordings = (media_dir or data_dir) / RECORDINGS
         self.url = url
         self.node = node
         self._password = password
@@ -92,10 +93,9 @@ class Stores:
         if self.shared:
             from .postgres import PgTaskStore
 
-            return self._get("tasks", lambda: PgTaskStore(self.database,
-                                                          self.data_dir / RECORDINGS))
+            return self._get("tasks", lambda: PgTaskStore(self.database, self.recordings))
         return self._get("tasks", lambda: SqliteTaskStore(self.data_dir / _tasks.FILE_NAME,
-                                                          self.data_dir / RECORDINGS))
+                                                          self.recordings))
 
     @property
     def texts(self) -> TextStore:
@@ -182,11 +182,11 @@ def open_stores(where: Path | LoadedConfig, *, url: str | None = None,
         return Stores(where, url, password, node)
     engine = where.config.engine
     if engine.store is None:
-        return Stores(where.data_dir, node=engine.node_name)
+        return Stores(where.data_dir, node=engine.node_name, media_dir=where.media_dir)
     password = None
     if engine.store_password_env:
         password = os.environ.get(engine.store_password_env)
         if password is None:
             raise StoreError(f"engine.store_password_env names {engine.store_password_env}, "
                              "which is not set in the environment")
-    return Stores(where.data_dir, engine.store, password, engine.node_name)
+    return Stores(where.data_dir, engine.store, password, engine.node_name, where.media_dir)

@@ -302,6 +302,31 @@ def test_recordings_only_behind_a_session(desk: Desk, tmp_path: Path) -> None:
     assert client.get(f"/recordings/{task_id}/2").status_code == 404
 
 
+def test_recordings_from_a_shared_media_directory(tmp_path: Path) -> None:
+    """engine.media_dir: what any node recorded, under one directory every node mounts."""
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("  data_dir: var\n",
+                                                 "  data_dir: var\n  media_dir: shared\n"))
+    desk = Desk.__new__(Desk)
+    desk.config, desk.settings = config, load_settings(config)
+    desk.console = Console(desk.settings)
+    desk.center = desk.console.center
+    desk.center.add_user("wang", "officer", PASSWORD, Actor.cli())
+    try:
+        task_id = desk.task()
+        [claim] = desk.center.stores.tasks.claim(2e9, "node", "w1")
+        path = Path(claim.attempt.recording)
+        assert path.parent == tmp_path / "shared" / "recordings"
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(8000)
+            w.writeframes(b"\x00\x01" * 800)
+        assert desk.signed_in().get(f"/recordings/{task_id}/1").status_code == 200
+    finally:
+        desk.console.close()
+
+
 # ------------------------------------------------------------------ languages and users
 
 

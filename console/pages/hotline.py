@@ -58,7 +58,7 @@ async def callback_audio(ctx: Ctx) -> Response:
         callback = ctx.console.stores.callbacks.get(callback_id)
     except NotFound:
         callback = None
-    root = (ctx.console.data_dir / "messages").resolve()
+    root = (ctx.console.settings.loaded.media_dir / "messages").resolve()
     path = Path(callback.file).resolve() if callback and callback.file else None
     if path is None or not path.is_file() or root not in path.parents:
         return Response(ctx._("There is no such recording."), status_code=404,

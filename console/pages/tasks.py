@@ -205,7 +205,7 @@ async def recording(ctx: Ctx) -> Response:
     except NotFound:
         attempts = []
     found = next((a for a in attempts if a.n == n and a.recording), None)
-    root = (ctx.console.data_dir / "recordings").resolve()
+    root = (ctx.console.settings.loaded.media_dir / "recordings").resolve()
     path = Path(found.recording).resolve() if found else None
     if path is None or not path.is_file() or root not in path.parents:
         return Response(ctx._("There is no such recording."), status_code=404,
