@@ -94,16 +94,23 @@ def build(directory: Path, prompts: Iterable[Prompt] | None = None, voice: str =
     written = []
     for prompt in stale:
         target = path_of(directory, prompt.name)
-        if prompt.tone_s:
-            _run(["sox", "-n", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(target),
-                  "synth", f"{prompt.tone_s:g}", "sine", "1000", "vol", "0.4"])
-        elif prompt.recording is not None:
-            if not prompt.recording.is_file():
-                raise PromptError(f"the recording {prompt.recording} of prompt {prompt.name} "
-                                  "does not exist")
-            _recorded(prompt, target, voice, rate, force)
-        else:
-            _spoken(prompt.text, voice, rate, target, force)
+        # made beside it, then renamed over it: a call playing the old one (a live reload)
+        # finishes with the old audio, and a crash never leaves half a prompt
+        partial = target.with_name(f"{target.stem}.{os.getpid()}.part.wav")
+        try:
+            if prompt.tone_s:
+                _run(["sox", "-n", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(partial),
+                      "synth", f"{prompt.tone_s:g}", "sine", "1000", "vol", "0.4"])
+            elif prompt.recording is not None:
+                if not prompt.recording.is_file():
+                    raise PromptError(f"the recording {prompt.recording} of prompt "
+                                      f"{prompt.name} does not exist")
+                _recorded(prompt, partial, voice, rate, force)
+            else:
+                _spoken(prompt.text, voice, rate, partial, force)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
         target.with_suffix(".txt").write_text(prompt.source, encoding="utf-8")
         written.append(target)
         if progress is not None:

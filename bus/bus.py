@@ -139,7 +139,6 @@ class Bus:
         self.outbox = self.stores.outbox
         self.tasks = self.stores.tasks
         self.callbacks = self.stores.callbacks
-        self.center = engine.center
         self.notices = engine.subscribe()
         self.counters = Counters()
         self.connected = False
@@ -149,6 +148,11 @@ class Bus:
         self._run: asyncio.Task[None] | None = None
         self._said_waiting = ""
         self._said_dropped = -60.0
+
+    @property
+    def center(self) -> Any:
+        """The engine's center (a reload gives the engine a new one)."""
+        return self.engine.center
 
     def topic(self, suffix: str) -> str:
         return f"{self.prefix}/{suffix}"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 import time
 from datetime import date, datetime, timedelta
@@ -17,14 +19,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
-from center import Views
+from center import Actor, EngineSnapshot, Views
 from center.report import Figures, Report, to_csv
 from dialer import TaskState
 from ops.observer import EVERY_S
-from sip_config import LoadedConfig
+from ops.reload import REQUEST_FILE
+from settings import load_settings
+from sip_config import DEFAULT_CONFIG, ConfigError, LoadedConfig, read_config
 from stores import NodeInfo, open_stores
 
 from .errors import CommandError
@@ -47,6 +52,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                            help="the engine nodes sharing the store (engine.store)")
     nodes.add_argument("--json", action="store_true")
     nodes.set_defaults(handler=nodes_command)
+    reload = sub.add_parser("reload", parents=[common],
+                            help="the running engine reads its configuration again (SIGHUP)")
+    reload.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                        help="how long to wait for the engine's answer (default 60)")
+    reload.set_defaults(handler=reload_command, needs_config=False)
 
 
 # ------------------------------------------------------------------ status
@@ -113,6 +123,17 @@ def status_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     else:
         seen = f" (last seen {_local(status.updated_at, tz)})" if status else ""
         out.append(f"engine      NOT RUNNING{seen}; requests are kept and dialled when it starts")
+    reload = status.raw.get("reload") if view.running and status else None
+    if reload:
+        when = datetime.fromtimestamp(float(reload["at"]), tz).strftime("%Y-%m-%d %H:%M:%S")
+        if reload["result"] == "refused":
+            out.append(f"reload      REFUSED {when} (asked by {reload['by']}): the engine keeps "
+                       "its configuration")
+            out += [f"            {line}" for line in reload["problems"]]
+        else:
+            out.append(f"reload      applied {when} (asked by {reload['by']}): "
+                       f"{len(reload['applied'])} changes")
+            out += [f"            waiting: {sentence}" for sentence in reload["waiting"]]
     if cluster is not None:
         out += _node_lines(cluster, "nodes       ")
     open_counts = ", ".join(f"{counts[s]} {s.value}" for s in TaskState if s.open)
@@ -173,6 +194,87 @@ def nodes_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         print("\n".join(_node_lines(nodes, "")))
     alive = [n for n in nodes if n.state == "alive" and n.age_s <= n.lease_s]
     return 0 if alive else 3
+
+
+# ------------------------------------------------------------------ reload
+
+
+def reload_command(args: argparse.Namespace, _: object) -> int:
+    """Ask the running engine to read its configuration again, and say what it did. A file
+    with a problem: the problems (as check-config says them), and the engine keeps what it
+    has; it is asked anyway when it can be found, so that its log says so too."""
+    path = Path(getattr(args, "config", DEFAULT_CONFIG))
+    data_dir = _data_dir_of(path)
+    if data_dir is None:  # not even YAML: no engine to find from it
+        _, problems = read_config(path)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 2
+    snapshot = EngineSnapshot.read(data_dir)
+    pid = snapshot.pid if snapshot is not None and snapshot.running else None
+    if pid is None or not _alive(pid):
+        try:
+            load_settings(path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            return 2
+        print("the engine is not running: the configuration is valid and is read at its "
+              "next start", file=sys.stderr)
+        return 3
+    asked = time.time()
+    request = {"by": str(Actor.cli()), "at": asked}
+    (data_dir / REQUEST_FILE).write_text(json.dumps(request), encoding="utf-8")
+    os.kill(pid, signal.SIGHUP)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = EngineSnapshot.read(data_dir)
+        result = now.raw.get("reload") if now is not None else None
+        if result and float(result.get("at", 0)) >= asked - 1:
+            return _said(result)
+    raise CommandError(f"the engine (pid {pid}) did not say within {args.timeout:g} s whether "
+                       "it took the configuration; see its log")
+
+
+def _data_dir_of(path: Path) -> Path | None:
+    """The data directory a configuration file names, read even when the file has problems
+    the engine would refuse (None: not a YAML mapping at all)."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    engine = raw.get("engine")
+    data = engine.get("data_dir", "var") if isinstance(engine, dict) else "var"
+    data = Path(str(data)).expanduser()
+    return data if data.is_absolute() else path.parent / data
+
+
+def _said(result: dict[str, Any]) -> int:
+    if result["result"] == "refused":
+        for line in result["problems"]:
+            print(line, file=sys.stderr)
+        print("refused: the engine keeps its configuration", file=sys.stderr)
+        return 2
+    applied = result["applied"]
+    print(f"reloaded in {result['took_s']:.2f} s: "
+          + (f"{len(applied)} changes applied ({', '.join(applied)})" if applied
+             else "no change to dialer.yaml (its files read again)"))
+    for sentence in result["waiting"]:
+        print(f"  {sentence}")
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # ------------------------------------------------------------------ report

@@ -32,12 +32,25 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 def run_engine(args: argparse.Namespace, settings: Settings) -> int:
     from engine import Engine  # the engine pulls in more than the other commands need
     from ops.observer import ErrorLog, Observer
+    from ops.reload import Reloader
 
     loaded = settings.loaded
     logging.basicConfig(level=loaded.config.engine.log_level.upper(), stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     errors = ErrorLog()  # the last warnings and errors, for ``status``
     logging.getLogger().addHandler(errors)
+
+    def make_bus(engine: Any, loaded: Any) -> Any:
+        from bus import Bus
+
+        return Bus(engine, loaded)
+
+    def make_console(loaded: Any) -> Any:
+        from console.child import ConsoleProcess
+        from engine.workers import RESTART_BACKOFF_S
+
+        return ConsoleProcess(loaded.path, loaded.data_dir / "logs" / "console.log",
+                              RESTART_BACKOFF_S)
 
     async def serve() -> None:
         try:
@@ -64,6 +77,15 @@ def run_engine(args: argparse.Namespace, settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        reloader = Reloader(engine, observer, bus, console, make_bus, make_console)
+        reloads: set[asyncio.Task[Any]] = set()
+
+        def reload() -> None:  # SIGHUP, as daemons do: read the configuration again
+            task = loop.create_task(reloader.reload())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload)
         try:
             await engine.start()
             if bus is not None:
@@ -85,6 +107,10 @@ def run_engine(args: argparse.Namespace, settings: Settings) -> int:
             if web else "")
         await stop.wait()
         logging.getLogger("engine").info("stopping")
+        loop.remove_signal_handler(signal.SIGHUP)
+        for task in list(reloads):
+            await asyncio.gather(task, return_exceptions=True)
+        bus, console = reloader.bus, reloader.console  # a reload may have replaced them
         if console is not None:
             await console.stop()
         await engine.stop()

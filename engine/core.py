@@ -39,7 +39,6 @@ from callflow import (
     UnexpectedEvent,
 )
 from center import ENGINE, Center, Invalid
-from center.lists import ListSync
 from dialer import Policy
 from dialer.callee import CalleeWarnings
 from front import Front, behind_front
@@ -181,6 +180,7 @@ class Engine:
         self._dispatcher: asyncio.Task[None] | None = None
         self._status: asyncio.Task[None] | None = None
         self._lists: asyncio.Task[None] | None = None
+        self.last_reload: dict[str, Any] | None = None  # what the last reload did (status)
         data = loaded.data_dir
         data.mkdir(parents=True, exist_ok=True)
         self.events_path = data / "events.jsonl"
@@ -250,15 +250,16 @@ class Engine:
         self.texting.start()
         self._status = asyncio.create_task(self._report_status(), name="engine-status")
         if sync is not None:
-            self._lists = asyncio.create_task(self._follow_lists(sync), name="engine-lists")
+            self._lists = asyncio.create_task(self._follow_lists(), name="engine-lists")
 
-    async def _follow_lists(self, sync: ListSync) -> None:
+    async def _follow_lists(self) -> None:
         """Another node changed a list: this node's copy follows within a moment."""
         journal = self.stores.lists
         assert journal is not None
         while True:
             try:
-                if await journal.watch.wait(FOLLOW_LISTS_S):
+                sync = self.center.list_sync  # (a reload may bring new lists)
+                if await journal.watch.wait(FOLLOW_LISTS_S) and sync is not None:
                     applied = sync.sync()
                     if applied:
                         self.gate.check_lists()
@@ -293,6 +294,29 @@ class Engine:
         self._events.close()
         self.stores.close()
         self.lock.release()
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Apply a reloaded configuration's live parts, all at once (no await in between):
+        screening rules and lists, operator hours and the queue, voice menus, the warning
+        catalog, the retry policy, texts, the trunk's limits, the log level. The caller
+        validated it whole and built its prompts first; calls in progress keep the flows
+        they started with. What needs new workers or a restart is the caller's to say."""
+        loaded = settings.loaded
+        self.settings, self.loaded, self.config = settings, loaded, loaded.config
+        hotline = self.config.hotline
+        self.hotline_line = ServiceNumber(hotline.number, hotline.area_code or "")
+        self.gate.reconfigure(loaded)
+        self.lists = self.gate.lists
+        self.desk.reconfigure(loaded, settings.menus)
+        self.center = Center(loaded, settings.catalog, self.stores, self.clock.now, self.lists)
+        self.dialing.reconfigure(self.config, settings.catalog,
+                                 Policy(self.config.dialer, self.tz))
+        self.texting.reconfigure(self.config, settings.catalog, settings.book,
+                                 self.hotline_line)
+        logging.getLogger().setLevel(self.config.engine.log_level.upper())
+        if self.cluster.shared:
+            trunk = self.config.sip.trunk
+            self.cluster.pace(TrunkLimits(trunk.max_channels, trunk.max_cps))
 
     def status(self) -> EngineStatus:
         workers = self.pool.workers

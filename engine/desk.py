@@ -77,6 +77,21 @@ class HotlineDesk:
         m = config.message
         self.message = MessageSettings(m.max_s, m.silence_s, m.initial_silence_s)
 
+    def reconfigure(self, loaded: LoadedConfig, menus: MenuBook) -> None:
+        """A reloaded configuration: hours, the operators and their queue's settings, menus
+        and message settings for the next call; callers waiting keep their place, and a
+        call in progress keeps the menu it started with."""
+        config = loaded.config.hotline
+        self.config = config
+        self.hours = OperatorHours.from_config(config)
+        self.menus = menus
+        self.queue_settings = QueueSettings(config.operator_ring_s, config.max_wait_s,
+                                            config.queue_announce_s)
+        self.queue.operators = tuple(config.operator_uris)
+        self.queue.strategy = config.ring
+        m = config.message
+        self.message = MessageSettings(m.max_s, m.silence_s, m.initial_silence_s)
+
     def audio_prompts(self) -> list[audio.Prompt]:
         return self.menus.audio_prompts()
 

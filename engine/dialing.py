@@ -146,6 +146,19 @@ class Dialing:
         self._pruned_at = -PRUNE_EVERY_S
         self._tasks: list[asyncio.Task[None]] = []
 
+    def reconfigure(self, config: Config, catalog: Catalog, policy: Policy) -> None:
+        """A reloaded configuration: the catalog's warnings, the retry policy and the trunk
+        for the next call and the next decision of each task; a call in progress keeps the
+        script it started with."""
+        self.config = config
+        self.catalog = catalog
+        self.policy = policy
+        self.trunk_uri = config.sip.trunk.uri
+        self.pacer.max_channels = config.sip.trunk.max_channels
+        self.pacer.max_cps = config.sip.trunk.max_cps
+        self._scripts = {}
+        self.wake()
+
     # ------------------------------------------------------------ life cycle
 
     def start(self) -> None:

@@ -50,6 +50,12 @@ class Gate:
         self._notice = notice
         self._reported: dict[str, str] = {}
 
+    def reconfigure(self, loaded: LoadedConfig) -> None:
+        """A reloaded configuration: its rules and lists, for the next call."""
+        self.config = loaded.config.screening
+        self.lists = ListSet(loaded, lenient=True)
+        self.screener = self.lists.screener()
+
     @property
     def problems(self) -> dict[str, str]:
         return self.lists.problems

@@ -137,30 +137,40 @@ class Texting:
                  tasks: TaskStore, catalog: Catalog, book: TextBook, hotline: ServiceNumber,
                  screen: Callable[[str], Decision], pool: WorkerPool,
                  notice: Callable[[Notice], None]) -> None:
-        self.config = config
         self.clock = clock
-        self.catalog = catalog
-        self.sms = config.sms
-        self.texts = config.dialer.texts
+        self.tz = tz
         self.tasks = tasks
         self.screen = screen
         self.pool = pool
         self.notice = notice
+        self.store = store
+        self.reconfigure(config, catalog, book, hotline)
+        self.sender: TextSender = SipTextSender(pool, config.sip.trunk.uri)
+        self.in_flight: dict[str, tuple[int, float]] = {}  # "t<id>" → (row id, sent at)
+        self._late: dict[str, p.TextStatus] = {}  # answers the store could not take yet
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def reconfigure(self, config: Config, catalog: Catalog, book: TextBook,
+                    hotline: ServiceNumber) -> None:
+        """The SMS line's settings, text book and hours, and the warning texts' cadence (at
+        start, and for a reloaded configuration)."""
+        self.config = config
+        self.catalog = catalog
+        self.sms = config.sms
+        self.texts = config.dialer.texts
         area = config.hotline.area_code or ""
         self.sender_id = self.sms.number if self.sms else config.sip.trunk.caller_id
-        self.store = store
         hours = OperatorHours.from_config(config.hotline)
         if self.sms is not None and self.sms.reply_hours is not None:
             hours = replace(hours, usual=self.sms.reply_hours)
         self.consultations = ConsultationLine(
             ServiceNumber(self.sms.number, area) if self.sms else None, hotline,
             self.sms.max_chars if self.sms else 1000, config.screening.country, book, hours,
-            config.dialer.center_name, tz)
-        self.sender: TextSender = SipTextSender(pool, config.sip.trunk.uri)
-        self.in_flight: dict[str, tuple[int, float]] = {}  # "t<id>" → (row id, sent at)
-        self._late: dict[str, p.TextStatus] = {}  # answers the store could not take yet
-        self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+            config.dialer.center_name, self.tz)
+        sender = getattr(self, "sender", None)
+        if isinstance(sender, SipTextSender):
+            sender.trunk_uri = config.sip.trunk.uri
 
     # ------------------------------------------------------------ life cycle
 

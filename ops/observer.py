@@ -152,8 +152,14 @@ class Observer:
         workers: list[dict[str, Any]] = [
             {"name": w.name, "ready": w.ready.is_set(), "calls": len(w.calls),
              "sip_port": w.spec.sip_port} for w in engine.pool.workers]
-        counts = self.store.count_by_state()
-        due = self.store.due_count(now)
+        try:
+            counts = self.store.count_by_state()
+            due = self.store.due_count(now)
+            next_due = self.store.next_due_at()
+            store_error = ""
+        except StoreError as exc:  # said once by the engine; the rest of the view still goes out
+            engine.health.failed(exc)
+            counts, due, next_due, store_error = {s: 0 for s in TaskState}, 0, None, str(exc)
         pacer = engine.dialing.pacer
         out: dict[str, Any] = {
             "running": running, "pid": os.getpid(), "started_at": _iso(self.started_at),
@@ -161,7 +167,8 @@ class Observer:
             "calls": sum(w["calls"] for w in workers),
             "trunk": {"in_use": pacer.active, "max_channels": pacer.max_channels},
             "tasks": {s.value: counts[s] for s in TaskState}, "tasks_due": due,
-            "next_due_at": _iso(self.store.next_due_at()),
+            "next_due_at": _iso(next_due), "store_error": store_error,
+            "reload": engine.last_reload,
             "lists_unreadable": dict(engine.gate.problems),
             "front": None if engine.front is None else {
                 "running": engine.front.process is not None
