@@ -17,7 +17,7 @@ from typing import Protocol
 
 from sqlitefile import Changes
 
-__all__ = ["POLL_S", "SqliteWatch", "Watch"]
+__all__ = ["POLL_S", "SqliteWatch", "Watch", "poll"]
 
 POLL_S = 0.02
 
@@ -53,9 +53,15 @@ class SqliteWatch:
         return self._changes() or local
 
     async def wait(self, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.changed():
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(POLL_S)
-        return True
+        return await poll(self.changed, timeout, POLL_S)
+
+
+async def poll(changed: Callable[[], bool], timeout: float | None, every_s: float) -> bool:
+    """True as soon as ``changed()`` says so (asked every ``every_s``), False after
+    ``timeout``."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not changed():
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(every_s)
+    return True

@@ -25,6 +25,8 @@ from workerproc import Sipp
 from dialer import Outcome, TaskState
 from stores import Stores, open_stores
 
+pytestmark = pytest.mark.xdist_group("heavy")  # several engines at once: one at a time
+
 ENV = "AFC_TEST_DB_PASSWORD"
 LEASE_S = 4.0
 REQUEST = "antifraud/warning/request"

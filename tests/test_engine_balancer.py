@@ -57,6 +57,7 @@ def test_twelve_callers_through_kamailio_are_answered_by_three_workers(front: Fr
     assert len(ended) == 12 and all(e["by"] == "remote" for e in ended)
 
 
+@pytest.mark.xdist_group("heavy")  # 100 INVITEs a second: not beside several engines
 def test_a_flood_is_spread_over_the_workers_and_none_dies(front: Front, tmp_path: Path) -> None:
     """100 INVITEs a second from a blocked number through the carrier (flood_exempt, so not
     banned), more than the workers take: Kamailio spreads them and sheds the rest with 503;

@@ -23,5 +23,6 @@ fi
 
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
-# two test processes: most tests wait on calls in real time (SIPp, prompts), not on the CPU
-exec .venv/bin/python -m pytest -n 2 "$@"
+# two test processes: most tests wait on calls in real time (SIPp, prompts), not on the CPU;
+# the heaviest (xdist_group "heavy": several engines, floods) take turns in one of them
+exec .venv/bin/python -m pytest -n 2 --dist loadgroup "$@"

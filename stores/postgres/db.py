@@ -19,7 +19,6 @@ Writers ``NOTIFY`` their store's channel inside their transaction (sent at commi
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 import zlib
@@ -31,6 +30,7 @@ import psycopg
 from psycopg import sql
 
 from ..errors import StoreError, StoreUnavailable
+from ..watch import poll
 
 __all__ = ["CHANNEL_PREFIX", "RETRY_S", "STATEMENT_TIMEOUT_MS", "Database", "PgWatch"]
 
@@ -281,12 +281,7 @@ class PgWatch:
         return self._listener.take(self._channel) or local
 
     async def wait(self, timeout: float | None = None) -> bool:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.changed():
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(POLL_S)
-        return True
+        return await poll(self.changed, timeout, POLL_S)
 
 
 def _first_line(exc: BaseException) -> str:

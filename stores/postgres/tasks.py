@@ -34,6 +34,7 @@ from dialer.requests import Risk, WarningRequest
 
 from ..errors import NotFound, Refused, StoreUnavailable
 from ..model import Claim, Submitted, TaskQuery, TrunkLimits
+from ..rows import ATTEMPT_COLUMNS, TASK_COLUMNS, attempt_of, task_of
 from .db import Database, PgWatch, _lock_key, notify
 
 __all__ = ["MIGRATIONS", "PgTaskStore"]
@@ -140,12 +141,6 @@ MIGRATIONS: list[str] = ["""
     )
 """]
 
-_TASK_COLUMNS = ("id, number, dial, fraud_type, risk, state, case_ids, note, created_at, updated_at, "
-                 "next_at, attempts, reached, busy_run, trunk_run, first_attempt_at, escalated_at, "
-                 "last_outcome, last_status, finished_at, tries, reason, reached_at, assigned_to, "
-                 "assign_note")
-_ATTEMPT_COLUMNS = ("task_id, n, call, worker, started_at, answered_at, ended_at, status, outcome, "
-                    "digits, amd, recording, counted, reached_at, how")
 _OPEN_SQL = "('queued', 'calling', 'waiting')"
 _DUE = "state IN ('queued', 'waiting') AND next_at <= %s"
 _PRIORITY = "CASE risk WHEN 'high' THEN 0 ELSE 1 END, created_at, ord"
@@ -345,7 +340,7 @@ class PgTaskStore:
         return self._task(task_id)
 
     def _task(self, task_id: str, tx: _Tx | None = None, lock: bool = False) -> Task:
-        statement = f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = %s" + (
+        statement = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = %s" + (
             " FOR UPDATE" if lock else "")
         if tx is not None:
             row = tx.execute(statement, (task_id,)).fetchone()
@@ -354,15 +349,15 @@ class PgTaskStore:
             row = rows[0] if rows else None
         if row is None:
             raise NotFound(f"there is no task {task_id}")
-        return _task_of(row)
+        return task_of_row(row)
 
     def tasks(self, states: Sequence[TaskState] = ()) -> list[Task]:
-        statement = f"SELECT {_TASK_COLUMNS} FROM tasks"
+        statement = f"SELECT {TASK_COLUMNS} FROM tasks"
         args: tuple[Any, ...] = ()
         if states:
             statement += " WHERE state = ANY(%s)"
             args = ([s.value for s in states],)
-        return [_task_of(r) for r in self._rows(statement + " ORDER BY created_at, ord", args)]
+        return [task_of_row(r) for r in self._rows(statement + " ORDER BY created_at, ord", args)]
 
     def find(self, query: TaskQuery) -> list[Task]:
         where: list[str] = ["TRUE"]
@@ -390,22 +385,22 @@ class PgTaskStore:
         if query.before is not None:
             where.append("(created_at, id) < (%s, %s)")
             args += [query.before[0], query.before[1]]
-        rows = self._rows(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE {' AND '.join(where)} "
+        rows = self._rows(f"SELECT {TASK_COLUMNS} FROM tasks WHERE {' AND '.join(where)} "
                           "ORDER BY created_at DESC, id DESC LIMIT %s", (*args, query.limit))
-        return [_task_of(r) for r in rows]
+        return [task_of_row(r) for r in rows]
 
     def created_between(self, since: float, until: float) -> list[Task]:
-        rows = self._rows(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE created_at >= %s AND "
+        rows = self._rows(f"SELECT {TASK_COLUMNS} FROM tasks WHERE created_at >= %s AND "
                           "created_at < %s ORDER BY created_at, ord", (since, until))
-        return [_task_of(r) for r in rows]
+        return [task_of_row(r) for r in rows]
 
     def attempts_of(self, task_ids: Sequence[str]) -> dict[str, list[Attempt]]:
         out: dict[str, list[Attempt]] = {t: [] for t in task_ids}
         for start in range(0, len(task_ids), 5000):
             chunk = list(task_ids[start:start + 5000])
-            for r in self._rows(f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE task_id = ANY(%s) "
+            for r in self._rows(f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE task_id = ANY(%s) "
                                 "ORDER BY task_id, n", (chunk,)):
-                out[r[0]].append(_attempt_of(r))
+                out[r[0]].append(attempt_of_row(r))
         return out
 
     def count_by_state(self) -> dict[TaskState, int]:
@@ -413,8 +408,8 @@ class PgTaskStore:
         return {state: int(counts.get(state.value, 0)) for state in TaskState}
 
     def attempts(self, task_id: str) -> list[Attempt]:
-        return [_attempt_of(r) for r in self._rows(
-            f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE task_id = %s ORDER BY n", (task_id,))]
+        return [attempt_of_row(r) for r in self._rows(
+            f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE task_id = %s ORDER BY n", (task_id,))]
 
     def events(self, task_id: str | None = None, after: int = 0) -> list[TaskEvent]:
         statement = ("SELECT seq, task_id, event, attempt, outcome, at, detail FROM events "
@@ -596,20 +591,14 @@ class PgTaskStore:
         return out
 
 
-def _task_of(row: Sequence[Any]) -> Task:
-    (task_id, number, dial, fraud_type, risk, state, case_ids, note, created_at, updated_at, next_at,
-     attempts, reached, busy_run, trunk_run, first, escalated, last_outcome, last_status,
-     finished, tries, reason, reached_at, assigned_to, assign_note) = row
-    return Task(task_id, number, dial, fraud_type, Risk(risk), TaskState(state),
-                tuple(case_ids), note, created_at, updated_at, next_at, attempts,
-                reached, busy_run, trunk_run, first, escalated,
-                Outcome(last_outcome) if last_outcome else None, last_status, finished, tries,
-                reason, reached_at, assigned_to, assign_note)
+def _as_is(value: Any) -> Any:
+    """JSON as psycopg gives it back: decoded already."""
+    return value
 
 
-def _attempt_of(row: Sequence[Any]) -> Attempt:
-    (task_id, n, call, worker, started, answered, ended, status, outcome, digits, amd, recording,
-     counted, reached_at, how) = row
-    return Attempt(task_id, n, call, worker, started, answered, ended, status,
-                   Outcome(outcome) if outcome else None, digits, amd, recording, bool(counted),
-                   reached_at, dict(how))
+def task_of_row(row: Sequence[Any]) -> Task:
+    return task_of(row, _as_is)
+
+
+def attempt_of_row(row: Sequence[Any]) -> Attempt:
+    return attempt_of(row, _as_is)

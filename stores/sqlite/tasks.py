@@ -26,6 +26,7 @@ from sqlitefile import open_file, transaction
 
 from ..errors import NotFound, Refused, StoreError, StoreUnavailable
 from ..model import Claim, Submitted, TaskQuery
+from ..rows import ATTEMPT_COLUMNS, TASK_COLUMNS, attempt_of, task_of
 from ..watch import SqliteWatch
 
 __all__ = ["FILE_NAME", "MIGRATIONS", "SqliteTaskStore"]
@@ -130,12 +131,6 @@ def _v4(db: sqlite3.Connection) -> None:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, _v4]
 """``MIGRATIONS[i]`` brings a file of version ``i`` to ``i + 1``."""
 
-_TASK_COLUMNS = ("id, number, dial, fraud_type, risk, state, case_ids, note, created_at, updated_at, "
-                 "next_at, attempts, reached, busy_run, trunk_run, first_attempt_at, escalated_at, "
-                 "last_outcome, last_status, finished_at, tries, reason, reached_at, assigned_to, "
-                 "assign_note")
-_ATTEMPT_COLUMNS = ("task_id, n, call, worker, started_at, answered_at, ended_at, status, outcome, "
-                    "digits, amd, recording, counted, reached_at, how")
 _OPEN = tuple(s.value for s in OPEN)
 _DUE = "state IN ('queued', 'waiting') AND next_at <= ?"
 _PRIORITY = "CASE risk WHEN 'high' THEN 0 ELSE 1 END, created_at, rowid"
@@ -299,18 +294,18 @@ class SqliteTaskStore:
         return self._task(task_id)
 
     def _task(self, task_id: str) -> Task:
-        row = self.db.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        row = self.db.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,)).fetchone()
         if row is None:
             raise NotFound(f"there is no task {task_id}")
-        return _task_of(row)
+        return task_of(row)
 
     def tasks(self, states: Sequence[TaskState] = ()) -> list[Task]:
-        query = f"SELECT {_TASK_COLUMNS} FROM tasks"
+        query = f"SELECT {TASK_COLUMNS} FROM tasks"
         args: tuple[Any, ...] = ()
         if states:
             query += f" WHERE state IN ({', '.join('?' * len(states))})"
             args = tuple(s.value for s in states)
-        return [_task_of(r) for r in self.db.execute(query + " ORDER BY created_at, rowid", args)]
+        return [task_of(r) for r in self.db.execute(query + " ORDER BY created_at, rowid", args)]
 
     def find(self, query: TaskQuery) -> list[Task]:
         """Tasks as ``query`` selects them, newest first, ``query.limit`` after its cursor."""
@@ -339,15 +334,15 @@ class SqliteTaskStore:
         if query.before is not None:
             where.append("(created_at, id) < (?, ?)")
             args += [query.before[0], query.before[1]]
-        rows = self.db.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE {' AND '.join(where)} "
+        rows = self.db.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE {' AND '.join(where)} "
                                "ORDER BY created_at DESC, id DESC LIMIT ?", (*args, query.limit))
-        return [_task_of(r) for r in rows]
+        return [task_of(r) for r in rows]
 
     def created_between(self, since: float, until: float) -> list[Task]:
         """Tasks requested in ``[since, until)``, oldest first (for reports)."""
-        rows = self.db.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE created_at >= ? AND "
+        rows = self.db.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE created_at >= ? AND "
                                "created_at < ? ORDER BY created_at, rowid", (since, until))
-        return [_task_of(r) for r in rows]
+        return [task_of(r) for r in rows]
 
     def attempts_of(self, task_ids: Sequence[str]) -> dict[str, list[Attempt]]:
         """Every attempt of many tasks at once, by task, in order."""
@@ -355,10 +350,10 @@ class SqliteTaskStore:
         for start in range(0, len(task_ids), 500):
             chunk = task_ids[start:start + 500]
             rows = self.db.execute(
-                f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE task_id "
+                f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE task_id "
                 f"IN ({', '.join('?' * len(chunk))}) ORDER BY task_id, n", tuple(chunk))
             for r in rows:
-                out[r[0]].append(_attempt_of(r))
+                out[r[0]].append(attempt_of(r))
         return out
 
     def count_by_state(self) -> dict[TaskState, int]:
@@ -366,9 +361,9 @@ class SqliteTaskStore:
         return {state: int(counts.get(state.value, 0)) for state in TaskState}
 
     def attempts(self, task_id: str) -> list[Attempt]:
-        rows = self.db.execute(f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE task_id = ? "
+        rows = self.db.execute(f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE task_id = ? "
                                "ORDER BY n", (task_id,))
-        return [_attempt_of(r) for r in rows]
+        return [attempt_of(r) for r in rows]
 
     def events(self, task_id: str | None = None, after: int = 0) -> list[TaskEvent]:
         query = "SELECT seq, task_id, event, attempt, outcome, at, detail FROM events WHERE seq > ?"
@@ -498,22 +493,3 @@ class SqliteTaskStore:
         self.db.execute("INSERT INTO events (task_id, event, attempt, outcome, at, detail) "
                         "VALUES (?, ?, ?, ?, ?, ?)",
                         (task_id, event, attempt, outcome, at, json.dumps(detail, ensure_ascii=False)))
-
-
-def _task_of(row: Sequence[Any]) -> Task:
-    (task_id, number, dial, fraud_type, risk, state, case_ids, note, created_at, updated_at, next_at,
-     attempts, reached, busy_run, trunk_run, first, escalated, last_outcome, last_status,
-     finished, tries, reason, reached_at, assigned_to, assign_note) = row
-    return Task(task_id, number, dial, fraud_type, Risk(risk), TaskState(state),
-                tuple(json.loads(case_ids)), note, created_at, updated_at, next_at, attempts,
-                reached, busy_run, trunk_run, first, escalated,
-                Outcome(last_outcome) if last_outcome else None, last_status, finished, tries,
-                reason, reached_at, assigned_to, assign_note)
-
-
-def _attempt_of(row: Sequence[Any]) -> Attempt:
-    (task_id, n, call, worker, started, answered, ended, status, outcome, digits, amd, recording,
-     counted, reached_at, how) = row
-    return Attempt(task_id, n, call, worker, started, answered, ended, status,
-                   Outcome(outcome) if outcome else None, digits, amd, recording, bool(counted),
-                   reached_at, json.loads(how))
