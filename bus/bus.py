@@ -82,6 +82,7 @@ UPDATE = "blocklist/update"
 SMS_REPLY = "sms/reply"
 CALLBACK_DONE = "hotline/callback_done"
 TAKEN = (REQUEST, CANCEL, UPDATE, SMS_REPLY, CALLBACK_DONE)
+STORE_RETRY_S = 1.0  # while the store is away: how often the outbox is tried again
 BUS_LEASE = "bus"  # with a shared store: the node that speaks for the cluster
 _STORE_ERRORS = (StoreUnavailable, ListStoreError, OSError)
 """A store that cannot write now (locked, disk full): the batch is tried again, unacknowledged."""
@@ -200,12 +201,32 @@ class Bus:
         engine = self.loaded.config.engine
         node, lease_s = engine.node_name, engine.lease_s
         connection: asyncio.Task[None] | None = None
+        seen: tuple[tuple[str, float] | None, float] | None = None  # (the lease, since)
         try:
             while True:
                 try:
-                    held = cluster.hold(BUS_LEASE, node, lease_s)
+                    if connection is not None:  # ours: renew it (True unless it was taken)
+                        held = cluster.hold(BUS_LEASE, node, lease_s)
+                    else:
+                        # another node's: taken only once this node, while it could look,
+                        # saw it stand still for a whole lease (a database that was away
+                        # makes every lease look old to the first one back)
+                        now_seen = cluster.lease(BUS_LEASE)
+                        if now_seen is None or now_seen[0] == node:
+                            held = cluster.hold(BUS_LEASE, node, lease_s)
+                        elif seen is None or seen[0] != now_seen:
+                            seen, held = (now_seen, time.monotonic()), False
+                        elif time.monotonic() - seen[1] >= lease_s:
+                            held = cluster.hold(BUS_LEASE, node, lease_s)
+                        else:
+                            held = False
                 except StoreUnavailable:
+                    seen = None  # blind meanwhile
                     held = connection is not None  # nobody can take it meanwhile
+                if connection is not None and connection.done():  # it failed: say why, again
+                    if not connection.cancelled() and connection.exception() is not None:
+                        log.error("the MQTT connection stopped: %s", connection.exception())
+                    connection = None
                 if held and connection is None:
                     log.info("node %s speaks for the cluster on the MQTT bus", node)
                     self.holding = True
@@ -413,15 +434,20 @@ class Bus:
         """Store or apply a batch, then acknowledge it; a store that cannot write now is tried
         again (nothing acknowledged: a crash meanwhile means the broker sends them again)."""
         delay = 0.05
+        tries = 0
         done: set[int] = set()  # messages applied already (a retry must not apply them twice)
         while True:
             try:
                 self._apply(batch, done)
                 break
-            except _STORE_ERRORS as exc:  # locked, full
-                log.error("MQTT requests could not be stored (%s); trying again", exc)
+            except _STORE_ERRORS as exc:  # locked, full, away: said once, tried again
+                tries += 1
+                (log.error if tries == 1 else log.debug)(
+                    "MQTT requests could not be stored (%s); trying again, unacknowledged", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        if tries:
+            log.info("MQTT requests stored after %d tries", tries + 1)
         for message in batch:
             client._client.ack(message.mid, message.qos)
 
@@ -506,14 +532,23 @@ class Bus:
 
     async def _publish(self, client: aiomqtt.Client) -> None:
         while True:
-            rows = self.outbox.peek(BATCH)
+            try:
+                rows = self.outbox.peek(BATCH)
+            except StoreUnavailable:  # the store is away (said by the engine): wait for it
+                await asyncio.sleep(STORE_RETRY_S)
+                continue
             if not rows:
                 self._queued.clear()
                 await self._queued.wait()
                 continue
             await asyncio.gather(*(client.publish(self.topic(r.topic), r.payload, qos=1,
                                                   timeout=PUBLISH_TIMEOUT_S) for r in rows))
-            self.outbox.done([r.id for r in rows])
+            while True:  # published: marked sent as soon as the store can (else once more)
+                try:
+                    self.outbox.done([r.id for r in rows])
+                    break
+                except StoreUnavailable:
+                    await asyncio.sleep(STORE_RETRY_S)
             self.counters.published += len(rows)
 
     async def _keep_status(self, client: aiomqtt.Client) -> None:
@@ -529,9 +564,13 @@ class Bus:
             out["at"] = iso(self.clock())
         if state == "up":
             status = self.engine.status()
+            try:
+                depth = self.outbox.depth()
+            except StoreUnavailable:
+                depth = -1  # the store is away
             out.update(workers_alive=status.workers_ready, workers=status.workers,
                        calls=status.calls, tasks_due=status.tasks_due,
-                       lists_unreadable=status.lists_unreadable, outbox=self.outbox.depth())
+                       lists_unreadable=status.lists_unreadable, outbox=depth)
         else:
             out["reason"] = reason
         return dumps(out)

@@ -195,10 +195,10 @@ class Engine:
         }
         self.desk.deliver = self.deliver
         self.lock = DataDirLock(data)
+        self.health = StoreHealth()  # the stores' reachability, said once each way
         self.store = self.stores.tasks
         self.center = Center(loaded, settings.catalog, self.stores, self.clock.now, self.lists)
         self.callees = CalleeWarnings(self.config.screening.country)
-        self.health = StoreHealth()
         self.cluster = self.stores.cluster
         self.dialing = Dialing(self.config, self.clock, self.store, settings.catalog,
                                Policy(self.config.dialer, self.tz), self.pool, self, self.notice,
@@ -210,7 +210,7 @@ class Engine:
         self.texting = Texting(self.config, self.clock, self.tz, self.stores.texts, self.store,
                                settings.catalog, settings.book, self.hotline_line,
                                lambda number: self.gate.decide(number)[0], self.pool,
-                               self.notice)
+                               self.notice, self.health)
         self.dialing.texts = self.texting
 
     # ------------------------------------------------------------ life cycle
@@ -320,9 +320,13 @@ class Engine:
 
     def status(self) -> EngineStatus:
         workers = self.pool.workers
+        try:
+            due = self.store.due_count(self.clock.now())
+        except RecordsError as exc:  # said once; the rest of the status still holds
+            self.health.failed(exc)
+            due = 0
         return EngineStatus("", sum(w.ready.is_set() for w in workers), len(workers),
-                            sum(len(w.calls) for w in workers),
-                            self.store.due_count(self.clock.now()), sorted(self.gate.problems))
+                            sum(len(w.calls) for w in workers), due, sorted(self.gate.problems))
 
     async def _report_status(self) -> None:
         """Every STATUS_EVERY_S, and at once when a list's health changes."""

@@ -31,11 +31,12 @@ from hotline import OperatorHours
 from screening import Decision, ServiceNumber, normalize
 from sip_config import Config
 from softphone import protocol as p
-from stores import StoreError, TaskStore, TextStore
+from stores import StoreError, StoreUnavailable, TaskStore, TextStore
 from texts import Message, TextBook
 from texts.consultation import ConsultationLine, Dropped, Incoming
 
 from .clock import Clock
+from .membership import StoreHealth
 from .trunk import dial_uri
 from .workers import Worker, WorkerPool
 
@@ -136,8 +137,9 @@ class Texting:
     def __init__(self, config: Config, clock: Clock, tz: tzinfo, store: TextStore,
                  tasks: TaskStore, catalog: Catalog, book: TextBook, hotline: ServiceNumber,
                  screen: Callable[[str], Decision], pool: WorkerPool,
-                 notice: Callable[[Notice], None]) -> None:
+                 notice: Callable[[Notice], None], health: StoreHealth | None = None) -> None:
         self.clock = clock
+        self.health = health or StoreHealth()
         self.tz = tz
         self.tasks = tasks
         self.screen = screen
@@ -255,6 +257,9 @@ class Texting:
                     self.answered(event)
                 await self._pump()
                 self._expire(self.clock.now())
+                self.health.answered()
+            except StoreUnavailable as exc:  # said once; the texts wait in the store
+                self.health.failed(exc)
             except Exception:
                 log.exception("sending texts")
             with contextlib.suppress(TimeoutError):
@@ -266,6 +271,9 @@ class Texting:
             try:
                 if await self.store.watch.wait():
                     self.wake()
+            except StoreUnavailable as exc:
+                self.health.failed(exc)
+                await asyncio.sleep(1.0)
             except Exception:
                 log.exception("reading the text store")
                 await asyncio.sleep(1.0)

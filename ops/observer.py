@@ -179,8 +179,13 @@ class Observer:
         }
         if self.bus is not None:
             c = self.bus.counters
+            try:
+                depth = self.bus.outbox.depth()
+            except StoreError as exc:
+                engine.health.failed(exc)
+                depth = -1
             out["mqtt"] = {"url": self.bus.config.url, "connected": self.bus.connected,
-                           "outbox": self.bus.outbox.depth(), "received": c.received,
+                           "outbox": depth, "received": c.received,
                            "stored": c.stored, "refused": c.refused, "published": c.published,
                            "dropped": c.dropped,
                            "last_error": c.last_error}

@@ -53,6 +53,9 @@ class SoloCluster:
     def hold(self, lease: str, node: str, lease_s: float) -> bool:
         return True
 
+    def lease(self, lease: str) -> tuple[str, float] | None:
+        return None
+
     def release(self, lease: str, node: str) -> None:
         pass
 

@@ -144,11 +144,19 @@ def _node_of(stores: Stores, task_id: str, n: int) -> str:
 
 def test_the_database_stopped_for_ten_seconds_mid_campaign(tmp_path: Path, server: Postgres,
                                                            database: str) -> None:
+    """Calls in progress finish; what they learned is written when the database is back;
+    ``warn`` is refused meanwhile; MQTT requests sent meanwhile are acknowledged only once
+    stored, and every one becomes a task; nothing needs a restart."""
     dtmf = write_pcap(tmp_path / "dtmf-1.pcap", digits=(("1", 0),))
     phones = Sipp("uas_random_busy_then_dtmf.xml", tmp_path, "-key", "busy_percent", "50",
                   "-key", "dtmf_pcap", str(dtmf), "-trace_msg", calls=100_000, timeout_s=300)
-    configs = [node_config(tmp_path / f"n{i}", f"n{i}", database, phones.uri_host, workers=1)
-               for i in (1, 2)]
+    broker = Broker(tmp_path)
+    watcher = Watcher(broker.port, client_id="test-watcher", clean=False)
+    configs = []
+    for i in (1, 2):
+        config = node_config(tmp_path / f"n{i}", f"n{i}", database, phones.uri_host, workers=1)
+        config.write_text(config.read_text() + mqtt_section(broker.url, "  reconnect_max_s: 2\n"))
+        configs.append(config)
     requests = tmp_path / "campaign.csv"
     numbers = [f"1391{6000 + i:07d}" for i in range(30)]
     requests.write_text("number,fraud_type\n" + "".join(f"{n},investment\n" for n in numbers))
@@ -159,16 +167,27 @@ def test_the_database_stopped_for_ten_seconds_mid_campaign(tmp_path: Path, serve
         time.sleep(4)  # calls up on both
         server.stop("fast")
         refused = cli(configs[0], "warn", "13800138000", check=False)
+        for i in range(5):  # requests while the database is away
+            watcher.publish(REQUEST, {"number": f"1393{8000 + i:07d}", "fraud_type": "loan",
+                                      "task_id": f"away-{i}"})
         time.sleep(10)
         server.start()
         stores = shared(database)
+        deadline = time.monotonic() + 60
+        while len(stores.tasks.tasks()) < 35:
+            assert time.monotonic() < deadline, "the requests sent while it was away are lost"
+            time.sleep(0.2)
         tasks = wait_all(stores, 240)
     finally:
         for node in nodes:
             node.stop()
         phones.kill()
+        watcher.close()
+        broker.stop()
     assert refused.returncode != 0 and "database" in refused.stderr, refused.stderr
-    assert len(tasks) == 30 and {t.state for t in tasks} == {TaskState.ACKNOWLEDGED}
+    assert len(tasks) == 35 and {t.state for t in tasks} == {TaskState.ACKNOWLEDGED}
+    assert sorted(t.id for t in tasks if t.id.startswith("away-")) == [
+        f"away-{i}" for i in range(5)]
     assert all(n.proc.returncode == 0 for n in nodes)  # no restart needed
     calls = calls_of(next(tmp_path.glob("uas_random_busy_then_dtmf_*_messages.log")))
     assert overlaps(calls) == []

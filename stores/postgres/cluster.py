@@ -100,6 +100,13 @@ class PgCluster:
                 "RETURNING holder", (lease, node, lease_s)).fetchone()
         return row is not None
 
+    def lease(self, lease: str) -> tuple[str, float] | None:
+        """Who holds the named lease and when it was last renewed (epoch seconds by the
+        database's clock: it moves at every renewal); None if nobody ever took it."""
+        rows = self.db.query(WHAT, "SELECT holder, EXTRACT(EPOCH FROM renewed_at)::float8 "
+                             "FROM leases WHERE name = %s", (lease,))
+        return (rows[0][0], float(rows[0][1])) if rows else None
+
     def release(self, lease: str, node: str) -> None:
         with self.db.transaction(WHAT) as cur:
             cur.execute("DELETE FROM leases WHERE name = %s AND holder = %s", (lease, node))
