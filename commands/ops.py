@@ -57,6 +57,17 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     reload.add_argument("--timeout", type=float, default=60.0, metavar="S",
                         help="how long to wait for the engine's answer (default 60)")
     reload.set_defaults(handler=reload_command, needs_config=False)
+    stop = sub.add_parser("stop", parents=[common], help="stop the running engine")
+    stop.add_argument("--graceful", action="store_true",
+                      help="take no new call or task, let calls finish (engine.drain_s), then "
+                           "stop; a plain stop afterwards stops at once")
+    stop.add_argument("--timeout", type=float, default=None, metavar="S",
+                      help="how long to wait for it to exit (default: engine.drain_s + 30)")
+    stop.set_defaults(handler=stop_command)
+    drain = sub.add_parser("drain-workers", parents=[common],
+                           help="replace the workers one at a time without dropping a call")
+    drain.add_argument("--timeout", type=float, default=3600.0, metavar="S")
+    drain.set_defaults(handler=drain_workers_command)
 
 
 # ------------------------------------------------------------------ status
@@ -123,6 +134,10 @@ def status_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     else:
         seen = f" (last seen {_local(status.updated_at, tz)})" if status else ""
         out.append(f"engine      NOT RUNNING{seen}; requests are kept and dialled when it starts")
+    draining = status.raw.get("draining") if view.running and status else None
+    if draining:
+        out.append(f"draining    {draining['calls_left']} calls left (a graceful stop since "
+                   f"{_local(draining['since'], tz)}): no new call or task")
     reload = status.raw.get("reload") if view.running and status else None
     if reload:
         when = datetime.fromtimestamp(float(reload["at"]), tz).strftime("%Y-%m-%d %H:%M:%S")
@@ -222,10 +237,7 @@ def reload_command(args: argparse.Namespace, _: object) -> int:
         print("the engine is not running: the configuration is valid and is read at its "
               "next start", file=sys.stderr)
         return 3
-    asked = time.time()
-    request = {"by": str(Actor.cli()), "at": asked}
-    (data_dir / REQUEST_FILE).write_text(json.dumps(request), encoding="utf-8")
-    os.kill(pid, signal.SIGHUP)
+    asked = _ask(data_dir, pid, signal.SIGHUP)
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         time.sleep(0.1)
@@ -252,6 +264,71 @@ def _data_dir_of(path: Path) -> Path | None:
     return data if data.is_absolute() else path.parent / data
 
 
+def _running_pid(data_dir: Path) -> int:
+    snapshot = EngineSnapshot.read(data_dir)
+    pid = snapshot.pid if snapshot is not None and snapshot.running else None
+    if pid is None or not _alive(pid):
+        raise CommandError("the engine is not running")
+    return pid
+
+
+def _ask(data_dir: Path, pid: int, sig: signal.Signals) -> float:
+    """Say who asks (the engine reads it when the signal comes), then send the signal."""
+    asked = time.time()
+    (data_dir / REQUEST_FILE).write_text(json.dumps({"by": str(Actor.cli()), "at": asked}),
+                                         encoding="utf-8")
+    os.kill(pid, sig)
+    return asked
+
+
+def stop_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    pid = _running_pid(loaded.data_dir)
+    os.kill(pid, signal.SIGUSR1 if args.graceful else signal.SIGTERM)
+    timeout = args.timeout if args.timeout is not None else \
+        loaded.config.engine.drain_s + 30 if args.graceful else 30
+    deadline = time.monotonic() + timeout
+    said = -1
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = EngineSnapshot.read(loaded.data_dir)
+        draining = now.raw.get("draining") if now is not None else None
+        if draining and draining["calls_left"] != said:
+            said = draining["calls_left"]
+            print(f"draining: {said} calls left", file=sys.stderr)
+    if _alive(pid):
+        raise CommandError(f"the engine (pid {pid}) is still running after {timeout:g} s; "
+                           "`stop` without --graceful stops it at once")
+    print(f"the engine (pid {pid}) stopped")
+    return 0
+
+
+def drain_workers_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    pid = _running_pid(loaded.data_dir)
+    asked = _ask(loaded.data_dir, pid, signal.SIGUSR2)
+    deadline = time.monotonic() + args.timeout
+    said = ""
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = EngineSnapshot.read(loaded.data_dir)
+        drain = now.raw.get("drain_workers") if now is not None else None
+        if not drain or float(drain.get("at", 0)) < asked - 1:
+            continue
+        if drain["result"] == "failed":
+            raise CommandError(f"drain-workers failed: {drain['error']}")
+        if drain["result"] == "done":
+            for name, (before, after) in drain["pids"].items():
+                print(f"{name}: pid {before} → {after}")
+            print(f"{len(drain['pids'])} workers replaced in {drain['took_s']:g} s, no call "
+                  "dropped")
+            return 0
+        line = f"draining {drain['worker']}: {drain['calls_left']} calls left"
+        if line != said:
+            said = line
+            print(line, file=sys.stderr)
+    raise CommandError(f"drain-workers did not finish within {args.timeout:g} s; see the "
+                       "engine's log")
+
+
 def _said(result: dict[str, Any]) -> int:
     if result["result"] == "refused":
         for line in result["problems"]:
@@ -268,13 +345,18 @@ def _said(result: dict[str, Any]) -> int:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (an exited process its parent has not reaped yet does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 # ------------------------------------------------------------------ report

@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 
 import audio
-from settings import Settings
+from settings import Settings, load_settings
 from stores import StoreError
 
 from .errors import CommandError
@@ -86,6 +86,40 @@ def run_engine(args: argparse.Namespace, settings: Settings) -> int:
             task.add_done_callback(reloads.discard)
 
         loop.add_signal_handler(signal.SIGHUP, reload)
+
+        async def graceful() -> None:  # stop --graceful: calls finish, then the stop
+            engine.start_draining()
+            deadline = loop.time() + engine.config.engine.drain_s
+            while engine.calls_left() and loop.time() < deadline:
+                await asyncio.sleep(0.2)
+            if engine.calls_left():
+                logging.getLogger("engine").warning(
+                    "engine.drain_s (%g s) is over: stopping with %d calls in progress",
+                    engine.config.engine.drain_s, engine.calls_left())
+            stop.set()
+
+        async def drain_workers() -> None:  # drain-workers: new processes, one at a time
+            from engine.core import worker_specs
+            from front import behind_front
+            from ops.reload import REQUEST_FILE, asker_of
+            try:
+                fresh = load_settings(engine.loaded.path)
+                specs = worker_specs(fresh.loaded)
+                if engine.front is not None:
+                    specs = behind_front(specs, fresh.loaded)
+                await engine.drain_workers(specs, asker_of(engine.loaded.data_dir /
+                                                           REQUEST_FILE))
+            except Exception as exc:  # noqa: BLE001 - said, and the engine goes on
+                logging.getLogger("engine").error("drain-workers failed: %s", exc)
+                engine.worker_drain = {"at": time.time(), "result": "failed", "error": str(exc)}
+
+        def start(job: Any) -> None:
+            task = loop.create_task(job())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGUSR1, lambda: start(graceful))
+        loop.add_signal_handler(signal.SIGUSR2, lambda: start(drain_workers))
         try:
             await engine.start()
             if bus is not None:
@@ -107,8 +141,10 @@ def run_engine(args: argparse.Namespace, settings: Settings) -> int:
             if web else "")
         await stop.wait()
         logging.getLogger("engine").info("stopping")
-        loop.remove_signal_handler(signal.SIGHUP)
+        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            loop.remove_signal_handler(sig)
         for task in list(reloads):
+            task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         bus, console = reloader.bus, reloader.console  # a reload may have replaced them
         if console is not None:

@@ -118,6 +118,16 @@ class EngineStatus(Notice):
     lists_unreadable: list[str]
 
 
+@dataclass(frozen=True)
+class WorkersDrained(Notice):
+    """Every worker was replaced by a new process, one at a time, without dropping a call."""
+
+    KIND: ClassVar[str] = "workers_drained"
+    by: str
+    workers: int
+    took_s: float
+
+
 class Abandoned(RuntimeError):
     """The engine hung a flow up on purpose (this node lost its lease)."""
 
@@ -181,6 +191,8 @@ class Engine:
         self._status: asyncio.Task[None] | None = None
         self._lists: asyncio.Task[None] | None = None
         self.last_reload: dict[str, Any] | None = None  # what the last reload did (status)
+        self.draining_since: float | None = None  # a graceful stop is under way
+        self.worker_drain: dict[str, Any] | None = None  # the last drain-workers (status)
         data = loaded.data_dir
         data.mkdir(parents=True, exist_ok=True)
         self.events_path = data / "events.jsonl"
@@ -294,6 +306,50 @@ class Engine:
         self._events.close()
         self.stores.close()
         self.lock.release()
+
+    # ------------------------------------------------------------ draining
+
+    def start_draining(self) -> None:
+        """Take no new call and no new task from now on (a graceful stop): INVITEs get 503,
+        which the front hands to another worker or node; due tasks stay in the store for the
+        next start; calls in progress go on."""
+        if self.draining_since is None:
+            self.draining_since = self.clock.now()
+            for worker in self.pool.workers:
+                worker.draining = True
+            self.dialing.draining = True
+            log.warning("draining: no new call or task; %d calls in progress go on",
+                        self.calls_left())
+
+    def calls_left(self) -> int:
+        return sum(len(w.calls) for w in self.pool.workers)
+
+    async def drain_workers(self, specs: list[WorkerSpec], by: str) -> dict[str, Any]:
+        """Replace the workers one at a time with new processes started from ``specs``: each
+        takes no new call (its INVITEs get 503: the front gives them to the others), its
+        calls finish, then it is stopped and its successor started; capacity is down by one
+        worker at most."""
+        started = self.clock.now()
+        pids: dict[str, list[int | None]] = {}
+        self.worker_drain = {"at": started, "by": by, "result": "draining", "done": [],
+                             "worker": None, "calls_left": 0}
+        log.info("draining the workers one at a time (asked by %s)", by)
+        for index, spec in enumerate(specs[:len(self.pool.workers)]):
+            worker = self.pool.workers[index]
+            worker.draining = True
+            self.worker_drain.update(worker=worker.name, calls_left=len(worker.calls))
+            while worker.calls:
+                self.worker_drain["calls_left"] = len(worker.calls)
+                await asyncio.sleep(0.1)
+            before = worker.pid
+            new = await self.pool.replace(index, spec)
+            pids[worker.name] = [before, new.pid]
+            self.worker_drain["done"].append(worker.name)
+            log.info("worker %s replaced (pid %s → %s)", worker.name, before, new.pid)
+        self.worker_drain.update(result="done", worker=None, calls_left=0, pids=pids,
+                                 took_s=round(self.clock.now() - started, 1))
+        self.notice(WorkersDrained("", by, len(pids), self.worker_drain["took_s"]))
+        return self.worker_drain
 
     def reconfigure(self, settings: Settings) -> None:
         """Apply a reloaded configuration's live parts, all at once (no await in between):
@@ -518,6 +574,9 @@ class Engine:
 
     async def _incoming(self, worker: Worker, event: p.Incoming) -> None:
         """Every INVITE gets a final answer: screened, routed, or refused if all else fails."""
+        if worker.draining:  # being replaced, or the engine stops: another worker takes it
+            await worker.send(p.Reject(event.call, 503))
+            return
         started = time.perf_counter()
         try:
             decision, error = self.gate.decide(event.caller)

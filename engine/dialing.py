@@ -136,6 +136,7 @@ class Dialing:
         self.rng = rng
         self.health = health or StoreHealth()
         self._unsaved: deque[tuple[Callable[[], object], str]] = deque()
+        self.draining = False
         self.texts: WarningTexts | None = None  # set once the engine has its texting
         self.trunk_uri = config.sip.trunk.uri
         self.pacer = Pacer(config.sip.trunk.max_channels, config.sip.trunk.max_cps)
@@ -240,6 +241,8 @@ class Dialing:
 
     async def _pump(self) -> float | None:
         """Place every call that may start now; returns when to look again (None: when woken)."""
+        if self.draining:  # a graceful stop: the due tasks wait in the store for the next start
+            return None
         self._prune_heard(self.clock.now())
         while True:
             now = self.clock.now()

@@ -96,6 +96,7 @@ class Worker:
         self.process: asyncio.subprocess.Process | None = None
         self.ready = asyncio.Event()
         self.restarts = 0
+        self.draining = False  # takes no new call: it is about to be replaced, or we stop
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -105,7 +106,9 @@ class Worker:
 
     @property
     def free(self) -> int:
-        return MAX_CALLS_PER_WORKER - len(self.calls) if self.ready.is_set() else 0
+        if self.draining or not self.ready.is_set():
+            return 0
+        return MAX_CALLS_PER_WORKER - len(self.calls)
 
     @property
     def pid(self) -> int | None:
@@ -256,6 +259,22 @@ class WorkerPool:
 
     async def stop(self) -> None:
         await asyncio.gather(*(w.stop() for w in self.workers))
+
+    async def replace(self, index: int, spec: WorkerSpec) -> Worker:
+        """Worker ``index`` stopped and a new process started in its place with ``spec``;
+        returns once the new one is ready (raises RuntimeError if it does not start)."""
+        old = self.workers[index]
+        await old.stop()
+        new = type(old)(spec, self.inbox)
+        self.workers[index] = new
+        new.start()
+        try:
+            await asyncio.wait_for(new.ready.wait(), READY_TIMEOUT_S)
+        except TimeoutError:
+            raise RuntimeError(f"worker {spec.name} did not start again in "
+                               f"{READY_TIMEOUT_S:.0f} s (see its log)") from None
+        self.slot_freed()
+        return new
 
     def least_loaded(self) -> Worker | None:
         candidates = [w for w in self.workers if w.free > 0]

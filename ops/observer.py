@@ -169,6 +169,9 @@ class Observer:
             "tasks": {s.value: counts[s] for s in TaskState}, "tasks_due": due,
             "next_due_at": _iso(next_due), "store_error": store_error,
             "reload": engine.last_reload,
+            "draining": None if engine.draining_since is None else {
+                "since": _iso(engine.draining_since), "calls_left": engine.calls_left()},
+            "drain_workers": engine.worker_drain,
             "lists_unreadable": dict(engine.gate.problems),
             "front": None if engine.front is None else {
                 "running": engine.front.process is not None

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from engine import Engine
     from ops.observer import Observer
 
-__all__ = ["REQUEST_FILE", "Reloaded", "Reloader", "keep_old"]
+__all__ = ["REQUEST_FILE", "Reloaded", "Reloader", "asker_of", "keep_old"]
 
 log = logging.getLogger("engine.reload")
 
@@ -60,6 +60,18 @@ class Reloaded(Notice):
     applied: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+
+
+def asker_of(path: Path) -> str:
+    """Who asked, as the command wrote it just before its signal; else ``signal``."""
+    try:
+        request = json.loads(path.read_text(encoding="utf-8"))
+        path.unlink()
+        if time.time() - float(request["at"]) < REQUEST_FRESH_S:
+            return str(request["by"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return "signal"
 
 
 def keep_old(old: Config, new: Config, kept: Sequence[Change]) -> Config:
@@ -97,15 +109,7 @@ class Reloader:
         self._lock = asyncio.Lock()
 
     def asker(self) -> str:
-        path = self.engine.loaded.data_dir / REQUEST_FILE
-        try:
-            request = json.loads(path.read_text(encoding="utf-8"))
-            path.unlink()
-            if time.time() - float(request["at"]) < REQUEST_FRESH_S:
-                return str(request["by"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-        return "signal"
+        return asker_of(self.engine.loaded.data_dir / REQUEST_FILE)
 
     async def reload(self, by: str | None = None) -> dict[str, Any]:
         async with self._lock:

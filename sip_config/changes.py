@@ -32,6 +32,7 @@ RULES: tuple[tuple[str, Effect], ...] = (
     ("engine.metrics_port", "restart"),
     ("engine.lease_s", "restart"),
     ("engine.log_level", "now"),
+    ("engine.drain_s", "now"),
     ("sip.listen", "restart"),
     ("sip.balancer", "restart"),
     ("sip.allowed_sources", "workers"),

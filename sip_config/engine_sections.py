@@ -44,6 +44,9 @@ class EngineConfig(Section):
     """This engine's name among several sharing one store (default: the host name). Each
     attempt records the node that placed it; after a crash a node recovers its own calls."""
 
+    drain_s: Annotated[float, Field(ge=0, le=86400)] = 300.0
+    """run_dialer.py stop --graceful: how long calls in progress may go on before the engine
+    stops anyway."""
     media_dir: str | None = None
     """Where warning-call recordings and callback messages are written (default: data_dir).
     With several nodes, a directory every node mounts (NFS…), so that any node's console plays
