@@ -32,6 +32,9 @@ __all__ = ["Membership", "StoreHealth", "Watchdog"]
 log = logging.getLogger("engine.cluster")
 
 RENEWALS_PER_LEASE = 5
+SETTLE_S = 2.0
+"""Just after the store answers again, a part of the engine whose own connection waits out
+its retry pause (a second) may still report the old error: not a second outage."""
 
 
 class StoreHealth:
@@ -39,9 +42,13 @@ class StoreHealth:
 
     def __init__(self) -> None:
         self.down_since: float | None = None
+        self.back_at: float | None = None
         self.last_error = ""
 
     def failed(self, exc: StoreError) -> None:
+        if self.down_since is None and self.back_at is not None \
+                and time.time() - self.back_at < SETTLE_S:
+            return  # another part of the engine still holds the error of a moment ago
         if self.down_since is None:
             self.down_since = time.time()
             self.last_error = str(exc)
@@ -52,6 +59,7 @@ class StoreHealth:
         if self.down_since is not None:
             log.warning("the store answers again after %.1f s", time.time() - self.down_since)
             self.down_since = None
+            self.back_at = time.time()
             self.last_error = ""
 
     @property

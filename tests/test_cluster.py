@@ -325,3 +325,21 @@ def test_the_front_spreads_calls_over_every_nodes_workers_and_skips_a_dead_node(
     finally:
         for node in nodes:
             node.stop()
+
+
+def test_the_store_health_is_said_once_each_way(caplog: pytest.LogCaptureFixture) -> None:
+    """A part of the engine still holding the error of a moment ago, just after the store
+    answered again, is not a second outage."""
+    from engine.membership import StoreHealth
+    from stores import StoreUnavailable
+
+    health = StoreHealth()
+    with caplog.at_level("WARNING", logger="engine.cluster"):
+        health.failed(StoreUnavailable("the database went away"))
+        health.failed(StoreUnavailable("the database went away"))
+        health.answered()
+        health.failed(StoreUnavailable("cannot be reached (a second ago)"))
+        health.answered()
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2 and "unreachable" in said[0] and "answers again" in said[1]
+    assert health.up
