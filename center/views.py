@@ -298,7 +298,9 @@ class Views:
         tasks = self.stores.tasks.created_between(since, until)
         attempts = self.stores.tasks.attempts_of([t.id for t in tasks])
         left = sum(since <= c.at < until for c in self.stores.callbacks.list())
-        screened = read_events(self.data_dir / "events.jsonl", since, until, ("screened",))
+        shared = self.stores.screened  # every node's, when the store is shared
+        screened = shared.between(since, until) if shared is not None else read_events(
+            self.data_dir / "events.jsonl", since, until, ("screened",))
         return build_report(since, until, tasks, attempts, screened, left,
                             self.text_figures(since, until))
 

@@ -43,6 +43,7 @@ log = logging.getLogger("ops")
 
 EVERY_S = 2.0
 STATUS_FILE = "status.json"
+SCREENED_KEPT = 100_000  # screened calls kept for the shared log while the store is away
 disable_created_metrics()  # no *_created series: one figure per metric
 ACK_BUCKETS = (10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
 
@@ -98,6 +99,7 @@ class Observer:
         self.notices = engine.subscribe()
         self.started_at = engine.clock.now()
         self._tasks: list[asyncio.Task[None]] = []
+        self._screened: list[dict[str, Any]] = []  # for the shared log, not yet written
         self.port = engine.config.engine.metrics_port
 
     def start(self) -> None:
@@ -116,6 +118,7 @@ class Observer:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._share_screened()
         self.write(running=False)
         self.stores.close()
 
@@ -127,6 +130,10 @@ class Observer:
                 if isinstance(notice, CallScreened):
                     m.calls.labels(notice.route, notice.action).inc()
                     m.decisions.labels(notice.rule, notice.action).inc()
+                    if self.stores.shared and len(self._screened) < SCREENED_KEPT:
+                        self._screened.append({"at": self.engine.clock.now(),
+                                               "rule": notice.rule, "action": notice.action,
+                                               "route": notice.route})
                 elif isinstance(notice, TaskNotice):
                     if notice.task_event == "attempt":
                         m.attempts.inc()
@@ -144,7 +151,20 @@ class Observer:
                 self.write(running=True)
             except Exception:  # the status view must never stop the engine
                 log.exception("writing %s", self.path)
+            self._share_screened()
             await asyncio.sleep(EVERY_S)
+
+    def _share_screened(self) -> None:
+        """This node's screened calls into the shared log (the cluster's report), in one
+        batch; while the store is away they wait here (up to SCREENED_KEPT)."""
+        if not self._screened:
+            return
+        batch, self._screened = self._screened, []
+        try:
+            self.stores.screened.add_many(batch)
+        except StoreError as exc:
+            self.engine.health.failed(exc)
+            self._screened = (batch + self._screened)[:SCREENED_KEPT]
 
     def snapshot(self, running: bool) -> dict[str, Any]:
         engine = self.engine

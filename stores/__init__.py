@@ -148,6 +148,16 @@ class Stores:
         return self._get("lists", lambda: PgListJournal(self.database))  # type: ignore[no-any-return]
 
     @property
+    def screened(self) -> Any:
+        """Every node's screened calls (:class:`~stores.postgres.screened.PgScreenedLog`);
+        None on one machine, where the engine's event file holds them."""
+        if not self.shared:
+            return None
+        from .postgres.screened import PgScreenedLog
+
+        return self._get("screened", lambda: PgScreenedLog(self.database))
+
+    @property
     def cluster(self) -> Cluster:
         if self.shared:
             from .postgres.cluster import PgCluster

@@ -5,6 +5,7 @@ campaign, one node speaking for all on the MQTT bus and another taking over when
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -279,6 +280,14 @@ def test_a_list_edit_on_one_node_blocks_a_call_on_another_within_a_second(
         assert stamp - done_at < 1.0
         # and node 2's own copy has it (what its command line reads)
         assert cli(configs[1], "screen", "13900005555").stdout.startswith("reject")
+        # node 1's report counts the call node 3 screened (the cluster's, not its own)
+        deadline = time.monotonic() + 10
+        while True:
+            report = json.loads(cli(configs[0], "report", "--json").stdout)
+            if {"rule": "list:fraud", "action": "reject", "calls": 1} in report["screened"]:
+                break
+            assert time.monotonic() < deadline, report["screened"]
+            time.sleep(0.5)
     finally:
         for node in nodes:
             node.stop()
