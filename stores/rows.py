@@ -12,7 +12,9 @@ from typing import Any
 from dialer.model import Attempt, Outcome, Task, TaskState
 from dialer.requests import Risk
 
-__all__ = ["ATTEMPT_COLUMNS", "TASK_COLUMNS", "attempt_of", "from_json", "task_of"]
+from .model import TaskQuery
+
+__all__ = ["ATTEMPT_COLUMNS", "TASK_COLUMNS", "attempt_of", "find_sql", "from_json", "task_of"]
 
 TASK_COLUMNS = ("id, number, dial, fraud_type, risk, state, case_ids, note, created_at, updated_at, "
                 "next_at, attempts, reached, busy_run, trunk_run, first_attempt_at, escalated_at, "
@@ -44,3 +46,32 @@ def attempt_of(row: Sequence[Any], decode: Callable[[Any], Any] = from_json) -> 
     return Attempt(task_id, n, call, worker, started, answered, ended, status,
                    Outcome(outcome) if outcome else None, digits, amd, recording, bool(counted),
                    reached_at, dict(decode(how)))
+
+
+def find_sql(query: TaskQuery, mark: str) -> tuple[str, list[object]]:
+    """The statement selecting what ``query`` asks for, newest first, and its arguments;
+    ``mark``: the backend's placeholder (``?`` on SQLite, ``%s`` on PostgreSQL)."""
+    where: list[str] = ["1 = 1"]
+    args: list[object] = []
+    if query.states:
+        where.append(f"state IN ({', '.join([mark] * len(query.states))})")
+        args += [s.value for s in query.states]
+    if query.risk is not None:
+        where.append(f"risk = {mark}")
+        args.append(query.risk.value)
+    if query.escalated_open:
+        where.append("escalated_at IS NOT NULL AND state IN ('queued', 'calling', 'waiting')")
+    if query.fraud_type:
+        where.append(f"fraud_type = {mark}")
+        args.append(query.fraud_type)
+    for column, op, value in (("created_at", ">=", query.since), ("created_at", "<", query.until),
+                              ("finished_at", ">=", query.finished_since)):
+        if value is not None:
+            where.append(f"{column} {op} {mark}")
+            args.append(value)
+    if query.before is not None:
+        where.append(f"(created_at, id) < ({mark}, {mark})")
+        args += [query.before[0], query.before[1]]
+    statement = (f"SELECT {TASK_COLUMNS} FROM tasks WHERE {' AND '.join(where)} "
+                 f"ORDER BY created_at DESC, id DESC LIMIT {mark}")
+    return statement, [*args, query.limit]

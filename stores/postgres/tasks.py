@@ -34,7 +34,7 @@ from dialer.requests import Risk, WarningRequest
 
 from ..errors import NotFound, Refused, StoreUnavailable
 from ..model import Claim, Submitted, TaskQuery, TrunkLimits
-from ..rows import ATTEMPT_COLUMNS, TASK_COLUMNS, attempt_of, task_of
+from ..rows import ATTEMPT_COLUMNS, TASK_COLUMNS, attempt_of, find_sql, task_of
 from .db import Database, PgWatch, _lock_key, notify
 
 __all__ = ["MIGRATIONS", "PgTaskStore"]
@@ -360,34 +360,9 @@ class PgTaskStore:
         return [task_of_row(r) for r in self._rows(statement + " ORDER BY created_at, ord", args)]
 
     def find(self, query: TaskQuery) -> list[Task]:
-        where: list[str] = ["TRUE"]
-        args: list[object] = []
-        if query.states:
-            where.append("state = ANY(%s)")
-            args.append([s.value for s in query.states])
-        if query.risk is not None:
-            where.append("risk = %s")
-            args.append(query.risk.value)
-        if query.escalated_open:
-            where.append(f"escalated_at IS NOT NULL AND state IN {_OPEN_SQL}")
-        if query.fraud_type:
-            where.append("fraud_type = %s")
-            args.append(query.fraud_type)
-        if query.since is not None:
-            where.append("created_at >= %s")
-            args.append(query.since)
-        if query.until is not None:
-            where.append("created_at < %s")
-            args.append(query.until)
-        if query.finished_since is not None:
-            where.append("finished_at >= %s")
-            args.append(query.finished_since)
-        if query.before is not None:
-            where.append("(created_at, id) < (%s, %s)")
-            args += [query.before[0], query.before[1]]
-        rows = self._rows(f"SELECT {TASK_COLUMNS} FROM tasks WHERE {' AND '.join(where)} "
-                          "ORDER BY created_at DESC, id DESC LIMIT %s", (*args, query.limit))
-        return [task_of_row(r) for r in rows]
+        """Tasks as ``query`` selects them, newest first, ``query.limit`` after its cursor."""
+        statement, args = find_sql(query, "%s")
+        return [task_of_row(r) for r in self._rows(statement, args)]
 
     def created_between(self, since: float, until: float) -> list[Task]:
         rows = self._rows(f"SELECT {TASK_COLUMNS} FROM tasks WHERE created_at >= %s AND "

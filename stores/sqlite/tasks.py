@@ -26,7 +26,7 @@ from sqlitefile import open_file, transaction
 
 from ..errors import NotFound, Refused, StoreError, StoreUnavailable
 from ..model import Claim, Submitted, TaskQuery
-from ..rows import ATTEMPT_COLUMNS, TASK_COLUMNS, attempt_of, task_of
+from ..rows import ATTEMPT_COLUMNS, TASK_COLUMNS, attempt_of, find_sql, task_of
 from ..watch import SqliteWatch
 
 __all__ = ["FILE_NAME", "MIGRATIONS", "SqliteTaskStore"]
@@ -309,34 +309,8 @@ class SqliteTaskStore:
 
     def find(self, query: TaskQuery) -> list[Task]:
         """Tasks as ``query`` selects them, newest first, ``query.limit`` after its cursor."""
-        where: list[str] = ["1 = 1"]
-        args: list[object] = []
-        if query.states:
-            where.append(f"state IN ({', '.join('?' * len(query.states))})")
-            args += [s.value for s in query.states]
-        if query.risk is not None:
-            where.append("risk = ?")
-            args.append(query.risk.value)
-        if query.escalated_open:
-            where.append(f"escalated_at IS NOT NULL AND state IN {_OPEN}")
-        if query.fraud_type:
-            where.append("fraud_type = ?")
-            args.append(query.fraud_type)
-        if query.since is not None:
-            where.append("created_at >= ?")
-            args.append(query.since)
-        if query.until is not None:
-            where.append("created_at < ?")
-            args.append(query.until)
-        if query.finished_since is not None:
-            where.append("finished_at >= ?")
-            args.append(query.finished_since)
-        if query.before is not None:
-            where.append("(created_at, id) < (?, ?)")
-            args += [query.before[0], query.before[1]]
-        rows = self.db.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE {' AND '.join(where)} "
-                               "ORDER BY created_at DESC, id DESC LIMIT ?", (*args, query.limit))
-        return [task_of(r) for r in rows]
+        statement, args = find_sql(query, "?")
+        return [task_of(r) for r in self.db.execute(statement, args)]
 
     def created_between(self, since: float, until: float) -> list[Task]:
         """Tasks requested in ``[since, until)``, oldest first (for reports)."""
