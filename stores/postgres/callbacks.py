@@ -22,7 +22,7 @@ import psycopg
 from hotline.callbacks import TRANSITIONS, Callback, CallbackState
 
 from ..errors import NotFound, Refused
-from .db import Database, PgWatch, notify
+from .db import Database, PgWatch
 
 __all__ = ["MIGRATIONS", "PgCallbackStore"]
 
@@ -57,10 +57,8 @@ class PgCallbackStore:
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Cursor[Any]]:
-        with self.db.transaction(WHAT) as cur:
+        with self.db.writing(WHAT, STORE, self.watch) as cur:
             yield cur
-            notify(cur, STORE)
-        self.watch.touched()
 
     def _rows(self, statement: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.db.query(WHAT, statement, args)

@@ -122,6 +122,17 @@ class Database:
             except psycopg.Error as exc:
                 raise StoreError(f"{what}: {_first_line(exc)}") from None
 
+    @contextmanager
+    def writing(self, what: str, store: str,
+                watch: PgWatch | None = None) -> Iterator[psycopg.Cursor[Any]]:
+        """One write transaction of ``store``: every listener hears of it at commit, and
+        ``watch`` (this process's own) at once after."""
+        with self.transaction(what) as cur:
+            yield cur
+            notify(cur, store)
+        if watch is not None:
+            watch.touched()
+
     def query(self, what: str, statement: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of one read."""
         with self.transaction(what) as cur:

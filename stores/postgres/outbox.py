@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from ..model import Pending
-from .db import Database, notify
+from .db import Database
 
 __all__ = ["MIGRATIONS", "PgOutbox"]
 
@@ -44,9 +44,8 @@ class PgOutbox:
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Cursor[Any]]:
-        with self.db.transaction(WHAT) as cur:
+        with self.db.writing(WHAT, STORE) as cur:
             yield cur
-            notify(cur, STORE)
 
     def _rows(self, statement: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.db.query(WHAT, statement, args)

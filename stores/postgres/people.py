@@ -25,7 +25,7 @@ from psycopg.types.json import Json
 from people import AuditEntry, Role, Session, User
 
 from ..errors import NotFound, Refused
-from .db import Database, PgWatch, notify
+from .db import Database, PgWatch
 
 __all__ = ["AUDIT_MIGRATIONS", "USERS_MIGRATIONS", "PgAuditLog", "PgUserStore"]
 
@@ -93,10 +93,8 @@ class _Pg:
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Cursor[Any]]:
-        with self.db.transaction(self.what) as cur:
+        with self.db.writing(self.what, self.store, self.watch) as cur:
             yield cur
-            notify(cur, self.store)
-        self.watch.touched()
 
     def _rows(self, statement: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.db.query(self.what, statement, args)

@@ -90,10 +90,8 @@ class PgTextStore:
 
     @contextmanager
     def _write(self) -> Iterator[Cursor]:
-        with self.db.transaction(WHAT) as cur:
+        with self.db.writing(WHAT, STORE, self.watch) as cur:
             yield cur
-            notify(cur, STORE)
-        self.watch.touched()
 
     def _rows(self, statement: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.db.query(WHAT, statement, args)
