@@ -8,6 +8,7 @@ with a ``recording`` is converted from that file instead. Beside each WAV a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PROMPTS", "Prompt", "PromptError", "build", "path_of"]
+__all__ = ["PINNED", "PROMPTS", "Prompt", "PromptError", "build", "path_of", "pin", "unpin"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,42 @@ class PromptError(Exception):
 
 def path_of(directory: Path, name: str) -> Path:
     return directory / f"{name}.wav"
+
+
+PINNED = "pinned"
+"""Where :func:`pin` keeps the prompts that calls began with, under the prompt directory."""
+
+
+def pin(path: Path) -> Path:
+    """The prompt at ``path`` as it is now, under a path no rebuild touches.
+
+    A hard link in a directory named after the file's inode and time: a live reload renames a new WAV over
+    ``path``, the link keeps the old audio, so a call that plays its warning again (the
+    repeats) hears what it began with. ``path`` itself when it cannot be linked."""
+    try:
+        stat = path.stat()
+        pinned = path.parent / PINNED / f"{stat.st_ino}.{stat.st_mtime_ns}" / path.name
+        if not pinned.exists():
+            pinned.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.link(path, pinned)
+    except OSError:
+        return path
+    return pinned
+
+
+def unpin(directory: Path, keep: Iterable[str]) -> int:
+    """Remove the pinned prompts of ``directory`` that no name in ``keep`` uses; the count."""
+    kept = set(keep)
+    removed = 0
+    for pinned in (directory / PINNED).glob("*/*.wav"):
+        if str(pinned) not in kept:
+            with contextlib.suppress(OSError):
+                pinned.unlink()
+                removed += 1
+            with contextlib.suppress(OSError):
+                pinned.parent.rmdir()  # once it is empty
+    return removed
 
 
 def cache_dir() -> Path:

@@ -43,7 +43,7 @@ from urllib.parse import urlsplit
 import aiomqtt
 
 from center import Actor, Invalid
-from engine.core import CallScreened, EngineStatus
+from engine.core import CallScreened, EngineEvent, EngineStatus
 from engine.dialing import TaskNotice, notice_of
 from engine.texting import TextNotice
 from hotline.ivr import MessageLeft
@@ -122,8 +122,6 @@ class Bus:
         self.rng = rng
         self.prefix = config.topic_prefix.rstrip("/")
         self.full = config.full_numbers
-        self.country = loaded.config.screening.country
-        self.known_types = engine.dialing.catalog.known()
         url = urlsplit(config.url)
         self.tls = url.scheme == "mqtts"
         self.host = url.hostname or "127.0.0.1"
@@ -154,6 +152,15 @@ class Bus:
     def center(self) -> Any:
         """The engine's center (a reload gives the engine a new one)."""
         return self.engine.center
+
+    @property
+    def known_types(self) -> list[str]:
+        """The fraud types of the warning catalog as it is now (a reload may add one)."""
+        return self.engine.dialing.catalog.known()
+
+    @property
+    def country(self) -> str:
+        return str(self.engine.config.screening.country)
 
     def topic(self, suffix: str) -> str:
         return f"{self.prefix}/{suffix}"
@@ -278,6 +285,9 @@ class Bus:
                 rows.append(("sms/event", dumps(notice.payload(self.full))))
             elif isinstance(notice, EngineStatus):
                 self._status_now.set()
+            elif isinstance(notice, EngineEvent):
+                rows.append(("engine/event", dumps(notice.payload(
+                    self.loaded.config.engine.node_name, iso(now)))))
         try:
             if rows:
                 self.outbox.put(rows, now)

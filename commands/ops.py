@@ -283,7 +283,10 @@ def _ask(data_dir: Path, pid: int, sig: signal.Signals) -> float:
 
 def stop_command(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     pid = _running_pid(loaded.data_dir)
-    os.kill(pid, signal.SIGUSR1 if args.graceful else signal.SIGTERM)
+    if args.graceful:
+        _ask(loaded.data_dir, pid, signal.SIGUSR1)
+    else:
+        os.kill(pid, signal.SIGTERM)
     timeout = args.timeout if args.timeout is not None else \
         loaded.config.engine.drain_s + 30 if args.graceful else 30
     deadline = time.monotonic() + timeout

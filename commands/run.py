@@ -88,7 +88,8 @@ def run_engine(args: argparse.Namespace, settings: Settings) -> int:
         loop.add_signal_handler(signal.SIGHUP, reload)
 
         async def graceful() -> None:  # stop --graceful: calls finish, then the stop
-            engine.start_draining()
+            from ops.reload import REQUEST_FILE, asker_of
+            engine.start_draining(asker_of(engine.loaded.data_dir / REQUEST_FILE))
             deadline = loop.time() + engine.config.engine.drain_s
             while engine.calls_left() and loop.time() < deadline:
                 await asyncio.sleep(0.2)

@@ -83,6 +83,11 @@ _WAIT_FIELD = {
 }
 
 
+_FINAL = frozenset({Outcome.ACKNOWLEDGED, Outcome.TRANSFERRED, Outcome.INVALID_NUMBER,
+                    Outcome.SUSPENDED})
+"""Outcomes after which nothing is called again."""
+
+
 class Policy:
     def __init__(self, config: DialerConfig, tz: tzinfo) -> None:
         self.config = config
@@ -153,6 +158,34 @@ class Policy:
         after = replace(history, first_attempt_at=first, trunk_run=0,
                         attempts=history.attempts + (1 if counted else 0))
         return Plan(state, None, counted, False, reason, after)
+
+    def replan(self, task: Task, started_at: float, ended_at: float, rand: float = 0.5
+               ) -> float | None:
+        """A new time for the next call of a task waiting after an attempt (begun at
+        ``started_at``, ended at ``ended_at``), when the one planned is later than this policy
+        allows even at the top of its jitter (a retry made shorter by a reload); else None: a
+        plan is never rewritten only because this policy would draw another moment."""
+        outcome = task.last_outcome
+        if (task.state is not TaskState.WAITING or task.next_at is None or outcome is None
+                or outcome in _FINAL):
+            return None
+        retry = self.retry
+        since = ended_at
+        if not outcome.counted:
+            wait = min(retry.trunk_s * 2 ** (max(task.trunk_run, 1) - 1), retry.trunk_cap_s)
+        elif outcome is Outcome.BUSY:
+            wait = min(retry.busy_s * retry.busy_growth ** (max(task.busy_run, 1) - 1),
+                       retry.busy_cap_s)
+            since = min(started_at, ended_at)
+        elif outcome in _WAIT_FIELD:
+            wait = getattr(retry, _WAIT_FIELD[outcome])
+        else:
+            return None
+        latest = self.not_before(task.risk, since + wait * (1 + retry.jitter))
+        if task.next_at <= latest:
+            return None
+        return max(ended_at, self.not_before(
+            task.risk, since + wait * (1 + retry.jitter * (2 * rand - 1))))
 
     def not_before(self, risk: Risk, at: float) -> float:
         """``at``, or the end of the quiet hours it falls in for a normal-risk task."""

@@ -119,13 +119,43 @@ class EngineStatus(Notice):
 
 
 @dataclass(frozen=True)
-class WorkersDrained(Notice):
+class EngineEvent(Notice):
+    """Something the engine did on somebody's word (a reload or its refusal, a drain of the
+    workers, a graceful stop): in the event log, and on MQTT as ``engine/event``."""
+
+    by: str
+
+    def payload(self, node: str, at: str) -> dict[str, Any]:
+        out = self.record()
+        del out["call"]
+        out.update(node=node, at=at)
+        return out
+
+
+@dataclass(frozen=True)
+class WorkersDraining(EngineEvent):
+    """The workers are being replaced by new processes, one at a time."""
+
+    KIND: ClassVar[str] = "workers_draining"
+    workers: int
+
+
+@dataclass(frozen=True)
+class WorkersDrained(EngineEvent):
     """Every worker was replaced by a new process, one at a time, without dropping a call."""
 
     KIND: ClassVar[str] = "workers_drained"
-    by: str
     workers: int
     took_s: float
+
+
+@dataclass(frozen=True)
+class Draining(EngineEvent):
+    """A graceful stop began: no new call or task; the calls in progress go on."""
+
+    KIND: ClassVar[str] = "draining"
+    calls_left: int
+    drain_s: float
 
 
 class Abandoned(RuntimeError):
@@ -309,7 +339,7 @@ class Engine:
 
     # ------------------------------------------------------------ draining
 
-    def start_draining(self) -> None:
+    def start_draining(self, by: str = "") -> None:
         """Take no new call and no new task from now on (a graceful stop): INVITEs get 503,
         which the front hands to another worker or node; due tasks stay in the store for the
         next start; calls in progress go on."""
@@ -318,8 +348,9 @@ class Engine:
             for worker in self.pool.workers:
                 worker.draining = True
             self.dialing.draining = True
-            log.warning("draining: no new call or task; %d calls in progress go on",
-                        self.calls_left())
+            log.warning("draining (asked by %s): no new call or task; %d calls in progress go on",
+                        by, self.calls_left())
+            self.notice(Draining("", by, self.calls_left(), self.config.engine.drain_s))
 
     def calls_left(self) -> int:
         return sum(len(w.calls) for w in self.pool.workers)
@@ -334,6 +365,7 @@ class Engine:
         self.worker_drain = {"at": started, "by": by, "result": "draining", "done": [],
                              "worker": None, "calls_left": 0}
         log.info("draining the workers one at a time (asked by %s)", by)
+        self.notice(WorkersDraining("", by, len(self.pool.workers)))
         for index, spec in enumerate(specs[:len(self.pool.workers)]):
             worker = self.pool.workers[index]
             worker.draining = True
@@ -351,7 +383,7 @@ class Engine:
         self.notice(WorkersDrained("", by, len(pids), self.worker_drain["took_s"]))
         return self.worker_drain
 
-    def reconfigure(self, settings: Settings) -> None:
+    def reconfigure(self, settings: Settings, by: str = "") -> None:
         """Apply a reloaded configuration's live parts, all at once (no await in between):
         screening rules and lists, operator hours and the queue, voice menus, the warning
         catalog, the retry policy, texts, the trunk's limits, the log level. The caller
@@ -366,7 +398,7 @@ class Engine:
         self.desk.reconfigure(loaded, settings.menus)
         self.center = Center(loaded, settings.catalog, self.stores, self.clock.now, self.lists)
         self.dialing.reconfigure(self.config, settings.catalog,
-                                 Policy(self.config.dialer, self.tz))
+                                 Policy(self.config.dialer, self.tz), by=f"reload:{by}")
         self.texting.reconfigure(self.config, settings.catalog, settings.book,
                                  self.hotline_line)
         logging.getLogger().setLevel(self.config.engine.log_level.upper())

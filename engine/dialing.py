@@ -31,7 +31,17 @@ import audio
 from audio.amd import AmdSettings
 from audio.library import Library
 from callflow import Answer, CallFlow, Notice, Output
-from dialer import Catalog, Outcome, Policy, Task, TaskEvent, WarningCall, WarningScript, known_by
+from dialer import (
+    Catalog,
+    Outcome,
+    Policy,
+    Task,
+    TaskEvent,
+    TaskState,
+    WarningCall,
+    WarningScript,
+    known_by,
+)
 from dialer.catalog import prompt_name
 from dialer.policy import history_of
 from dialer.warning import OfficerAnswered, TaskCancelled, WarningAcknowledged, WarningAnswered
@@ -147,10 +157,14 @@ class Dialing:
         self._pruned_at = -PRUNE_EVERY_S
         self._tasks: list[asyncio.Task[None]] = []
 
-    def reconfigure(self, config: Config, catalog: Catalog, policy: Policy) -> None:
+    def reconfigure(self, config: Config, catalog: Catalog, policy: Policy, by: str = "") -> None:
         """A reloaded configuration: the catalog's warnings, the retry policy and the trunk
         for the next call and the next decision of each task; a call in progress keeps the
-        script it started with."""
+        script it started with. A retry already planned later than the new policy allows is
+        planned again (:meth:`_replan`), the others stay as they are."""
+        before = self.config.dialer
+        if (before.retry, before.quiet_hours) != (config.dialer.retry, config.dialer.quiet_hours):
+            self._tasks.append(asyncio.create_task(self._replan(policy, by), name="replan"))
         self.config = config
         self.catalog = catalog
         self.policy = policy
@@ -158,7 +172,49 @@ class Dialing:
         self.pacer.max_channels = config.sip.trunk.max_channels
         self.pacer.max_cps = config.sip.trunk.max_cps
         self._scripts = {}
+        self._unpin()
         self.wake()
+
+    async def _replan(self, policy: Policy, by: str) -> None:
+        """Every waiting task whose next call was planned later than ``policy`` allows is
+        brought forward (a shorter busy retry during an incident applies to the lines already
+        found busy, not only to the next ones)."""
+        try:
+            waiting = self.store.tasks([TaskState.WAITING])
+            tried = self.store.attempts_of([task.id for task in waiting])
+        except StoreError as exc:
+            log.warning("the retries planned before the reload were not checked: %s", exc)
+            return
+        moved = 0
+        for i, task in enumerate(waiting):
+            if self.policy is not policy:
+                return  # another reload came meanwhile: its own pass goes on
+            if i % 200 == 199:
+                await asyncio.sleep(0)  # a long list never holds the calls up
+            if not tried.get(task.id):
+                continue
+            last = tried[task.id][-1]
+            at = policy.replan(task, last.started_at, last.ended_at or last.started_at,
+                               self.rng())
+            if at is None:
+                continue
+            try:
+                if self.store.bring_forward(task.id, at, self.clock.now(), by) is not None:
+                    moved += 1
+            except StoreError as exc:
+                log.warning("task %s keeps its planned retry: %s", task.id, exc)
+        if moved:
+            log.info("%d planned retries brought forward to the new retry policy", moved)
+            self.publish()
+            self.wake()
+
+    def _unpin(self) -> None:
+        """Let go of the pinned prompts that neither a call in progress nor a script uses."""
+        def files(script: WarningScript) -> tuple[str, ...]:
+            return (script.warning, script.thanks, script.goodbye, script.machine,
+                    script.connecting, script.officer_unreachable)
+        scripts = [live.flow.script for live in self.live.values()] + [*self._scripts.values()]
+        audio.unpin(self.prompt_dir, (f for script in scripts for f in files(script)))
 
     # ------------------------------------------------------------ life cycle
 
@@ -230,6 +286,7 @@ class Dialing:
         if now - self._pruned_at < PRUNE_EVERY_S:
             return
         self._pruned_at = now
+        self._unpin()  # the calls that began before the last reload are over by now
         keep_s = self.config.dialer.progress.keep_heard_days * 86400
         try:
             gone = self.library.prune_heard(now, keep_s)
@@ -283,8 +340,8 @@ class Dialing:
             config = self.config
             d, a = config.dialer, config.dialer.amd
 
-            def wav(name: str) -> str:
-                return str(audio.path_of(self.prompt_dir, prompt_name(name)))
+            def wav(name: str) -> str:  # pinned: a reload during the call changes none of it
+                return str(audio.pin(audio.path_of(self.prompt_dir, prompt_name(name))))
 
             progress = d.progress
             self._scripts[kind] = WarningScript(

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import audio
-from callflow import Notice
+from engine.core import EngineEvent
 from settings import Settings, load_settings
 from sip_config import ConfigError
 from sip_config.changes import Change, changes
@@ -51,12 +51,11 @@ MQTT_CONNECTION = ("url", "client_id", "username", "password_env", "ca_file", "k
 
 
 @dataclass(frozen=True)
-class Reloaded(Notice):
+class Reloaded(EngineEvent):
     """The configuration was read again: applied, or refused."""
 
     KIND: ClassVar[str] = "reload"
     result: str  # applied, refused
-    by: str
     applied: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -131,7 +130,7 @@ class Reloader:
         later = [c for c in found if c.effect != "now"]
         config = keep_old(old.loaded.config, settings.loaded.config, later)
         applied = replace(settings, loaded=replace(settings.loaded, config=config))
-        engine.reconfigure(applied)  # one step: no await between old and new
+        engine.reconfigure(applied, by)  # one step: no await between old and new
         await self._bus(old, applied)
         await self._console(old, applied)
         now_keys = [c.key for c in found if c.effect == "now"]
@@ -145,7 +144,7 @@ class Reloader:
         log.info("configuration reloaded by %s in %.2f s: %d changes applied%s", by,
                  result["took_s"], len(now_keys),
                  f", {len(later)} waiting" if later else "")
-        engine.notice(Reloaded("", "applied", by, now_keys, waiting))
+        engine.notice(Reloaded("", by, "applied", now_keys, waiting))
         return result
 
     def _refused(self, by: str, started: float, problems: list[str]) -> dict[str, Any]:
@@ -156,7 +155,7 @@ class Reloader:
                                   "waiting": [], "problems": problems,
                                   "took_s": round(time.time() - started, 3)}
         self.engine.last_reload = result
-        self.engine.notice(Reloaded("", "refused", by, problems=problems))
+        self.engine.notice(Reloaded("", by, "refused", problems=problems))
         return result
 
     async def _bus(self, old: Settings, new: Settings) -> None:

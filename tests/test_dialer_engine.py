@@ -28,6 +28,7 @@ from center import Actor
 from dialer import Outcome, Task, TaskState, validate
 from dialer.catalog import REQUIRED_TYPES
 from engine import Engine, FakeClock
+from settings import load_settings
 from sip_config import load_config
 from softphone import protocol as p
 
@@ -373,3 +374,36 @@ def test_cancel_stops_a_task(tmp_path: Path) -> None:
 
     task, attempts = run(config(tmp_path), scenario)
     assert task.state is TaskState.CANCELLED and attempts == 1
+
+
+def test_a_reload_brings_forward_the_retries_planned_later_than_its_policy(tmp_path: Path) -> None:
+    path = config(tmp_path)
+
+    async def scenario(engine: Engine, clock: FakeClock, worker: FakeWorker) -> Any:
+        worker.phones["13800137490"] = [BUSY, ACK]
+        worker.phones["13900139002"] = [TRUNK_503, ACK]
+        busy, rang = submit(engine, "13800137490"), submit(engine, "13900139002")
+        for _ in range(200):
+            await settle(engine)
+            if all(engine.store.task(t).state is TaskState.WAITING for t in (busy, rang)):
+                break
+            if not clock.jump():  # to the trunk's next setup (max_cps)
+                await asyncio.sleep(0.001)
+        planned = {t: engine.store.task(t).next_at for t in (busy, rang)}
+        path.write_text(path.read_text().replace("busy_s: 15, busy_growth: 1.0, busy_cap_s: 15",
+                                                 "busy_s: 3, busy_growth: 1.0, busy_cap_s: 3"))
+        engine.reconfigure(load_settings(path), "cli:duty")
+        for _ in range(1000):  # timer to timer, each given the time to be acted on
+            await asyncio.sleep(0.005)
+            if all(not engine.store.task(t).state.open for t in (busy, rang)):
+                break
+            clock.jump()
+        starts = {t: [a.started_at - START for a in engine.store.attempts(t)] for t in (busy, rang)}
+        return planned, starts, engine.store.events(busy)
+
+    planned, starts, events = run(path, scenario)
+    assert [round(at - START, 2) for at in planned.values()] == [15.0, 5.02]  # busy_s, trunk_s
+    # the new busy_s; trunk_s as it was
+    assert [[round(s, 2) for s in each] for each in starts.values()] == [[0.0, 3.0], [0.02, 5.02]]
+    [moved] = [e for e in events if e.event == "rescheduled"]
+    assert moved.detail["was"] - START == 15.0 and moved.detail["by"] == "reload:cli:duty"

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dialer import History, Outcome, Policy, Risk, TaskState, outcome_of_status
+from dialer import History, Outcome, Policy, Risk, Task, TaskState, outcome_of_status
 from sip_config.schema import DialerConfig, RetryConfig, parse_hours
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -167,3 +167,48 @@ def test_a_normal_task_retried_into_the_night_waits_for_the_morning() -> None:
 ])
 def test_final_status_of_an_unanswered_call(status: int, rang: bool, outcome: Outcome) -> None:
     assert outcome_of_status(status, rang) is outcome
+
+
+# ------------------------------------------------------------------ a reload's new policy
+
+
+def waiting(outcome: Outcome, next_at: float, risk: Risk = Risk.HIGH, busy_run: int = 0,
+            trunk_run: int = 0, state: TaskState = TaskState.WAITING) -> Task:
+    return Task("t1", "8613800137490", "13800137490", "general", risk, state, (), "",
+                NOON - 600, NOON, next_at, 1, 1, busy_run, trunk_run, NOON - 600, None,
+                outcome, None, None, 1)
+
+
+START, END = NOON - 3.0, NOON  # the attempt that ended, 3 s of ringing or of a carrier's words
+
+
+@pytest.mark.parametrize(("task", "expected"), [
+    # busy: busy_s (15, jitter up to 18) after the busy call *started*
+    (waiting(Outcome.BUSY, START + 60, busy_run=1), START + 15),  # an old busy_s of 60
+    (waiting(Outcome.BUSY, START + 18, busy_run=1), None),  # at the top of the jitter: kept
+    (waiting(Outcome.BUSY, START + 12, busy_run=1), None),  # sooner than this policy: kept
+    (waiting(Outcome.BUSY, START + 60, busy_run=2), START + 22.5),  # the growth applies
+    (waiting(Outcome.NO_ANSWER, END + 600), END + 60),
+    (waiting(Outcome.NO_ANSWER, END + 70), None),
+    (waiting(Outcome.UNACKNOWLEDGED, END + 900), END + 120),
+    (waiting(Outcome.TRUNK_ERROR, END + 300, trunk_run=3), END + 20),
+    (waiting(Outcome.TRUNK_ERROR, END + 300, trunk_run=9), END + 40),  # the cap
+    (waiting(Outcome.NO_ANSWER, NOON + 21 * 3600, risk=Risk.NORMAL), END + 60),
+    # nothing planned by a retry: untouched
+    (waiting(Outcome.BUSY, NOON + 600, state=TaskState.QUEUED), None),
+    (waiting(Outcome.ACKNOWLEDGED, NOON + 600), None),
+])
+def test_a_retry_planned_later_than_a_new_policy_allows_is_planned_again(
+        task: Task, expected: float | None) -> None:
+    assert POLICY.replan(task, START, END, rand=0.5) == expected
+
+
+@pytest.mark.parametrize(("planned", "expected"), [
+    (NOON + 21 * 3600, NOON + 20 * 3600),  # the old quiet hours ended at 09:00, these at 08:00
+    (NOON + 20 * 3600, None),
+])
+def test_a_normal_task_at_night_waits_out_the_new_quiet_hours(planned: float,
+                                                             expected: float | None) -> None:
+    night = NOON + 11 * 3600  # 23:00
+    task = waiting(Outcome.NO_ANSWER, planned, risk=Risk.NORMAL)
+    assert POLICY.replan(task, night - 30, night) == expected

@@ -61,3 +61,16 @@ def test_a_recorded_warning_still_says_who_calls_and_which_digit(tmp_path: Path)
     [made] = audio.build(tmp_path / "prompts", [audio.Prompt(
         "warn", "", source, before="您好，这里是反诈中心。", after="听清楚了请按一。")], rate=190)
     assert len(samples(made)[2]) / 8000 > len(samples(bare)[2]) / 8000 + 2.0  # two sentences more
+
+
+def test_a_pinned_prompt_keeps_its_audio_when_the_prompt_is_made_again(tmp_path: Path) -> None:
+    prompt = tmp_path / "warn-general.wav"
+    prompt.write_bytes(b"old words")
+    pinned = audio.pin(prompt)
+    assert pinned.name == prompt.name and pinned != prompt and audio.pin(prompt) == pinned
+    made_again = tmp_path / "warn-general.part.wav"
+    made_again.write_bytes(b"new words")
+    made_again.replace(prompt)  # as build() does it
+    assert pinned.read_bytes() == b"old words" and audio.pin(prompt).read_bytes() == b"new words"
+    assert audio.unpin(tmp_path, [str(pinned)]) == 1  # the newer one: nobody uses it
+    assert pinned.exists() and audio.unpin(tmp_path, []) == 1 and not pinned.parent.exists()

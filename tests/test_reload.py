@@ -5,17 +5,28 @@ files refused while the engine keeps what it had."""
 from __future__ import annotations
 
 import json
+import shutil
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
-from dialerctl import cli, wait_tasks
+from brokerctl import Broker, Watcher, mqtt_section
+from dialerctl import FAST_RETRIES, attempts_of, cli, dialer_config, wait_tasks, warn
 from enginectl import EngineProcess, hours, read_events, write_config
+from rtppcap import write_pcap
+from sounds import read_wav, ulaw_decode
 from workerproc import ROOT, Sipp
 
+from dialer import Outcome, TaskState
 from hotline.menus import DEFAULT_MENUS
+
+NUMBER = "13800137490"
 
 
 def screened(config: Path) -> list[dict]:
@@ -162,3 +173,139 @@ def test_a_graceful_stop_lets_calls_finish_and_keeps_what_was_due(tmp_path: Path
         wait_tasks(config, [task_id], done=lambda t: t.tries >= 1, timeout=15)  # called now
     finally:
         again.stop()
+
+
+# ------------------------------------------------------------------ a warning call during a reload
+
+
+class Ear:
+    """A phone's ear: every RTP packet sent to one UDP port, by SSRC, with when it came."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.streams: dict[int, list[tuple[float, bytes]]] = {}
+        self._open = True
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while self._open:
+            try:
+                packet = self.sock.recv(2048)
+            except TimeoutError:
+                continue
+            if len(packet) < 12 or packet[1] & 0x7F != 0:  # PCMU only (no telephone-event)
+                continue
+            ssrc = struct.unpack(">I", packet[8:12])[0]
+            start = 12 + 4 * (packet[0] & 0x0F)
+            self.streams.setdefault(ssrc, []).append((time.time(), packet[start:]))
+
+    def close(self) -> None:
+        self._open = False
+        self._thread.join(2)
+        self.sock.close()
+
+    def calls(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each stream heard, in the order they began: (arrival time of each sample, audio)."""
+        out = []
+        for packets in sorted(self.streams.values(), key=lambda ps: ps[0][0]):
+            pcm = ulaw_decode(np.frombuffer(b"".join(p for _, p in packets), np.uint8))
+            times = np.concatenate([np.full(len(p), t) for t, p in packets])
+            out.append((times, pcm.astype(np.float64)))
+        return out
+
+
+def loudest_part(wav: Path, seconds: float = 0.6) -> np.ndarray:
+    """The loudest ``seconds`` in the middle half of a prompt: speech, never a pause."""
+    x = read_wav(wav).astype(np.float64)
+    n = int(seconds * 8000)
+    energy = np.convolve(x ** 2, np.ones(n), "valid")
+    lo, hi = len(x) // 4, 3 * len(x) // 4 - n
+    start = lo + int(np.argmax(energy[lo:hi]))
+    return x[start:start + n]
+
+
+def heard_at(signal: np.ndarray, part: np.ndarray, threshold: float = 0.8) -> list[int]:
+    """Where ``part`` is in ``signal`` (normalised cross-correlation above ``threshold``), one
+    offset per occurrence."""
+    if len(signal) < len(part):
+        return []
+    size = 1 << (len(signal) + len(part)).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(signal, size) * np.conj(np.fft.rfft(part, size)), size)
+    corr = corr[:len(signal) - len(part) + 1]
+    energy = np.convolve(signal ** 2, np.ones(len(part)), "valid")
+    score = corr / (np.sqrt(np.maximum(energy, 1e-9)) * np.linalg.norm(part))
+    found: list[int] = []
+    for at in np.flatnonzero(score > threshold):
+        if not found or at - found[-1] > 8000:
+            found.append(int(at))
+    return found
+
+
+OLD_WARNING = "请注意，您可能正在遭遇电信诈骗，请马上停止转账。"
+NEW_WARNING = "紧急提醒，冒充公检法的电话都是骗局，不要汇款给任何人。"
+
+
+def test_a_call_in_progress_keeps_its_warning_and_the_next_attempt_has_the_new_text_and_spacing(
+        tmp_path: Path) -> None:
+    broker = Broker(tmp_path)
+    watcher = Watcher(broker.port, topics=("antifraud/engine/event",))
+    ear = Ear()
+    dtmf = write_pcap(tmp_path / "dtmf-1.pcap", digits=(("1", 0),))
+    phone = Sipp("uas_listen_busy_then_dtmf.xml", tmp_path, "-key", "busy_call", "2",
+                 "-key", "listen_port", str(ear.port), "-key", "dtmf_pcap", str(dtmf),
+                 calls=3, timeout_s=120)
+    config = dialer_config(tmp_path, phone.uri_host,
+                           retries=FAST_RETRIES.replace("busy_s: 1,", "busy_s: 30,").replace(
+                               "busy_cap_s: 1", "busy_cap_s: 60"))
+    config.write_text(config.read_text().replace(  # the phone only listens: it sends no RTP
+        "sip:\n", "sip:\n  media_timeout_s: 120\n") + mqtt_section(broker.url))
+    catalog = tmp_path / "short-warnings.yaml"
+    catalog.write_text(catalog.read_text(encoding="utf-8").replace(
+        "请注意，这是反诈测试。", OLD_WARNING), encoding="utf-8")
+    prompt = tmp_path / "var" / "prompts" / "warn-general.wav"
+    engine = EngineProcess(config)
+    try:
+        shutil.copy(prompt, tmp_path / "old.wav")
+        task_id = warn(config, NUMBER, "--fraud-type", "general")
+        wait_tasks(config, [task_id], done=lambda t: bool(
+            attempts_of(config, t.id) and attempts_of(config, t.id)[0].answered_at), timeout=30)
+        good = config.read_text()
+        config.write_text(good.replace("dialer:\n", "dialer:\n  ring_timout_s: 3\n"))
+        assert cli(config, "reload", check=False).returncode == 2
+        catalog.write_text(catalog.read_text(encoding="utf-8").replace(OLD_WARNING, NEW_WARNING),
+                           encoding="utf-8")
+        config.write_text(good.replace("busy_s: 30,", "busy_s: 2,"))
+        reloaded = cli(config, "reload")
+        reloaded_at = time.time()
+        assert "dialer.retry.busy_s" in reloaded.stdout, reloaded
+        shutil.copy(prompt, tmp_path / "new.wav")
+        [task] = wait_tasks(config, [task_id], timeout=90)
+        assert phone.wait() == 0, phone.report() + engine.log_text()
+        events = watcher.wait("antifraud/engine/event", lambda seen: len(seen) >= 2)
+    finally:
+        phone.kill()
+        engine.stop()
+        ear.close()
+        watcher.close()
+        broker.stop()
+    assert task.state is TaskState.ACKNOWLEDGED
+    first, busy, third = attempts_of(config, task_id)
+    assert (first.outcome, busy.outcome) == (Outcome.UNACKNOWLEDGED, Outcome.BUSY)
+    assert third.started_at - busy.started_at < 5  # the new busy_s (2 s), not the old 30 s
+    old, new = loudest_part(tmp_path / "old.wav"), loudest_part(tmp_path / "new.wav")
+    (times_1, call_1), (_, call_3) = ear.calls()
+    said = heard_at(call_1, old)
+    assert len(said) == 2 and heard_at(call_1, new) == [], (  # both repeats with the old words,
+        len(call_1) / 8000, said, heard_at(call_1, new), heard_at(call_1, old, 0.5),
+        heard_at(call_1, new, 0.5), (times_1[0] - reloaded_at))
+    assert times_1[said[1]] > reloaded_at  # the second one after the reload
+    assert heard_at(call_3, new) and heard_at(call_3, old) == []
+    refused, applied = (e.json for e in events[:2])
+    assert (refused["event"], refused["result"]) == ("reload", "refused")
+    assert "dialer.ring_timout_s" in refused["problems"][0]
+    assert (applied["result"], applied["by"]) == ("applied", refused["by"])
+    assert applied["by"].startswith("cli:") and "dialer.retry.busy_s" in applied["applied"]

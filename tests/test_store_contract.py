@@ -144,6 +144,22 @@ def test_operators_changes_and_their_refusals(tasks: TaskStore) -> None:
     assert ("cancelled", "cli:duty") in by and claim.task.id == task.id
 
 
+def test_a_retry_planned_later_than_a_new_policy_allows_is_brought_forward(
+        tasks: TaskStore) -> None:
+    task = tasks.submit(request(), T0, T0).task
+    assert tasks.bring_forward(task.id, T0, T0) is None  # queued: no retry was planned
+    tasks.claim(T0 + 1, "n1", "w1")
+    tasks.end_attempt(task.id, 1, Outcome.BUSY, 486, "", "", T0 + 3, plan(TaskState.WAITING))
+    assert tasks.bring_forward(task.id, T0 + 90, T0 + 4) is None  # already sooner than that
+    moved = tasks.bring_forward(task.id, T0 + 20, T0 + 4, by="reload:cli:duty")
+    assert moved is not None and (moved.state, moved.next_at) == (TaskState.WAITING, T0 + 20)
+    assert tasks.next_due_at() == T0 + 20
+    [event] = [e for e in tasks.events(task.id) if e.event == "rescheduled"]
+    assert event.detail == {"next_at": T0 + 20, "was": T0 + 60, "by": "reload:cli:duty"}
+    tasks.cancel(task.id, T0 + 5)
+    assert tasks.bring_forward(task.id, T0 + 6, T0 + 6) is None
+
+
 # ------------------------------------------------------------------ claims
 
 

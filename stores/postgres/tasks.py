@@ -308,6 +308,17 @@ class PgTaskStore:
             tx.event(task_id, "requeued", task.tries, None, now, {}, by)
             return self._task(task_id, tx)
 
+    def bring_forward(self, task_id: str, at: float, now: float, by: str = "") -> Task | None:
+        with self._write() as tx:
+            task = self._locked(tx, task_id)
+            if task.state is not TaskState.WAITING or task.next_at is None or task.next_at <= at:
+                return None
+            tx.execute("UPDATE tasks SET next_at = %s, updated_at = %s WHERE id = %s",
+                       (at, now, task_id))
+            tx.event(task_id, "rescheduled", task.tries, None, now,
+                     {"next_at": at, "was": task.next_at}, by)
+            return self._task(task_id, tx)
+
     def assign(self, task_id: str, now: float, assignee: str, note: str, by: str = "") -> Task:
         with self._write() as tx:
             task = self._locked(tx, task_id)

@@ -260,6 +260,17 @@ class SqliteTaskStore:
             self._event(task_id, "requeued", task.tries, None, now, {}, by)
             return self._task(task_id)
 
+    def bring_forward(self, task_id: str, at: float, now: float, by: str = "") -> Task | None:
+        with self._write():
+            task = self._task(task_id)
+            if task.state is not TaskState.WAITING or task.next_at is None or task.next_at <= at:
+                return None
+            self.db.execute("UPDATE tasks SET next_at = ?, updated_at = ? WHERE id = ?",
+                            (at, now, task_id))
+            self._event(task_id, "rescheduled", task.tries, None, now,
+                        {"next_at": at, "was": task.next_at}, by)
+            return self._task(task_id)
+
     def assign(self, task_id: str, now: float, assignee: str, note: str, by: str = "") -> Task:
         """Who takes an open task over (a station, an officer) and a note about it."""
         with self._write():
