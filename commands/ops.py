@@ -319,10 +319,19 @@ def drain_workers_command(args: argparse.Namespace, loaded: LoadedConfig) -> int
         if drain["result"] == "failed":
             raise CommandError(f"drain-workers failed: {drain['error']}")
         if drain["result"] == "done":
+            counts = {"replaced": 0, "started": 0, "stopped": 0}
             for name, (before, after) in drain["pids"].items():
-                print(f"{name}: pid {before} → {after}")
-            print(f"{len(drain['pids'])} workers replaced in {drain['took_s']:g} s, no call "
-                  "dropped")
+                if before is None:
+                    print(f"{name}: started, pid {after}")
+                    counts["started"] += 1
+                elif after is None:
+                    print(f"{name}: stopped, pid {before}")
+                    counts["stopped"] += 1
+                else:
+                    print(f"{name}: pid {before} → {after}")
+                    counts["replaced"] += 1
+            done = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
+            print(f"workers: {done} in {drain['took_s']:g} s, no call dropped")
             return 0
         line = f"draining {drain['worker']}: {drain['calls_left']} calls left"
         if line != said:

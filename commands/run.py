@@ -109,7 +109,8 @@ def run_engine(args: argparse.Namespace, settings: Settings) -> int:
                 if engine.front is not None:
                     specs = behind_front(specs, fresh.loaded)
                 await engine.drain_workers(specs, asker_of(engine.loaded.data_dir /
-                                                           REQUEST_FILE))
+                                                           REQUEST_FILE), fresh.loaded)
+                reloader.workers_replaced(fresh)
             except Exception as exc:  # noqa: BLE001 - said, and the engine goes on
                 logging.getLogger("engine").error("drain-workers failed: %s", exc)
                 engine.worker_drain = {"at": time.time(), "result": "failed", "error": str(exc)}

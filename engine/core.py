@@ -355,33 +355,70 @@ class Engine:
     def calls_left(self) -> int:
         return sum(len(w.calls) for w in self.pool.workers)
 
-    async def drain_workers(self, specs: list[WorkerSpec], by: str) -> dict[str, Any]:
+    async def drain_workers(self, specs: list[WorkerSpec], by: str,
+                            loaded: LoadedConfig | None = None) -> dict[str, Any]:
         """Replace the workers one at a time with new processes started from ``specs``: each
         takes no new call (its INVITEs get 503: the front gives them to the others), its
         calls finish, then it is stopped and its successor started; capacity is down by one
-        worker at most."""
+        worker at most. With more ``specs`` than workers (``engine.workers`` raised), the new
+        ones are started and the front hears of them; with fewer, the last workers take no
+        new call, leave the front's list, and stop once their calls are over. ``loaded``: the
+        configuration ``specs`` came from (the front's list is written from it)."""
         started = self.clock.now()
         pids: dict[str, list[int | None]] = {}
         self.worker_drain = {"at": started, "by": by, "result": "draining", "done": [],
                              "worker": None, "calls_left": 0}
         log.info("draining the workers one at a time (asked by %s)", by)
-        self.notice(WorkersDraining("", by, len(self.pool.workers)))
-        for index, spec in enumerate(specs[:len(self.pool.workers)]):
-            worker = self.pool.workers[index]
+        self.notice(WorkersDraining("", by, len(specs)))
+        extra = self.pool.workers[len(specs):]
+        for worker in extra:  # fewer workers: these take no new call from now on
             worker.draining = True
-            self.worker_drain.update(worker=worker.name, calls_left=len(worker.calls))
-            while worker.calls:
-                self.worker_drain["calls_left"] = len(worker.calls)
-                await asyncio.sleep(0.1)
+        if extra:
+            await self._front_list(loaded)
+        for index, spec in enumerate(specs[:len(self.pool.workers) - len(extra)]):
+            worker = self.pool.workers[index]
             before = worker.pid
+            await self._until_idle(worker)
             new = await self.pool.replace(index, spec)
             pids[worker.name] = [before, new.pid]
             self.worker_drain["done"].append(worker.name)
             log.info("worker %s replaced (pid %s → %s)", worker.name, before, new.pid)
+        for worker in extra:
+            before = worker.pid
+            await self._until_idle(worker)
+            await self.pool.retire(worker)
+            pids[worker.name] = [before, None]
+            self.worker_drain["done"].append(worker.name)
+            log.info("worker %s stopped (pid %s): engine.workers is %d now", worker.name,
+                     before, len(specs))
+        added = specs[len(self.pool.workers):]
+        for spec in added:
+            new = await self.pool.add(spec)
+            pids[spec.name] = [None, new.pid]
+            self.worker_drain["done"].append(spec.name)
+            log.info("worker %s started (pid %s): engine.workers is %d now", spec.name, new.pid,
+                     len(specs))
+        if added:
+            await self._front_list(loaded)
         self.worker_drain.update(result="done", worker=None, calls_left=0, pids=pids,
                                  took_s=round(self.clock.now() - started, 1))
         self.notice(WorkersDrained("", by, len(pids), self.worker_drain["took_s"]))
         return self.worker_drain
+
+    async def _until_idle(self, worker: Worker) -> None:
+        """``worker`` takes no new call; returns once its calls are over."""
+        worker.draining = True
+        drain = self.worker_drain
+        assert drain is not None
+        drain.update(worker=worker.name, calls_left=len(worker.calls))
+        while worker.calls:
+            drain["calls_left"] = len(worker.calls)
+            await asyncio.sleep(0.1)
+
+    async def _front_list(self, loaded: LoadedConfig | None) -> None:
+        """The front's list of workers written again from ``loaded`` and read by Kamailio."""
+        if self.front is not None and loaded is not None:
+            await self.front.workers_changed(loaded)
 
     def reconfigure(self, settings: Settings, by: str = "") -> None:
         """Apply a reloaded configuration's live parts, all at once (no await in between):

@@ -276,6 +276,27 @@ class WorkerPool:
         self.slot_freed()
         return new
 
+    async def add(self, spec: WorkerSpec) -> Worker:
+        """One more worker, started from ``spec``; returns once it is ready (raises
+        RuntimeError if it does not start, and then it is not kept)."""
+        new = type(self.workers[0])(spec, self.inbox) if self.workers else Worker(spec, self.inbox)
+        self.workers.append(new)
+        new.start()
+        try:
+            await asyncio.wait_for(new.ready.wait(), READY_TIMEOUT_S)
+        except TimeoutError:
+            self.workers.remove(new)
+            await new.stop()
+            raise RuntimeError(f"worker {spec.name} did not start in {READY_TIMEOUT_S:.0f} s "
+                               "(see its log)") from None
+        self.slot_freed()
+        return new
+
+    async def retire(self, worker: Worker) -> None:
+        """``worker`` stopped and no longer part of the pool (its calls are over)."""
+        self.workers.remove(worker)
+        await worker.stop()
+
     def least_loaded(self) -> Worker | None:
         candidates = [w for w in self.workers if w.free > 0]
         return max(candidates, key=lambda w: w.free) if candidates else None

@@ -136,6 +136,35 @@ class Front:
                 await self._task
         await self._end_process()
 
+    async def workers_changed(self, loaded: LoadedConfig) -> None:
+        """``engine.workers`` changed (``drain-workers``): the list of workers is written again
+        from ``loaded`` and Kamailio reads it (``dispatcher.reload``) without a restart; raises
+        :class:`FrontError` if it cannot."""
+        self.loaded = loaded
+        try:
+            self.setup = setup_from_config(loaded.config, self.dir, source=str(loaded.path))
+        except ValueError as exc:
+            raise FrontError(f"the Kamailio front cannot be configured: {exc}") from None
+        self._write_files(self.setup)
+        kamcmd = shutil.which("kamcmd", path=os.pathsep.join([os.environ.get("PATH", ""), *_SBIN]))
+        if kamcmd is None:
+            raise FrontError("kamcmd is not installed: the front cannot read its new list of "
+                             "workers (it comes with the kamailio package)")
+        process = await asyncio.create_subprocess_exec(
+            kamcmd, "-s", f"unix:{self.setup.control_socket}", "dispatcher.reload",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT)
+        try:
+            out, _ = await asyncio.wait_for(process.communicate(), 5.0)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise FrontError("Kamailio did not answer dispatcher.reload in 5 s") from None
+        if process.returncode != 0:
+            raise FrontError(f"Kamailio refused its new list of workers: "
+                             f"{out.decode(errors='replace').strip()}")
+        log.info("the front now sends calls to %d workers", len(self.setup.workers))
+
     # ------------------------------------------------------------ running
 
     def _executable(self) -> str:

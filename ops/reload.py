@@ -158,6 +158,23 @@ class Reloader:
         self.engine.notice(Reloaded("", by, "refused", problems=problems))
         return result
 
+    def workers_replaced(self, fresh: Settings) -> list[str]:
+        """After ``drain-workers``: the worker settings of ``fresh`` (what each worker was
+        started with, and how many) are the engine's now, and ``status`` no longer names them
+        as waiting. Returns their keys."""
+        engine = self.engine
+        found = [c for c in changes(engine.config, fresh.loaded.config) if c.effect == "workers"]
+        if not found:
+            return []
+        config = keep_old(fresh.loaded.config, engine.config, found)  # fresh values, those keys
+        engine.settings = replace(engine.settings, loaded=replace(engine.loaded, config=config))
+        engine.loaded, engine.config = engine.settings.loaded, config
+        keys = [c.key for c in found]
+        if engine.last_reload:
+            engine.last_reload["waiting"] = [
+                s for s in engine.last_reload["waiting"] if s.split(":", 1)[0] not in keys]
+        return keys
+
     async def _bus(self, old: Settings, new: Settings) -> None:
         before, after = old.loaded.config.mqtt, new.loaded.config.mqtt
         if before == after:

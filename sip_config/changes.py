@@ -4,9 +4,9 @@
 says of every key that differs whether the running engine applies it at once (``now``:
 hours, menus, the catalog, retry policy, screening, the trunk's limits, MQTT, the
 console…), whether it needs new softphone worker processes (``workers``: what each worker
-was started with; ``drain-workers`` replaces them one at a time), or whether it waits for
-the next start (``restart``: where the engine listens, its data, its store, how many
-workers it runs). The most specific rule wins.
+was started with, and how many there are; ``drain-workers`` replaces them one at a time),
+or whether it waits for the next start (``restart``: where the engine listens, its data,
+its store). The most specific rule wins.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ RULES: tuple[tuple[str, Effect], ...] = (
     ("engine.store", "restart"),
     ("engine.store_password_env", "restart"),
     ("engine.node", "restart"),
-    ("engine.workers", "restart"),
+    ("engine.workers", "workers"),  # drain-workers starts, replaces or stops them
     ("engine.timezone", "restart"),
     ("engine.metrics_host", "restart"),
     ("engine.metrics_port", "restart"),

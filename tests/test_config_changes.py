@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TABLE = [
     ("engine.data_dir", "restart"), ("engine.store", "restart"), ("engine.node", "restart"),
-    ("engine.workers", "restart"), ("engine.timezone", "restart"),
+    ("engine.workers", "workers"), ("engine.timezone", "restart"),
     ("engine.store_password_env", "restart"), ("engine.media_dir", "restart"),
     ("engine.metrics_port", "restart"), ("engine.lease_s", "restart"),
     ("engine.log_level", "now"),
@@ -76,7 +76,7 @@ def test_the_diff_of_two_configurations() -> None:
     new = Config.model_validate(changed)
     found = [(c.key, c.effect, c.before, c.after) for c in changes(old, new)]
     assert found == [
-        ("engine.workers", "restart", 1, 2),
+        ("engine.workers", "workers", 1, 2),
         ("sip.trunk.max_channels", "now", 30, 20),
         ("sip.media_timeout_s", "workers", 10.0, 15.0),
         ("hotline.operator_hours.start", "now", "08:00:00", "07:00:00"),
@@ -85,4 +85,5 @@ def test_the_diff_of_two_configurations() -> None:
     ]
     assert changes(old, old) == []
     assert changes(old, new)[0].sentence() == (
-        "engine.workers: takes effect at the next start (set once when the engine starts)")
+        "engine.workers: needs new worker processes: run_dialer.py drain-workers replaces them "
+        "one at a time without dropping a call")

@@ -383,18 +383,18 @@ def test_a_reload_brings_forward_the_retries_planned_later_than_its_policy(tmp_p
         worker.phones["13800137490"] = [BUSY, ACK]
         worker.phones["13900139002"] = [TRUNK_503, ACK]
         busy, rang = submit(engine, "13800137490"), submit(engine, "13900139002")
-        for _ in range(200):
+        while not all(engine.store.task(t).state is TaskState.WAITING for t in (busy, rang)):
             await settle(engine)
-            if all(engine.store.task(t).state is TaskState.WAITING for t in (busy, rang)):
-                break
             if not clock.jump():  # to the trunk's next setup (max_cps)
                 await asyncio.sleep(0.001)
         planned = {t: engine.store.task(t).next_at for t in (busy, rang)}
         path.write_text(path.read_text().replace("busy_s: 15, busy_growth: 1.0, busy_cap_s: 15",
                                                  "busy_s: 3, busy_growth: 1.0, busy_cap_s: 3"))
         engine.reconfigure(load_settings(path), "cli:duty")
+        while engine.store.task(busy).next_at == planned[busy]:  # the pass over waiting tasks
+            await asyncio.sleep(0.001)
         for _ in range(1000):  # timer to timer, each given the time to be acted on
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.02)
             if all(not engine.store.task(t).state.open for t in (busy, rang)):
                 break
             clock.jump()

@@ -140,6 +140,43 @@ def test_drain_workers_replaces_every_worker_without_dropping_a_call(tmp_path: P
     assert "exited" not in (config.parent / "engine.log").read_text()  # none was restarted
 
 
+def test_drain_workers_starts_and_stops_workers_when_engine_workers_changes(
+        tmp_path: Path) -> None:
+    config = write_config(tmp_path, workers=2, operator_hours=hours(inside_now=False),
+                          balancer="{flood_exempt: [127.0.0.1/32]}")
+    engine = EngineProcess(config)
+    try:
+        config.write_text(config.read_text().replace("workers: 2", "workers: 3"))
+        waits = cli(config, "reload").stdout
+        assert "engine.workers: needs new worker processes" in waits, waits
+        grown = cli(config, "drain-workers").stdout
+        assert "w3: started" in grown and "w1: pid" in grown, grown
+        spread = Sipp("uac_call_hold_bye_through_balancer.xml", tmp_path, "-s", "961108",
+                      "-d", "6000", "-l", "3", "-r", "10", remote=engine.target, calls=3,
+                      timeout_s=30)
+        deadline = time.monotonic() + 10
+        while len(screened(config)) < 3:
+            assert time.monotonic() < deadline, engine.log_text()
+            time.sleep(0.05)
+        assert {e["worker"] for e in screened(config)} == {"w1", "w2", "w3"}  # the front knows w3
+        config.write_text(config.read_text().replace("workers: 3", "workers: 1"))
+        cli(config, "reload")
+        shrunk = cli(config, "drain-workers").stdout  # while the three calls are up
+        assert spread.wait() == 0, spread.report() + engine.log_text()  # none dropped
+        assert "w2: stopped" in shrunk and "w3: stopped" in shrunk, shrunk
+        after = Sipp("uac_call_hold_bye_through_balancer.xml", tmp_path, "-s", "961108",
+                     "-d", "300", remote=engine.target, calls=1, timeout_s=20)
+        assert after.wait() == 0, after.report() + engine.log_text()
+        status = json.loads(cli(config, "status", "--json").stdout)
+    finally:
+        engine.stop()
+    assert [w["name"] for w in status["engine"]["workers"]] == ["w1"]
+    assert status["engine"]["reload"]["waiting"] == []
+    assert screened(config)[-1]["worker"] == "w1"
+    ended = [e for e in read_events(config) if e["event"] == "ended"]
+    assert len(ended) == 4 and all(e["by"] == "remote" for e in ended)
+
+
 def test_a_graceful_stop_lets_calls_finish_and_keeps_what_was_due(tmp_path: Path) -> None:
     config = write_config(tmp_path, workers=2, operator_hours=hours(inside_now=False))
     engine = EngineProcess(config)
