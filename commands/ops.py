@@ -348,7 +348,9 @@ def _said(result: dict[str, Any]) -> int:
         print("refused: the engine keeps its configuration", file=sys.stderr)
         return 2
     applied = result["applied"]
-    print(f"reloaded in {result['took_s']:.2f} s: "
+    pause = result.get("loop_pause_ms")
+    held = f" (calls held up at most {pause:g} ms)" if pause is not None else ""
+    print(f"reloaded in {result['took_s']:.2f} s{held}: "
           + (f"{len(applied)} changes applied ({', '.join(applied)})" if applied
              else "no change to dialer.yaml (its files read again)"))
     for sentence in result["waiting"]:
