@@ -89,8 +89,13 @@ def parse_args(argv: Sequence[str] | None = None) -> WorkerConfig:
                         args.transaction_timeout_ms, args.front, args.invite_rate)
 
 
-def start_endpoint(config: WorkerConfig) -> tuple[pj.Endpoint, int]:
-    """Create, configure and start the Endpoint; returns it and the bound SIP port."""
+def start_endpoint(config: WorkerConfig, media_thread: bool = False) -> tuple[pj.Endpoint, int]:
+    """Create, configure and start the Endpoint; returns it and the bound SIP port.
+
+    RTP shares the SIP sockets' ioqueue, read by the worker's own ``libHandleEvents``:
+    pjmedia's media thread, which polls every 10 ms whether a call is up or not, is not
+    started, and the conference bridge has no clock until a call needs one
+    (:class:`MediaClock`). ``media_thread``: both as before, for a benchmark's reference."""
     ep = pj.Endpoint()
     ep.libCreate()
     ep_config = pj.EpConfig()
@@ -104,10 +109,16 @@ def start_endpoint(config: WorkerConfig) -> tuple[pj.Endpoint, int]:
     ep_config.medConfig.sndClockRate = CLOCK_RATE
     ep_config.medConfig.noVad = True
     ep_config.medConfig.ecTailLen = 0
+    ep_config.medConfig.hasIoqueue = media_thread
+    ep_config.medConfig.threadCnt = 1 if media_thread else 0
+    ep_config.medConfig.sndAutoCloseTime = 1 if media_thread else -1  # else: MediaClock
     ep.libInit(ep_config)
     if config.transaction_timeout_ms:
         set_transaction_timeout(config.transaction_timeout_ms)
-    ep.audDevManager().setNullDev()
+    if media_thread:
+        ep.audDevManager().setNullDev()
+    else:
+        ep.audDevManager().setNoDev()  # no clock until a call needs one (MediaClock)
     transport = pj.TransportConfig()
     transport.port = config.sip_port
     transport.boundAddress = config.sip_host
@@ -117,6 +128,40 @@ def start_endpoint(config: WorkerConfig) -> tuple[pj.Endpoint, int]:
         ep.codecSetPriority(codec.codecId, CODEC_PRIORITY.get(codec.codecId, 0))
     bound = ep.transportGetInfo(transport_id).localName
     return ep, int(bound.rsplit(":", 1)[1])
+
+
+class MediaClock:
+    """The conference bridge's clock (pjsua's null sound device: a thread that ticks every
+    20 ms), running only while calls need it.
+
+    pjsua's own idle close (``sndAutoCloseTime``) fires once a second after the last call
+    and is not enough: a recorder let go after it never gets its WAV header (pjsua applies
+    the port's removal on a clock tick), and with a close delay of 0 the timer can fire
+    before the last disconnection is applied and leave the clock running for good. So the
+    worker keeps it: on as soon as it has a call (before any media is connected: with no
+    sound device, pjsua connects nothing to a clock), off :data:`LINGER_S` after the last
+    call, its media and its recorders are gone."""
+
+    LINGER_S = 0.2  # ten ticks: the last removals are applied before the clock stops
+
+    def __init__(self, devices: pj.AudDevManager) -> None:
+        self.devices = devices
+        self.running = False
+        self._idle_since: float | None = None
+
+    def follow(self, needed: bool, now: float) -> None:
+        if needed:
+            self._idle_since = None
+            if not self.running:
+                self.devices.setNullDev()
+                self.running = True
+        elif self.running:
+            if self._idle_since is None:
+                self._idle_since = now
+            elif now - self._idle_since >= self.LINGER_S:
+                self.devices.setNoDev()
+                self.running = False
+                self._idle_since = None
 
 
 def set_transaction_timeout(ms: int) -> None:

@@ -378,6 +378,16 @@ class Exchange:
 
     # ------------------------------------------------------- main-loop work
 
+    @property
+    def busy(self) -> bool:
+        """Something needs the main loop's short turns: a call, media or a recorder leaving
+        a call, a text waiting for its answer, a notice to handle. Otherwise the worker may
+        sleep until a packet, a command or one of pjsip's own timers wakes it."""
+        return bool(self.legs or self.retired.pending or self.recordings.closing
+                    or self.recordings.saving or self.texts.texts_out
+                    or not self.inbox.empty())
+
+
     def drain(self) -> None:
         """Handle every queued notice."""
         while True:

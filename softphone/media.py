@@ -162,10 +162,6 @@ class SpeechPorts:
         port.tap = None
         self._free.append(port)
 
-    def clear(self) -> None:
-        """At shutdown only, once every call is gone."""
-        self._free.clear()
-
 
 class RetiredMedia:
     """Keeps media objects alive a while after they leave a call.
@@ -187,6 +183,11 @@ class RetiredMedia:
         """Retire ``media`` now (``None`` items are skipped)."""
         now = self.clock()
         self._kept.extend((now, item) for item in media if item is not None)
+
+    @property
+    def pending(self) -> bool:
+        """Media kept that is still to be let go."""
+        return bool(self._kept)
 
     def let_go(self, now: float) -> None:
         while self._kept and now - self._kept[0][0] > RETIRE_S:

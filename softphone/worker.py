@@ -6,9 +6,14 @@ is duplicated for the protocol and fd 1 is pointed at stderr, so whatever
 native pjsip prints never corrupts the protocol stream.
 
 The main thread owns the Endpoint and every pjsua2 object; it loops on
-``libHandleEvents(10)``, then commands, then queued media notices, then what
-the network said on outbound calls (:mod:`softphone.listening`), then timers.
-A reader thread only moves stdin lines into a queue.
+``libHandleEvents`` (10 ms while calls are up, up to a second when there is
+nothing to do: a packet, a command or a pjsip timer ends the wait), then
+commands, then queued media notices, then what the network said on outbound
+calls (:mod:`softphone.listening`), then timers. RTP is read in that same
+poll (no media thread), and the media clock runs only while a call has media
+(pjsua closes the null sound device a second after the last one). An idle
+worker so costs a wake-up a second. A reader thread only moves stdin lines
+into a queue.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import pjsua2 as pj
 from softphone import protocol as p
 from softphone.endpoint import (
     MAX_CALLS,
+    MediaClock,
     WorkerConfig,
     create_accounts,
     parse_args,
@@ -43,6 +49,15 @@ from softphone.limits import CallLimits
 log = logging.getLogger("softphone.worker")
 
 POLL_MS = 10
+"""How long the main loop waits for the network while something is going on."""
+IDLE_POLL_MS = 1000
+"""How long it waits with nothing to do. A SIP packet (an INVITE, a MESSAGE), a command
+(the :class:`Waker`'s datagram) or one of pjsip's own timers (retransmissions,
+registration: pjsip shortens the wait to the next of them) ends the wait at once."""
+ALWAYS_BUSY_ENV = "SOFTPHONE_ALWAYS_BUSY"
+"""Set (to 1) in a worker's environment: the loop turns every POLL_MS even with nothing to
+do, and RTP has its own media thread, as before idle workers slept. For ``bench/capacity.py``'s
+"before" figure only."""
 GC_EVERY_S = 1.0
 SHUTDOWN_GRACE_S = 2.0
 EOF_MARK = None
@@ -129,8 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | None],
         stop: threading.Event, waker: Waker) -> int:
+    always_busy = os.environ.get(ALWAYS_BUSY_ENV, "") not in ("", "0")
     try:
-        ep, sip_port = start_endpoint(config)
+        ep, sip_port = start_endpoint(config, media_thread=always_busy)
     except pj.Error as exc:
         emit(p.Error(f"cannot start SIP endpoint: {exc.reason or exc.title}"))
         return 2
@@ -144,19 +160,31 @@ def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | 
     emit(p.Ready(config.name, sip_port, MAX_CALLS))
     # The cyclic collector runs on whichever thread allocates when it triggers,
     # the media clock thread included; a pjsua2 object it frees there dies on
-    # the wrong thread. So it only runs here, on the thread that owns them all.
+    # the wrong thread. So it only runs here, on the thread that owns them all,
+    # once a second while calls come and go, and once more when they are over.
+    # What the start loaded (pjsua2's wrappers, numpy, the detectors) is frozen
+    # out of its sight: a collection is then a hundredth of a millisecond.
     gc.disable()
+    gc.collect()
+    gc.freeze()
     next_collect = time.monotonic() + GC_EVERY_S
+    dirty = False
+    media_clock = None if always_busy else MediaClock(ep.audDevManager())
     while not stop.is_set():
-        ep.libHandleEvents(POLL_MS)
+        busy = always_busy or exchange.busy or (media_clock is not None and media_clock.running)
+        ep.libHandleEvents(POLL_MS if busy else IDLE_POLL_MS)
         if not take_commands(lines, exchange, emit):
             break
         exchange.drain()
         exchange.listening.pump(exchange.legs.values())
         exchange.check_timers()
-        if time.monotonic() >= next_collect:
+        if media_clock is not None:  # a call made by a command above has its clock in time:
+            media_clock.follow(exchange.busy, time.monotonic())  # media come with later polls
+        dirty = dirty or busy
+        if dirty and time.monotonic() >= next_collect:
             gc.collect()
             next_collect = time.monotonic() + GC_EVERY_S
+            dirty = busy
     shut_down(ep, exchange)
     return 0
 
@@ -201,10 +229,15 @@ def shut_down(ep: pj.Endpoint, exchange: Exchange) -> None:
     exchange.drain()
     exchange.retired.clear()
     exchange.recordings.closing.clear()
-    exchange.speech_ports.clear()
     gc.collect()
+    # The speech ports outlive the library: an AudioMediaPort destroyed while the media
+    # clock may tick is fed a frame half torn down (SIGSEGV), and one destroyed after
+    # libDestroy calls into a library that is gone. The process ends without destroying
+    # them (os._exit below, once the last event is written).
     ep.libDestroy()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stderr.flush()
+    os._exit(code)
