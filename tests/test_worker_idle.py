@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from dialerctl import warn
+from enginectl import EngineProcess, hours, read_events, write_config
 from workerproc import Sipp, WorkerProcess, make_speech, make_tone, wav_rms
 
 from softphone import protocol as p
@@ -119,3 +121,25 @@ def test_after_its_last_call_a_worker_sleeps_again_and_the_next_call_has_audio_b
     finally:
         caller.kill()
         callee.kill()
+
+
+def test_an_idle_engine_costs_almost_nothing(tmp_path: Path) -> None:
+    """Nothing due, no call: the engine's loop sleeps until a store file is written (a
+    request from another process), a packet or a timer; it neither polls its stores every
+    20 ms nor claims in a loop (an empty claim woke the dialer that made it, for ever)."""
+    config = write_config(tmp_path, workers=2, operator_hours=hours(inside_now=False))
+    engine = EngineProcess(config)
+    try:
+        time.sleep(2.0)  # the start's own work is over
+        before = cpu_ms(engine.proc.pid)
+        time.sleep(2.0)
+        spent = cpu_ms(engine.proc.pid) - before
+        assert spent < 20.0, f"an idle engine used {spent:.1f} ms of CPU in 2 s"
+        task_id = warn(config, "13800137490")  # another process writes the store: heard at
+        stored = time.monotonic()               # once, not at the next look a second later
+        while not any(e["event"] == "task" and e.get("task_id") == task_id
+                      and e.get("task_event") == "attempt" for e in read_events(config)):
+            assert time.monotonic() - stored < 0.5, engine.log_text()
+            time.sleep(0.01)
+    finally:
+        engine.stop()

@@ -157,6 +157,9 @@ class _Tx:
     def __init__(self, cur: psycopg.Cursor[Any]) -> None:
         self.cur = cur
         self.events: list[Event] = []
+        self.quiet = False
+        """Nothing worth telling the listeners (a claim that took nothing): no NOTIFY, or every
+        node would wake, claim nothing and wake the others again."""
 
     def execute(self, statement: str, args: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         return self.cur.execute(statement, args)  # type: ignore[arg-type]
@@ -192,10 +195,12 @@ class PgTaskStore:
                         "INSERT INTO events (task_id, event, attempt, outcome, at, detail) "
                         "VALUES (%s, %s, %s, %s, %s, %s)",
                         [(t, e, a, o, at, Jsonb(d)) for t, e, a, o, at, d in tx.events])
-                notify(cur, STORE)
+                if not tx.quiet:
+                    notify(cur, STORE)
         except TransitionError as exc:
             raise Refused(str(exc)) from None
-        self.watch.touched()
+        if not tx.quiet:
+            self.watch.touched()
 
     def _rows(self, statement: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self.db.query(WHAT, statement, args)
@@ -418,7 +423,11 @@ class PgTaskStore:
         nothing."""
         if limit <= 0:
             return []
+        where, args = (f"{_DUE} AND id = %s", (now, only)) if only else (_DUE, (now,))
+        if not self._rows(f"SELECT 1 FROM tasks WHERE {where} LIMIT 1", args):
+            return []  # nothing due: no write, so no node is woken for nothing
         with self._write() as tx:
+            tx.quiet = True  # until a task is taken
             if self.lease:
                 row = tx.execute("SELECT generation, state FROM nodes WHERE name = %s FOR SHARE",
                                  (node,)).fetchone()
@@ -429,9 +438,9 @@ class PgTaskStore:
                 limit = self._trunk_allows(tx, now, limit)
                 if limit <= 0:
                     return []
-            where, args = (f"{_DUE} AND id = %s", (now, only)) if only else (_DUE, (now,))
             rows = tx.execute(f"SELECT id FROM tasks WHERE {where} ORDER BY {_PRIORITY} "
                               "LIMIT %s FOR UPDATE SKIP LOCKED", (*args, limit)).fetchall()
+            tx.quiet = not rows
             try:
                 for (task_id,) in rows:
                     self._begin(tx, task_id, node, worker, now)

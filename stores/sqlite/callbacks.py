@@ -67,6 +67,7 @@ class SqliteCallbackStore:
         self.watch.touched()
 
     def close(self) -> None:
+        self.watch.close()
         self.db.close()
 
     def add(self, caller: str, at: float, file: str, duration_s: float, path: str) -> Callback:

@@ -93,6 +93,7 @@ class _Sqlite:
         self.watch.touched()
 
     def close(self) -> None:
+        self.watch.close()
         self.db.close()
 
 

@@ -160,6 +160,7 @@ class SqliteTaskStore:
         self.watch.touched()
 
     def close(self) -> None:
+        self.watch.close()
         self.db.close()
 
     # ------------------------------------------------------------ requests
@@ -369,8 +370,10 @@ class SqliteTaskStore:
         this returns; no other claim, in this process or another, can take it."""
         if limit <= 0:
             return []
+        where, args = (f"{_DUE} AND id = ?", (now, only)) if only else (_DUE, (now,))
+        if self.db.execute(f"SELECT 1 FROM tasks WHERE {where} LIMIT 1", args).fetchone() is None:
+            return []  # nothing due: no write, so nobody watching the store is woken for nothing
         with self._write() as db:
-            where, args = (f"{_DUE} AND id = ?", (now, only)) if only else (_DUE, (now,))
             rows = db.execute(f"SELECT id FROM tasks WHERE {where} ORDER BY {_PRIORITY} LIMIT ?",
                               (*args, limit)).fetchall()
             for (task_id,) in rows:

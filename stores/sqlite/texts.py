@@ -97,6 +97,7 @@ class SqliteTextStore:
         self.watch.touched()
 
     def close(self) -> None:
+        self.watch.close()
         self.db.close()
 
     # ------------------------------------------------------------ consultations
