@@ -10,8 +10,9 @@ The main thread owns the Endpoint and every pjsua2 object; it loops on
 nothing to do: a packet, a command or a pjsip timer ends the wait), then
 commands, then queued media notices, then what the network said on outbound
 calls (:mod:`softphone.listening`), then timers. RTP is read in that same
-poll (no media thread), and the media clock runs only while a call has media
-(pjsua closes the null sound device a second after the last one). An idle
+poll (no media thread): a packet ends the wait, and the loop's own work then
+waits for its turn (every 10 ms) unless a command or a notice came. The
+media clock runs only while a call needs it (:class:`MediaClock`). An idle
 worker so costs a wake-up a second. A reader thread only moves stdin lines
 into a queue.
 """
@@ -170,9 +171,14 @@ def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | 
     next_collect = time.monotonic() + GC_EVERY_S
     dirty = False
     media_clock = None if always_busy else MediaClock(ep.audDevManager())
+    turn = 0.0  # when the loop's own work is next due
+    busy = True
     while not stop.is_set():
-        busy = always_busy or exchange.busy or (media_clock is not None and media_clock.running)
         ep.libHandleEvents(POLL_MS if busy else IDLE_POLL_MS)
+        if busy and not always_busy and lines.empty() and exchange.inbox.empty() \
+                and time.monotonic() < turn:
+            continue  # an RTP packet (pjmedia took it): the rest waits for its turn
+        turn = time.monotonic() + POLL_MS / 1000
         if not take_commands(lines, exchange, emit):
             break
         exchange.drain()
@@ -180,6 +186,7 @@ def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | 
         exchange.check_timers()
         if media_clock is not None:  # a call made by a command above has its clock in time:
             media_clock.follow(exchange.busy, time.monotonic())  # media come with later polls
+        busy = always_busy or exchange.busy or (media_clock is not None and media_clock.running)
         dirty = dirty or busy
         if dirty and time.monotonic() >= next_collect:
             gc.collect()
