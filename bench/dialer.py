@@ -220,6 +220,8 @@ def main() -> int:
             table.add_row(label, f"{p50:.1f}", f"{p99:.1f}", f"{top:.1f}", verdict)
         console.print(table)
 
+        if not args.campaign:
+            return 0
         console.print(f"campaign: {args.campaign} requests at once, {args.channels} channels …")
         part = work / "campaign"
         part.mkdir(parents=True, exist_ok=True)
