@@ -329,6 +329,7 @@ class Discard:
     """A worker that only encodes commands: ``Engine._incoming`` without the pipe."""
 
     name = "in-process"
+    draining = False  # never being replaced
 
     async def send(self, command: p.Command) -> None:
         p.encode(command)

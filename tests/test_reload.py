@@ -33,6 +33,13 @@ def screened(config: Path) -> list[dict]:
     return [e for e in read_events(config) if e["event"] == "screened"]
 
 
+def until_screened(config: Path, engine: EngineProcess, n: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while len(screened(config)) < n:
+        assert time.monotonic() < deadline, engine.log_text()
+        time.sleep(0.05)
+
+
 def test_hours_that_begin_now_leave_the_caller_in_the_menu_be_and_queue_the_next(
         tmp_path: Path) -> None:
     operator = Sipp("uas_answer_until_bye.xml", tmp_path, timeout_s=40)
@@ -43,10 +50,7 @@ def test_hours_that_begin_now_leave_the_caller_in_the_menu_be_and_queue_the_next
     try:
         in_menu = Sipp("uac_call_hold_bye.xml", tmp_path, "-s", "961108", "-d", "6000",
                        remote=engine.target, timeout_s=20)
-        deadline = time.monotonic() + 10
-        while not screened(config):
-            assert time.monotonic() < deadline, engine.log_text()
-            time.sleep(0.05)
+        until_screened(config, engine, 1)
         config.write_text(config.read_text().replace(outside, inside))
         reloaded = cli(config, "reload")
         assert "hotline.operator_hours" in reloaded.stdout, reloaded
@@ -112,10 +116,7 @@ def test_drain_workers_replaces_every_worker_without_dropping_a_call(tmp_path: P
         calls = Sipp("uac_call_hold_bye_through_balancer.xml", tmp_path, "-s", "961108",
                      "-d", "5000", "-l", "6", "-r", "6", remote=engine.target, calls=6,
                      timeout_s=60)
-        deadline = time.monotonic() + 10
-        while len(screened(config)) < 6:
-            assert time.monotonic() < deadline, engine.log_text()
-            time.sleep(0.05)
+        until_screened(config, engine, 6)
         before = {e["worker"] for e in screened(config)}
         assert before == {"w1", "w2", "w3"}  # two calls on each
         drain = subprocess.Popen([sys.executable, str(ROOT / "run_dialer.py"), "drain-workers",
@@ -154,10 +155,7 @@ def test_drain_workers_starts_and_stops_workers_when_engine_workers_changes(
         spread = Sipp("uac_call_hold_bye_through_balancer.xml", tmp_path, "-s", "961108",
                       "-d", "6000", "-l", "3", "-r", "10", remote=engine.target, calls=3,
                       timeout_s=30)
-        deadline = time.monotonic() + 10
-        while len(screened(config)) < 3:
-            assert time.monotonic() < deadline, engine.log_text()
-            time.sleep(0.05)
+        until_screened(config, engine, 3)
         assert {e["worker"] for e in screened(config)} == {"w1", "w2", "w3"}  # the front knows w3
         config.write_text(config.read_text().replace("workers: 3", "workers: 1"))
         cli(config, "reload")
@@ -183,10 +181,7 @@ def test_a_graceful_stop_lets_calls_finish_and_keeps_what_was_due(tmp_path: Path
     try:
         calls = Sipp("uac_call_hold_bye.xml", tmp_path, "-s", "961108", "-d", "4000",
                      "-l", "2", "-r", "2", remote=engine.target, calls=2, timeout_s=30)
-        deadline = time.monotonic() + 10
-        while len(screened(config)) < 2:
-            assert time.monotonic() < deadline, engine.log_text()
-            time.sleep(0.05)
+        until_screened(config, engine, 2)
         stopping = subprocess.Popen([sys.executable, str(ROOT / "run_dialer.py"), "stop",
                                      "--graceful", "-c", str(config)], stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)
