@@ -23,7 +23,7 @@ from typing import Protocol
 
 from sqlitefile import Changes
 
-__all__ = ["IDLE_POLL_S", "POLL_S", "FileWrites", "SqliteWatch", "Watch", "poll"]
+__all__ = ["IDLE_POLL_S", "POLL_S", "FileWrites", "SqliteWatch", "Watch", "poll", "settle"]
 
 POLL_S = 0.02  # without inotify
 IDLE_POLL_S = 1.0  # with it: a look now and then all the same
@@ -48,6 +48,12 @@ class Watch(Protocol):
         ...
 
 
+def settle(waiter: asyncio.Future[bool], result: bool) -> None:
+    """``waiter``'s result, unless it has one."""
+    if not waiter.done():
+        waiter.set_result(result)
+
+
 class FileWrites:
     """Writes to files of one directory, as the kernel reports them (inotify), awaited on the
     event loop: nothing runs until one of ``names`` is written. :meth:`open` is False where
@@ -58,14 +64,15 @@ class FileWrites:
         self.names = {name.encode() for name in names}
         self._fd = -1
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._written = asyncio.Event()
+        self._written = False
+        self._waiters: set[asyncio.Future[bool]] = set()
 
     def open(self) -> bool:
         loop = asyncio.get_running_loop()
         if self._fd >= 0 and self._loop is loop:
             return True
         self.close()  # a watch awaited on another loop than before (tests run several)
-        self._written = asyncio.Event()
+        self._written = False
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             fd = libc.inotify_init1(_IN_NONBLOCK_CLOEXEC)
@@ -94,16 +101,28 @@ class FileWrites:
             name = data[at + _EVENT.size:at + _EVENT.size + length].rstrip(b"\0")
             at += _EVENT.size + length
             if name in self.names:
-                self._written.set()
+                self._written = True
+                for waiter in self._waiters:
+                    settle(waiter, True)
 
     async def wait(self, timeout: float) -> bool:
-        """Until one of the files is written (True), or ``timeout`` (False)."""
+        """Until one of the files is written (True: at once if one was since the last wait),
+        or ``timeout`` (False). A future and a timer, not ``asyncio.wait_for``: before Python
+        3.12 that can swallow a cancellation that comes with the write (the awaiting task then
+        never ends, and neither does the engine's stop)."""
+        if self._written:
+            self._written = False
+            return True
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiters.add(waiter)
+        timer = loop.call_later(timeout, settle, waiter, False)
         try:
-            await asyncio.wait_for(self._written.wait(), timeout)
-        except TimeoutError:
-            return False
-        self._written.clear()
-        return True
+            return await waiter
+        finally:
+            timer.cancel()
+            self._waiters.discard(waiter)
+            self._written = False
 
     def close(self) -> None:
         if self._fd >= 0:

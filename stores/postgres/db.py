@@ -19,6 +19,8 @@ Writers ``NOTIFY`` their store's channel inside their transaction (sent at commi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 import time
 import zlib
@@ -30,7 +32,7 @@ import psycopg
 from psycopg import sql
 
 from ..errors import StoreError, StoreUnavailable
-from ..watch import poll
+from ..watch import IDLE_POLL_S, settle
 
 __all__ = ["CHANNEL_PREFIX", "RETRY_S", "STATEMENT_TIMEOUT_MS", "Database", "PgWatch"]
 
@@ -38,7 +40,6 @@ RETRY_S = 1.0
 CONNECT_TIMEOUT_S = 3
 STATEMENT_TIMEOUT_MS = 10_000
 CHANNEL_PREFIX = "afc_"
-POLL_S = 0.01
 
 
 def _lock_key(name: str) -> int:
@@ -203,6 +204,9 @@ class _Listener:
         self._conn: psycopg.Connection[Any] | None = None
         self._failed_at: float | None = None
         self._lock = threading.Lock()
+        self.waiters: set[asyncio.Future[bool]] = set()
+        """One future per coroutine awaiting a watch: settled when the socket has something."""
+        self._reading: tuple[asyncio.AbstractEventLoop, int] | None = None
 
     def add(self, channel: str) -> None:
         with self._lock:
@@ -257,6 +261,35 @@ class _Listener:
                 for channel in self.heard:  # it may have been told: look again
                     self.heard[channel] = True
 
+    def arm(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """The listening socket read by ``loop`` as soon as it has something (the watches'
+        waiters are woken then); False while not listening (the caller waits a while)."""
+        with self._lock:
+            if not self._connected():
+                return False
+            assert self._conn is not None
+            fd = self._conn.fileno()
+        if self._reading != (loop, fd):
+            self._disarm()
+            loop.add_reader(fd, self._readable)
+            self._reading = (loop, fd)
+        return True
+
+    def _disarm(self) -> None:
+        if self._reading is not None:
+            loop, fd = self._reading
+            self._reading = None
+            if not loop.is_closed():
+                with contextlib.suppress(Exception):  # its connection may be closed already
+                    loop.remove_reader(fd)
+
+    def _readable(self) -> None:
+        self.drain()  # the notifications read now: the socket is quiet again
+        if self._conn is None:  # it broke: the next wait listens again on a new one
+            self._disarm()
+        for waiter in self.waiters:
+            settle(waiter, True)
+
     def take(self, channel: str) -> bool:
         self.drain()
         with self._lock:
@@ -292,7 +325,32 @@ class PgWatch:
         return self._listener.take(self._channel) or local
 
     async def wait(self, timeout: float | None = None) -> bool:
-        return await poll(self.changed, timeout, POLL_S)
+        """Until a notification for this store (its socket read the moment it has one), or
+        ``timeout``; a look every IDLE_POLL_S besides, and every RETRY_S while the server
+        cannot be reached. A future and a timer, not ``asyncio.wait_for`` (see
+        :meth:`stores.watch.FileWrites.wait`)."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            waiter: asyncio.Future[bool] = loop.create_future()
+            self._listener.waiters.add(waiter)  # before the look: what comes after it wakes us
+            try:
+                if self.changed():
+                    return True
+                left = IDLE_POLL_S if deadline is None else min(IDLE_POLL_S,
+                                                                deadline - time.monotonic())
+                if left <= 0:
+                    return False
+                if not self._listener.arm(loop):
+                    await asyncio.sleep(min(left, RETRY_S))
+                    continue
+                timer = loop.call_later(left, settle, waiter, False)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
+            finally:
+                self._listener.waiters.discard(waiter)
 
 
 def _first_line(exc: BaseException) -> str:
