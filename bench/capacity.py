@@ -44,7 +44,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests")]
 from enginectl import EngineProcess, read_events
 from reload import shipped_config
 from sounds import speak, ulaw_encode
-from workerproc import Sipp
+from workerproc import Sipp, cpu_ms
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 FRAME = 160  # μ-law bytes in 20 ms
@@ -70,19 +70,6 @@ def tree(root: int) -> list[int]:
         out.append(pid)
         todo.extend(children.get(pid, []))
     return out
-
-
-def cpu_ns(pid: int) -> int:
-    total = 0
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            try:
-                total += int((task / "schedstat").read_text().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass
-    except OSError:
-        pass
-    return total
 
 
 def kind(pid: int) -> str:
@@ -117,11 +104,11 @@ def memory_kb(pid: int) -> tuple[int, int]:
 
 def sample_cpu(pids: list[int], seconds: float) -> dict[int, float]:
     """% of one core of each pid over ``seconds``."""
-    before = {pid: cpu_ns(pid) for pid in pids}
+    before = {pid: cpu_ms(pid) for pid in pids}
     started = time.monotonic()
     time.sleep(seconds)
     took = time.monotonic() - started
-    return {pid: (cpu_ns(pid) - before[pid]) / 1e9 / took * 100 for pid in pids}
+    return {pid: (cpu_ms(pid) - before[pid]) / 1e3 / took * 100 for pid in pids}
 
 
 # ---------------------------------------------------------------- the phones' RTP

@@ -35,7 +35,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests")]
 
-from enginectl import EngineProcess, free_port_run, hours, read_events
+from enginectl import EngineProcess, free_port_run, hours, read_events, wait_events
 from workerproc import Sipp
 
 console = Console(width=None if sys.stdout.isatty() else 150)
@@ -85,11 +85,8 @@ def status(config: Path) -> dict:
 
 
 def wait_screened(config: Path, n: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while sum(e["event"] == "screened" for e in read_events(config)) < n:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{n} calls did not reach the engine in {timeout:g} s")
-        time.sleep(0.1)
+    if len(wait_events(config, lambda e: e["event"] == "screened", timeout, count=n)) < n:
+        raise SystemExit(f"{n} calls did not reach the engine in {timeout:g} s")
 
 
 def bench_reloads(work: Path, reloads: int) -> dict[str, float]:

@@ -101,14 +101,11 @@ def run_engine(args: argparse.Namespace, settings: Settings) -> int:
             stop.set()
 
         async def drain_workers() -> None:  # drain-workers: new processes, one at a time
-            from engine.core import worker_specs
-            from front import behind_front
+            from engine.core import pool_specs
             from ops.reload import REQUEST_FILE, asker_of, off_the_loop
             try:
                 fresh = await off_the_loop(load_settings, engine.loaded.path)
-                specs = worker_specs(fresh.loaded)
-                if engine.front is not None:
-                    specs = behind_front(specs, fresh.loaded)
+                specs = pool_specs(fresh.loaded)
                 await engine.drain_workers(specs, asker_of(engine.loaded.data_dir /
                                                            REQUEST_FILE), fresh.loaded)
                 reloader.workers_replaced(fresh)

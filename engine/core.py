@@ -62,7 +62,7 @@ from .texting import Texting
 from .workers import RESTART_BACKOFF_S, RTP_PORTS_PER_WORKER, Worker, WorkerPool, WorkerSpec
 
 __all__ = ["CallScreened", "Engine", "EngineStarted", "EngineStatus", "FlowFailed", "SourceRefused",
-           "worker_specs"]
+           "pool_specs", "worker_specs"]
 
 log = logging.getLogger("engine")
 
@@ -189,6 +189,12 @@ def worker_specs(loaded: LoadedConfig) -> list[WorkerSpec]:
     ]
 
 
+def pool_specs(loaded: LoadedConfig) -> list[WorkerSpec]:
+    """The workers the engine runs for ``loaded``: behind the front when there is one."""
+    specs = worker_specs(loaded)
+    return behind_front(specs, loaded) if loaded.config.sip.balancer else specs
+
+
 class Engine:
     def __init__(self, settings: Settings | LoadedConfig, specs: list[WorkerSpec] | None = None,
                  worker_type: type[Worker] = Worker, clock: Clock | None = None) -> None:
@@ -208,9 +214,7 @@ class Engine:
         self.lists = self.gate.lists
         self.front = (Front(loaded, self.notice, restart_backoff_s=RESTART_BACKOFF_S)
                       if self.config.sip.balancer else None)
-        if self.front is not None and specs is None:
-            specs = behind_front(worker_specs(loaded), loaded)
-        self.pool = WorkerPool(specs if specs is not None else worker_specs(loaded), worker_type)
+        self.pool = WorkerPool(specs if specs is not None else pool_specs(loaded), worker_type)
         self.flows: dict[str, CallFlow] = {}  # every live leg id → the flow that owns it
         self._holder: dict[int, Worker] = {}  # id(flow) → the worker that carries its legs
         self._timers: dict[tuple[int, str], TimerHandle] = {}

@@ -267,13 +267,7 @@ class WorkerPool:
         await old.stop()
         new = type(old)(spec, self.inbox)
         self.workers[index] = new
-        new.start()
-        try:
-            await asyncio.wait_for(new.ready.wait(), READY_TIMEOUT_S)
-        except TimeoutError:
-            raise RuntimeError(f"worker {spec.name} did not start again in "
-                               f"{READY_TIMEOUT_S:.0f} s (see its log)") from None
-        self.slot_freed()
+        await self._ready(new, "again")
         return new
 
     async def add(self, spec: WorkerSpec) -> Worker:
@@ -281,16 +275,23 @@ class WorkerPool:
         RuntimeError if it does not start, and then it is not kept)."""
         new = type(self.workers[0])(spec, self.inbox) if self.workers else Worker(spec, self.inbox)
         self.workers.append(new)
-        new.start()
         try:
-            await asyncio.wait_for(new.ready.wait(), READY_TIMEOUT_S)
-        except TimeoutError:
+            await self._ready(new)
+        except RuntimeError:
             self.workers.remove(new)
             await new.stop()
-            raise RuntimeError(f"worker {spec.name} did not start in {READY_TIMEOUT_S:.0f} s "
-                               "(see its log)") from None
-        self.slot_freed()
+            raise
         return new
+
+    async def _ready(self, worker: Worker, again: str = "") -> None:
+        """``worker`` started; returns once it is ready, or RuntimeError."""
+        worker.start()
+        try:
+            await asyncio.wait_for(worker.ready.wait(), READY_TIMEOUT_S)
+        except TimeoutError:
+            raise RuntimeError(f"worker {worker.name} did not start {again + ' ' if again else ''}"
+                               f"in {READY_TIMEOUT_S:.0f} s (see its log)") from None
+        self.slot_freed()
 
     async def retire(self, worker: Worker) -> None:
         """``worker`` stopped and no longer part of the pool (its calls are over)."""

@@ -387,7 +387,6 @@ class Exchange:
                     or self.recordings.saving or self.texts.texts_out
                     or not self.inbox.empty())
 
-
     def drain(self) -> None:
         """Handle every queued notice."""
         while True:

@@ -184,9 +184,10 @@ def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | 
         exchange.drain()
         exchange.listening.pump(exchange.legs.values())
         exchange.check_timers()
+        needed = exchange.busy
         if media_clock is not None:  # a call made by a command above has its clock in time:
-            media_clock.follow(exchange.busy, time.monotonic())  # media come with later polls
-        busy = always_busy or exchange.busy or (media_clock is not None and media_clock.running)
+            media_clock.follow(needed, time.monotonic())  # its media come with later polls
+        busy = always_busy or needed or (media_clock is not None and media_clock.running)
         dirty = dirty or busy
         if dirty and time.monotonic() >= next_collect:
             gc.collect()

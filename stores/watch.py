@@ -23,7 +23,8 @@ from typing import Protocol
 
 from sqlitefile import Changes
 
-__all__ = ["IDLE_POLL_S", "POLL_S", "FileWrites", "SqliteWatch", "Watch", "poll", "settle"]
+__all__ = ["IDLE_POLL_S", "POLL_S", "FileWrites", "SqliteWatch", "Watch", "next_look", "poll", "settle",
+           "settled"]
 
 POLL_S = 0.02  # without inotify
 IDLE_POLL_S = 1.0  # with it: a look now and then all the same
@@ -52,6 +53,23 @@ def settle(waiter: asyncio.Future[bool], result: bool) -> None:
     """``waiter``'s result, unless it has one."""
     if not waiter.done():
         waiter.set_result(result)
+
+
+async def settled(waiter: asyncio.Future[bool], timeout: float) -> bool:
+    """``waiter``'s result, or False after ``timeout``. A future and a timer, not
+    ``asyncio.wait_for``: before Python 3.12 that can swallow a cancellation that comes with
+    the result (the awaiting task then never ends, and neither does the engine's stop)."""
+    timer = asyncio.get_running_loop().call_later(timeout, settle, waiter, False)
+    try:
+        return await waiter
+    finally:
+        timer.cancel()
+
+
+def next_look(deadline: float | None) -> float:
+    """How long to wait before the next look: IDLE_POLL_S at most, less before ``deadline``
+    (≤ 0: it has passed)."""
+    return IDLE_POLL_S if deadline is None else min(IDLE_POLL_S, deadline - time.monotonic())
 
 
 class FileWrites:
@@ -107,20 +125,15 @@ class FileWrites:
 
     async def wait(self, timeout: float) -> bool:
         """Until one of the files is written (True: at once if one was since the last wait),
-        or ``timeout`` (False). A future and a timer, not ``asyncio.wait_for``: before Python
-        3.12 that can swallow a cancellation that comes with the write (the awaiting task then
-        never ends, and neither does the engine's stop)."""
+        or ``timeout`` (False)."""
         if self._written:
             self._written = False
             return True
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[bool] = loop.create_future()
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiters.add(waiter)
-        timer = loop.call_later(timeout, settle, waiter, False)
         try:
-            return await waiter
+            return await settled(waiter, timeout)
         finally:
-            timer.cancel()
             self._waiters.discard(waiter)
             self._written = False
 
@@ -168,8 +181,7 @@ class SqliteWatch:
             return await poll(self.changed, timeout, POLL_S)
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.changed():
-            left = IDLE_POLL_S if deadline is None else min(IDLE_POLL_S,
-                                                            deadline - time.monotonic())
+            left = next_look(deadline)
             if left <= 0:
                 return False
             if await writes.wait(left):

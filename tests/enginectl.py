@@ -80,11 +80,13 @@ def read_events(config: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def wait_events(config: Path, predicate: Any, timeout: float = 10.0) -> list[dict[str, Any]]:
+def wait_events(config: Path, predicate: Any, timeout: float = 10.0,
+                count: int = 1) -> list[dict[str, Any]]:
+    """The events ``predicate`` accepts, once there are ``count`` of them (or ``timeout``)."""
     deadline = time.monotonic() + timeout
     while True:
         found = [e for e in read_events(config) if predicate(e)]
-        if found or time.monotonic() > deadline:
+        if len(found) >= count or time.monotonic() > deadline:
             return found
         time.sleep(0.05)
 

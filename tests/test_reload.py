@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from brokerctl import Broker, Watcher, mqtt_section
 from dialerctl import FAST_RETRIES, attempts_of, cli, dialer_config, wait_tasks, warn
-from enginectl import EngineProcess, hours, read_events, write_config
+from enginectl import EngineProcess, hours, read_events, wait_events, write_config
 from rtppcap import write_pcap
 from sounds import read_wav, ulaw_decode
 from workerproc import ROOT, Sipp
@@ -34,10 +34,8 @@ def screened(config: Path) -> list[dict]:
 
 
 def until_screened(config: Path, engine: EngineProcess, n: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while len(screened(config)) < n:
-        assert time.monotonic() < deadline, engine.log_text()
-        time.sleep(0.05)
+    found = wait_events(config, lambda e: e["event"] == "screened", timeout, count=n)
+    assert len(found) >= n, engine.log_text()
 
 
 def test_hours_that_begin_now_leave_the_caller_in_the_menu_be_and_queue_the_next(

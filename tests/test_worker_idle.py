@@ -8,22 +8,11 @@ from pathlib import Path
 
 from dialerctl import warn
 from enginectl import EngineProcess, hours, read_events, write_config
-from workerproc import Sipp, WorkerProcess, make_speech, make_tone, wav_rms
+from workerproc import Sipp, WorkerProcess, cpu_ms, make_speech, make_tone, wav_rms
 
 from softphone import protocol as p
 
 IDLE_CPU_MS = 5.0  # in 2 s: the issue's bound (about 0.2 ms measured)
-
-
-def cpu_ms(pid: int) -> float:
-    """CPU time of every thread of ``pid`` so far (ns from /proc/PID/task/*/schedstat)."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            total += int((task / "schedstat").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass  # a thread that ended meanwhile
-    return total / 1e6
 
 
 def threads(pid: int) -> int:

@@ -32,7 +32,7 @@ import psycopg
 from psycopg import sql
 
 from ..errors import StoreError, StoreUnavailable
-from ..watch import IDLE_POLL_S, settle
+from ..watch import next_look, settle, settled
 
 __all__ = ["CHANNEL_PREFIX", "RETRY_S", "STATEMENT_TIMEOUT_MS", "Database", "PgWatch"]
 
@@ -327,8 +327,7 @@ class PgWatch:
     async def wait(self, timeout: float | None = None) -> bool:
         """Until a notification for this store (its socket read the moment it has one), or
         ``timeout``; a look every IDLE_POLL_S besides, and every RETRY_S while the server
-        cannot be reached. A future and a timer, not ``asyncio.wait_for`` (see
-        :meth:`stores.watch.FileWrites.wait`)."""
+        cannot be reached."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -337,18 +336,13 @@ class PgWatch:
             try:
                 if self.changed():
                     return True
-                left = IDLE_POLL_S if deadline is None else min(IDLE_POLL_S,
-                                                                deadline - time.monotonic())
+                left = next_look(deadline)
                 if left <= 0:
                     return False
                 if not self._listener.arm(loop):
                     await asyncio.sleep(min(left, RETRY_S))
                     continue
-                timer = loop.call_later(left, settle, waiter, False)
-                try:
-                    await waiter
-                finally:
-                    timer.cancel()
+                await settled(waiter, left)
             finally:
                 self._listener.waiters.discard(waiter)
 
