@@ -243,7 +243,9 @@ def reload_command(args: argparse.Namespace, _: object) -> int:
         time.sleep(0.1)
         now = EngineSnapshot.read(data_dir)
         result = now.raw.get("reload") if now is not None else None
-        if result and float(result.get("at", 0)) >= asked - 1:
+        # a reload that began after the signal read the files as they are now; one that
+        # began before it (a refusal a moment ago) is not the answer to this request
+        if result and float(result.get("at", 0)) >= asked:
             return _said(result)
     raise CommandError(f"the engine (pid {pid}) did not say within {args.timeout:g} s whether "
                        "it took the configuration; see its log")
@@ -314,7 +316,7 @@ def drain_workers_command(args: argparse.Namespace, loaded: LoadedConfig) -> int
         time.sleep(0.2)
         now = EngineSnapshot.read(loaded.data_dir)
         drain = now.raw.get("drain_workers") if now is not None else None
-        if not drain or float(drain.get("at", 0)) < asked - 1:
+        if not drain or float(drain.get("at", 0)) < asked:  # an earlier drain is not this one
             continue
         if drain["result"] == "failed":
             raise CommandError(f"drain-workers failed: {drain['error']}")
