@@ -389,11 +389,8 @@ class Exchange:
 
     def drain(self) -> None:
         """Handle every queued notice."""
-        while True:
-            try:
-                notice = self.inbox.get_nowait()
-            except queue.Empty:
-                return
+        while not self.inbox.empty():  # only the main thread takes: no raise of Empty
+            notice = self.inbox.get_nowait()
             try:
                 self._on_notice(notice)
             except Exception:

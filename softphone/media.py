@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 VAD_CLOCK_RATE = 8000
 VAD_FRAME_MS = 20
+PORT_FRAME_MS = 100  # five VAD frames a callback (see SpeechPort)
 VAD_AGGRESSIVENESS = 2
 RETIRE_S = 2.0  # how long media objects outlive their call (see RetiredMedia)
 
@@ -76,7 +77,15 @@ class SpeechPort(pj.AudioMediaPort):  # type: ignore[misc]
     """Receives the peer's audio, runs webrtcvad per 20 ms frame, reports changes.
 
     ``onFrameReceived`` runs on the media clock shared by every call of the
-    process: per frame it costs one ~2.5 us copy and ~2 us of webrtcvad.
+    process, and every call of it from there costs far more than its work: the
+    GIL taken from a thread Python does not know (a thread state made and freed
+    each time) and SWIG's wrapping of the frame, about 50 us against the 5 us
+    of copying and webrtcvad. So the port's frame is :data:`PORT_FRAME_MS` long:
+    the conference bridge gathers five 20 ms frames of the call and hands them
+    over at once, and the callback runs 10 times a second, not 50
+    (``bench/capacity.py``). Each 20 ms frame still gets its own verdict, and
+    the detectors count frames, so their decisions are the same; they are only
+    told up to 80 ms later.
 
     A port is never destroyed while the worker runs: pjsua 2.15 removes
     conference ports on a later clock tick and keeps feeding a registered port
@@ -90,15 +99,16 @@ class SpeechPort(pj.AudioMediaPort):  # type: ignore[misc]
         self.call = ""  # "" while the port waits in the pool
         self.amd: AmdDetector | None = None  # answering-machine detection, when asked for
         self.tap: collections.deque[tuple[bytes, bool]] | None = None
-        """Each frame and its speech verdict, for the main thread's progress listener (a deque:
-        appended here on the media clock, emptied there)."""
+        """Each 20 ms frame and its speech verdict, for the main thread's progress listener (a
+        deque: appended here on the media clock, emptied there)."""
         self._notify = notify
         self._vad = webrtcvad.Vad(VAD_AGGRESSIVENESS)
         self._frame_bytes = VAD_CLOCK_RATE * VAD_FRAME_MS // 1000 * 2
+        self._port_bytes = VAD_CLOCK_RATE * PORT_FRAME_MS // 1000 * 2
         self.detector = SpeechDetector(frame_s=VAD_FRAME_MS / 1000)
         fmt = pj.MediaFormatAudio()
         fmt.type = pj.PJMEDIA_TYPE_AUDIO
-        fmt.init(pj.PJMEDIA_FORMAT_PCM, VAD_CLOCK_RATE, 1, VAD_FRAME_MS * 1000, 16)
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, VAD_CLOCK_RATE, 1, PORT_FRAME_MS * 1000, 16)
         self.createPort(name, fmt)
 
     def assign(self, call: str) -> None:
@@ -113,24 +123,30 @@ class SpeechPort(pj.AudioMediaPort):  # type: ignore[misc]
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         try:
             if (not self.call or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO
-                    or frame.size != self._frame_bytes):
+                    or frame.size != self._port_bytes):
                 return
-            pcm = vector_bytes(frame.buf)
-            voiced = self._vad.is_speech(pcm, VAD_CLOCK_RATE)
-            tap = self.tap
-            if tap is not None:
-                tap.append((pcm, voiced))
-            change = self.detector.feed(voiced)
-            if change is not None:
-                self._notify(SpeechNotice(self.call, change))
-            amd = self.amd
-            if amd is not None:
-                verdict = amd.feed(voiced)
-                if verdict is not None:
-                    self.amd = None
-                    self._notify(MachineNotice(self.call, verdict))
+            block = vector_bytes(frame.buf)
+            step = self._frame_bytes
+            for start in range(0, len(block), step):
+                self._heard(block[start:start + step])
         except Exception:
             log.exception("onFrameReceived of %s", self.call)
+
+    def _heard(self, pcm: bytes) -> None:
+        """One 20 ms frame: its verdict to the tap and the detectors."""
+        voiced = self._vad.is_speech(pcm, VAD_CLOCK_RATE)
+        tap = self.tap
+        if tap is not None:
+            tap.append((pcm, voiced))
+        change = self.detector.feed(voiced)
+        if change is not None:
+            self._notify(SpeechNotice(self.call, change))
+        amd = self.amd
+        if amd is not None:
+            verdict = amd.feed(voiced)
+            if verdict is not None:
+                self.amd = None
+                self._notify(MachineNotice(self.call, verdict))
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         try:
