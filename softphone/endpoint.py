@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pjsua2 as pj
 
+from softphone import clockthread
 from softphone.legs import CallSink, PhoneAccount
 from softphone.sipmsg import SourcePolicy
 
@@ -159,7 +160,8 @@ class MediaClock:
             if self._idle_since is None:
                 self._idle_since = now
             elif now - self._idle_since >= self.LINGER_S:
-                self.devices.setNoDev()
+                self.devices.setNoDev()  # returns once the clock thread has ended
+                clockthread.let_go()
                 self.running = False
                 self._idle_since = None
 

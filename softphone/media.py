@@ -18,6 +18,7 @@ import pjsua2 as pj
 import webrtcvad
 
 from audio.amd import AmdDetector, AmdSettings, AmdVerdict
+from softphone import clockthread
 from softphone.frames import vector_bytes
 from softphone.speech import SpeechChange, SpeechDetector
 
@@ -122,6 +123,7 @@ class SpeechPort(pj.AudioMediaPort):  # type: ignore[misc]
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         try:
+            clockthread.keep()
             if (not self.call or frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO
                     or frame.size != self._port_bytes):
                 return
