@@ -5,16 +5,18 @@ Commands arrive as JSON lines on stdin, events leave as JSON lines on stdout
 is duplicated for the protocol and fd 1 is pointed at stderr, so whatever
 native pjsip prints never corrupts the protocol stream.
 
-The main thread owns the Endpoint and every pjsua2 object; it loops on
-``libHandleEvents`` (10 ms while calls are up, up to a second when there is
-nothing to do: a packet, a command or a pjsip timer ends the wait), then
-commands, then queued media notices, then what the network said on outbound
-calls (:mod:`softphone.listening`), then timers. RTP is read in that same
-poll (no media thread): a packet ends the wait, and the loop's own work then
-waits for its turn (every 10 ms) unless a command or a notice came. The
-media clock runs only while a call needs it (:class:`MediaClock`). An idle
-worker so costs a wake-up a second. A reader thread only moves stdin lines
-into a queue.
+The main thread owns the Endpoint and every pjsua2 object. RTP is read in its
+own poll (no media thread). While calls are up it turns every 20 ms: it
+waits until then (a command ends the wait at once), reads everything the
+network sent meanwhile in one ``libHandleEvents(0)`` (SIP, the RTP of every
+call, pjsip's timers), then handles commands, queued media notices, what the
+network said on outbound calls (:mod:`softphone.listening`) and timers. One
+poll a turn, not one per packet: with 4 calls that is 50 wake-ups a second
+instead of 200, each with its select and its Python (``bench/capacity.py``).
+With nothing to do it waits in ``libHandleEvents`` up to a second: a packet,
+a command or a pjsip timer ends that wait. The media clock runs only while a
+call needs it (:class:`MediaClock`). An idle worker so costs a wake-up a
+second. A reader thread only moves stdin lines into a queue.
 """
 
 from __future__ import annotations
@@ -51,11 +53,12 @@ from softphone.limits import CallLimits
 log = logging.getLogger("softphone.worker")
 
 POLL_MS = 10
-"""How long the main loop waits for the network while something is going on."""
+"""How long the loop waits in ``libHandleEvents`` at shutdown and with the old behaviour."""
 TURN_S = 0.02
-"""How often the loop's own work (timers, the early-media taps, the media clock) runs while
-calls are up. A command or a media notice (a digit, speech, a prompt's end) does not wait for
-it: they are handled at the poll that follows them."""
+"""How often the loop turns while calls are up: the network is read once a turn, so a SIP
+request, a digit's RTP or a pjsip timer waits up to this long (a command does not: it ends
+the wait). Against 20 ms of audio a packet, and a digit to its next prompt in about 40 ms
+(``bench/ivr.py``)."""
 IDLE_POLL_MS = 1000
 """How long it waits with nothing to do. A SIP packet (an INVITE, a MESSAGE), a command
 (the :class:`Waker`'s datagram) or one of pjsip's own timers (retransmissions,
@@ -97,16 +100,18 @@ def take_protocol_stdout() -> TextIO:
 
 
 class Waker:
-    """Ends the main thread's ``libHandleEvents`` wait as soon as a command arrives.
+    """Ends the main thread's wait as soon as a command arrives.
 
-    It sends a CRLF keep-alive datagram (which pjsip ignores) to the worker's
-    own SIP port: a command then waits microseconds, not up to POLL_MS, which
-    measured as 10 ms added to every engine-decided SIP response.
+    Between turns with calls up it sets :attr:`nudged`, which the loop waits on. Idle,
+    the loop waits in ``libHandleEvents`` instead, so it also sends a CRLF keep-alive
+    datagram (which pjsip ignores) to the worker's own SIP port: a command then waits
+    microseconds, not up to a second.
     """
 
     def __init__(self) -> None:
         self._sock: socket.socket | None = None
         self._target: tuple[str, int] | None = None
+        self.nudged = threading.Event()
 
     def aim(self, host: str, port: int) -> None:
         host = "127.0.0.1" if host in ("", "0.0.0.0") else ("::1" if host == "::" else host)
@@ -115,11 +120,12 @@ class Waker:
         self._target = (host, port)
 
     def __call__(self) -> None:
+        self.nudged.set()
         if self._sock is not None and self._target is not None:
             try:
                 self._sock.sendto(b"\r\n\r\n", self._target)
             except OSError:
-                pass  # the poll ends by itself within POLL_MS
+                pass  # the poll ends by itself within IDLE_POLL_MS
 
 
 def read_commands(lines: queue.SimpleQueue[str | None], wake: Callable[[], None]) -> None:
@@ -179,12 +185,16 @@ def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | 
     turn = 0.0  # when the loop's own work is next due
     busy = True
     handle_events = events_handler(ep)
-    inbox = exchange.inbox
+    nudged = waker.nudged
     while not stop.is_set():
-        handle_events(POLL_MS if busy else IDLE_POLL_MS)
-        if busy and not always_busy and lines.empty() and inbox.empty() \
-                and time.monotonic() < turn:
-            continue  # an RTP packet (pjmedia took it): the rest waits for its turn
+        if busy and not always_busy:  # one read of the network a turn (see TURN_S)
+            wait = turn - time.monotonic()
+            if wait > 0 and lines.empty():
+                nudged.wait(wait)
+            nudged.clear()
+            handle_events(0)
+        else:
+            handle_events(POLL_MS if busy else IDLE_POLL_MS)
         turn = time.monotonic() + TURN_S
         if not take_commands(lines, exchange, emit):
             break
