@@ -12,8 +12,8 @@
    only, 20 a second); the benchmark's own phones carry their RTP: each sends speech (G.711
    μ-law, 20 ms packets) to the engine and measures what comes back (the menu's prompts): the
    packets lost and the interarrival jitter (RFC 3550) over the sample. Once every call is up:
-   CPU of the engine, its workers and Kamailio over ``--sample-s``; memory (RSS, and PSS, which
-   counts shared pages once); every call set up and ended, and no worker restarted; the load
+   CPU of the engine, its workers and Kamailio over ``--sample-s``; memory (RSS; PSS, which
+   counts shared pages once; and each worker's own pages, USS); every call set up and ended, and no worker restarted; the load
    generator's own CPU (SIPp and the phones) beside it.
 """
 
@@ -87,9 +87,10 @@ def kind(pid: int) -> str:
     return "other"
 
 
-def memory_kb(pid: int) -> tuple[int, int]:
-    """(RSS, PSS) in kB."""
-    rss = pss = 0
+def memory_kb(pid: int) -> tuple[int, int, int]:
+    """(RSS, PSS, USS) in kB. USS: the pages only this process maps (private clean and
+    dirty), what one more worker costs; RSS also counts every shared library in full."""
+    rss = pss = uss = 0
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -97,9 +98,11 @@ def memory_kb(pid: int) -> tuple[int, int]:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             if line.startswith("Pss:"):
                 pss = int(line.split()[1])
+            elif line.startswith(("Private_Clean:", "Private_Dirty:")):
+                uss += int(line.split()[1])
     except OSError:
         pass
-    return rss, pss
+    return rss, pss, uss
 
 
 def sample_cpu(pids: list[int], seconds: float) -> dict[int, float]:
@@ -255,6 +258,7 @@ class Load:
     pss_mb: float
     rss_worker_mb: float
     pss_worker_mb: float
+    uss_worker_mb: float
     loss_pct: float
     jitter_p50_ms: float
     jitter_max_ms: float
@@ -331,6 +335,7 @@ def load(work: Path, calls: int, seconds: float, speech: bytes) -> Load:
         pss_mb=sum(m[1] for m in memory.values()) / 1024,
         rss_worker_mb=float(np.mean([memory[p][0] for p in worker_pids])) / 1024,
         pss_worker_mb=float(np.mean([memory[p][1] for p in worker_pids])) / 1024,
+        uss_worker_mb=float(np.mean([memory[p][2] for p in worker_pids])) / 1024,
         loss_pct=100 * lost / expected if expected else 100.0,
         jitter_p50_ms=float(np.median(jitters)) if jitters else float("nan"),
         jitter_max_ms=max(jitters) if jitters else float("nan"),
@@ -379,7 +384,9 @@ def main() -> None:
                           f"{total / calls:.2f} %", "≤ 0.5 %")
             table.add_row("memory, all processes: RSS / PSS",
                           f"{r.rss_mb:.0f} / {r.pss_mb:.0f} MB", "")
-            table.add_row("a worker: RSS / PSS", f"{r.rss_worker_mb:.1f} / {r.pss_worker_mb:.1f} MB",
+            table.add_row("a worker: RSS / PSS / its own (USS)",
+                          f"{r.rss_worker_mb:.1f} / {r.pss_worker_mb:.1f} / "
+                          f"{r.uss_worker_mb:.1f} MB",
                           "≤ 30 MB")
             table.add_row("RTP the callers received: loss", f"{r.loss_pct:.3f} %", "< 0.1 %")
             table.add_row("RTP jitter at the callers, p50 / max of the calls",
