@@ -105,6 +105,26 @@ def memory_kb(pid: int) -> tuple[int, int, int]:
     return rss, pss, uss
 
 
+def thread_ns(pid: int) -> dict[str, int]:
+    """CPU time (ns) of ``pid``'s threads so far by what they are: ``main`` (the worker's
+    loop: SIP, RTP in, commands), ``clock`` (pjmedia's media clock: the bridge, the players,
+    RTP out, the speech port) and ``other``."""
+    out = {"main": 0, "clock": 0, "other": 0}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            ns = int((task / "schedstat").read_text().split()[0])
+            name = (task / "comm").read_text().strip()
+        except (OSError, ValueError, IndexError):
+            continue  # a thread that ended meanwhile
+        kind_ = "main" if task.name == str(pid) else "clock" if name == "clock" else "other"
+        out[kind_] += ns
+    return out
+
+
 def sample_cpu(pids: list[int], seconds: float) -> dict[int, float]:
     """% of one core of each pid over ``seconds``."""
     before = {pid: cpu_ms(pid) for pid in pids}
@@ -268,7 +288,8 @@ class Load:
     restarts: int
     cpu_sipp: float
     cpu_phones: float
-    extra: dict[str, float] = field(default_factory=dict)
+    worker_threads_ms: dict[str, float] = field(default_factory=dict)
+    """Mean CPU of a worker's threads over the sample, ms a second, by kind (see thread_ns)."""
 
 
 def load(work: Path, calls: int, seconds: float, speech: bytes) -> Load:
@@ -299,7 +320,10 @@ def load(work: Path, calls: int, seconds: float, speech: bytes) -> Load:
         first = phones.snapshot()
         phones_cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         watch = [*pids, sipp.proc.pid]
+        workers_at_start = [p for p in pids if kind(p) == "worker"]
+        threads_before = {p: thread_ns(p) for p in workers_at_start}
         cpu = sample_cpu(watch, seconds)
+        threads_after = {p: thread_ns(p) for p in workers_at_start}
         phones_cpu_after = resource.getrusage(resource.RUSAGE_SELF)
         last = phones.snapshot()
         memory = {pid: memory_kb(pid) for pid in pids}
@@ -344,7 +368,11 @@ def load(work: Path, calls: int, seconds: float, speech: bytes) -> Load:
         sipp_failed=0 if sipp_code == 0 else calls - sum(e["by"] == "remote" for e in ended),
         restarts=log.count("exited (code"),
         cpu_sipp=cpu.get(sipp.proc.pid, 0.0) if sipp is not None else 0.0,
-        cpu_phones=rusage / seconds * 100)
+        cpu_phones=rusage / seconds * 100,
+        worker_threads_ms={
+            name: float(np.mean([(threads_after[p][name] - threads_before[p][name]) / 1e6
+                                 / seconds for p in threads_before]))
+            for name in ("main", "clock", "other")} if threads_before else {})
 
 
 def main() -> None:
@@ -388,6 +416,9 @@ def main() -> None:
                           f"{r.rss_worker_mb:.1f} / {r.pss_worker_mb:.1f} / "
                           f"{r.uss_worker_mb:.1f} MB",
                           "≤ 30 MB")
+            table.add_row("a worker's threads, ms of CPU a second: main loop + media clock "
+                          "+ others", " + ".join(f"{r.worker_threads_ms.get(n, 0):.1f}"
+                                                 for n in ("main", "clock", "other")), "")
             table.add_row("RTP the callers received: loss", f"{r.loss_pct:.3f} %", "< 0.1 %")
             table.add_row("RTP jitter at the callers, p50 / max of the calls",
                           f"{r.jitter_p50_ms:.2f} / {r.jitter_max_ms:.2f} ms", "< 20 ms")

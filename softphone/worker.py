@@ -7,12 +7,14 @@ native pjsip prints never corrupts the protocol stream.
 
 The main thread owns the Endpoint and every pjsua2 object. RTP is read in its
 own poll (no media thread). While calls are up it turns every 20 ms: it
-waits until then (a command ends the wait at once), reads everything the
-network sent meanwhile in one ``libHandleEvents(0)`` (SIP, the RTP of every
-call, pjsip's timers), then handles commands, queued media notices, what the
-network said on outbound calls (:mod:`softphone.listening`) and timers. One
-poll a turn, not one per packet: with 4 calls that is 50 wake-ups a second
-instead of 200, each with its select and its Python (``bench/capacity.py``).
+waits until then, watching only the SIP socket (a SIP request and a command,
+whose :class:`Waker` datagram comes there, end the wait at once), reads
+everything the network sent meanwhile in one ``libHandleEvents(0)`` (SIP,
+the RTP of every call, pjsip's timers), then handles commands, queued media
+notices, what the network said on outbound calls (:mod:`softphone.listening`)
+and timers. RTP does not end the wait: with 4 calls that is 50 wake-ups a
+second instead of 200, each with its select and its Python
+(``bench/capacity.py``).
 With nothing to do it waits in ``libHandleEvents`` up to a second: a packet,
 a command or a pjsip timer ends that wait. The media clock runs only while a
 call needs it (:class:`MediaClock`). An idle worker so costs a wake-up a
@@ -27,8 +29,10 @@ import io
 import logging
 import os
 import queue
+import select
 import signal
 import socket
+import stat
 import sys
 import threading
 import time
@@ -55,9 +59,9 @@ log = logging.getLogger("softphone.worker")
 POLL_MS = 10
 """How long the loop waits in ``libHandleEvents`` at shutdown and with the old behaviour."""
 TURN_S = 0.02
-"""How often the loop turns while calls are up: the network is read once a turn, so a SIP
-request, a digit's RTP or a pjsip timer waits up to this long (a command does not: it ends
-the wait). Against 20 ms of audio a packet, and a digit to its next prompt in about 40 ms
+"""How often the loop turns while calls are up: RTP is read once a turn, so a digit's RTP or
+a pjsip timer waits up to this long (a SIP packet or a command does not: it ends the wait).
+Against 20 ms of audio a packet, and a digit to its next prompt in about 35 ms
 (``bench/ivr.py``)."""
 IDLE_POLL_MS = 1000
 """How long it waits with nothing to do. A SIP packet (an INVITE, a MESSAGE), a command
@@ -102,10 +106,11 @@ def take_protocol_stdout() -> TextIO:
 class Waker:
     """Ends the main thread's wait as soon as a command arrives.
 
-    Between turns with calls up it sets :attr:`nudged`, which the loop waits on. Idle,
-    the loop waits in ``libHandleEvents`` instead, so it also sends a CRLF keep-alive
-    datagram (which pjsip ignores) to the worker's own SIP port: a command then waits
-    microseconds, not up to a second.
+    It sends a CRLF keep-alive datagram (which pjsip ignores) to the worker's own SIP
+    port, which both of the loop's waits watch (``libHandleEvents`` idle, the SIP socket
+    between turns): a command then waits microseconds, not up to a second. It also sets
+    :attr:`nudged`, for the turns of a worker whose SIP socket was not found
+    (:func:`sip_socket`).
     """
 
     def __init__(self) -> None:
@@ -186,11 +191,17 @@ def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | 
     busy = True
     handle_events = events_handler(ep)
     nudged = waker.nudged
+    sip = sip_socket(sip_port)
+    if sip is None:
+        log.warning("SIP socket on port %d not found: SIP waits for the 20 ms turns", sip_port)
     while not stop.is_set():
-        if busy and not always_busy:  # one read of the network a turn (see TURN_S)
+        if busy and not always_busy:  # RTP read once a turn, SIP at once (see TURN_S)
             wait = turn - time.monotonic()
             if wait > 0 and lines.empty():
-                nudged.wait(wait)
+                if sip is not None:
+                    select.select((sip,), (), (), wait)
+                else:
+                    nudged.wait(wait)
             nudged.clear()
             handle_events(0)
         else:
@@ -225,6 +236,27 @@ def events_handler(ep: pj.Endpoint) -> Callable[[int], int]:
     if call is None:  # another build of the bindings: the method, as documented
         return ep.libHandleEvents  # type: ignore[no-any-return]
     return functools.partial(call, ep.this)
+
+
+def sip_socket(port: int) -> socket.socket | None:
+    """A duplicate of pjsip's UDP socket on ``port`` (found among the process's descriptors
+    by the port it is bound to), for the loop to wait on between turns. Readiness is the
+    socket's, so a packet there ends the wait; pjsip reads it in its own poll."""
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fd = int(name)
+            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                continue
+            sock = socket.socket(fileno=os.dup(fd))
+        except (ValueError, OSError):
+            continue
+        try:
+            if sock.type == socket.SOCK_DGRAM and sock.getsockname()[1] == port:
+                return sock
+        except (OSError, IndexError, TypeError):
+            pass
+        sock.close()
+    return None
 
 
 def take_commands(lines: queue.SimpleQueue[str | None], exchange: Exchange,

@@ -131,3 +131,32 @@ def test_p_asserted_identity_wins_over_from() -> None:
 )
 def test_source_policy(cidrs: list[str], source: str, allowed: bool) -> None:
     assert SourcePolicy.from_cidrs(cidrs).allows(source) is allowed
+
+
+def test_the_sip_socket_is_found_by_its_port_and_a_packet_to_it_ends_the_wait() -> None:
+    import select
+    import socket
+
+    from softphone.worker import sip_socket
+
+    sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # stands for pjsip's own socket
+    rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sip.bind(("127.0.0.1", 0))
+    rtp.bind(("127.0.0.1", 0))
+    port = sip.getsockname()[1]
+    found = sip_socket(port)
+    try:
+        assert found is not None and found.getsockname() == sip.getsockname()
+        assert found.fileno() != sip.fileno()  # a duplicate: closing it leaves pjsip's open
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+            peer.sendto(b"x", rtp.getsockname())  # RTP does not end the wait
+            assert select.select((found,), (), (), 0.05)[0] == []
+            peer.sendto(b"\r\n\r\n", ("127.0.0.1", port))  # SIP (or the Waker) does
+            assert select.select((found,), (), (), 1.0)[0] == [found]
+        assert sip.recv(16) == b"\r\n\r\n"  # and the packet is still there for pjsip to read
+    finally:
+        if found is not None:
+            found.close()
+        sip.close()
+        rtp.close()
+    assert sip_socket(port) is None  # nothing bound there any more
