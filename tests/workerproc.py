@@ -168,9 +168,12 @@ class Sipp:
                  port: int | None = None) -> None:
         self.port = port or free_udp_port()
         self.scenario = SIPP_DIR / scenario
+        media = free_rtp_base()
+        while media <= self.port < media + 16:  # the SIP port was free a moment ago too, and
+            media = free_rtp_base()  # SIPp, binding it first, found its media port taken
         cmd = ["sipp", "-sf", str(self.scenario), "-i", "127.0.0.1", "-p", str(self.port),
                "-m", str(calls), "-nostdin", "-trace_err", "-timeout", f"{timeout_s}s",
-               "-timeout_error", "-mp", str(free_rtp_base()), *args]
+               "-timeout_error", "-mp", str(media), *args]
         if remote:
             cmd.append(remote)
         self.out_path = work_dir / f"sipp-{self.scenario.stem}-{self.port}.out"
