@@ -44,7 +44,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests")]
 from enginectl import EngineProcess, read_events
 from reload import shipped_config
 from sounds import speak, ulaw_encode
-from workerproc import Sipp, cpu_ms
+from workerproc import Sipp, cpu_ms, thread_cpu
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 FRAME = 160  # μ-law bytes in 20 ms
@@ -110,18 +110,8 @@ def thread_ns(pid: int) -> dict[str, int]:
     loop: SIP, RTP in, commands), ``clock`` (pjmedia's media clock: the bridge, the players,
     RTP out, the speech port) and ``other``."""
     out = {"main": 0, "clock": 0, "other": 0}
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return out
-    for task in tasks:
-        try:
-            ns = int((task / "schedstat").read_text().split()[0])
-            name = (task / "comm").read_text().strip()
-        except (OSError, ValueError, IndexError):
-            continue  # a thread that ended meanwhile
-        kind_ = "main" if task.name == str(pid) else "clock" if name == "clock" else "other"
-        out[kind_] += ns
+    for tid, name, ns in thread_cpu(pid):
+        out["main" if tid == pid else "clock" if name == "clock" else "other"] += ns
     return out
 
 

@@ -57,7 +57,8 @@ from softphone.limits import CallLimits
 log = logging.getLogger("softphone.worker")
 
 POLL_MS = 10
-"""How long the loop waits in ``libHandleEvents`` at shutdown and with the old behaviour."""
+"""How long the loop waits in ``libHandleEvents`` while busy without its SIP socket to wait
+on (:func:`sip_socket`), at shutdown, and with the old behaviour."""
 TURN_S = 0.02
 """How often the loop turns while calls are up: RTP is read once a turn, so a digit's RTP or
 a pjsip timer waits up to this long (a SIP packet or a command does not: it ends the wait).
@@ -108,15 +109,12 @@ class Waker:
 
     It sends a CRLF keep-alive datagram (which pjsip ignores) to the worker's own SIP
     port, which both of the loop's waits watch (``libHandleEvents`` idle, the SIP socket
-    between turns): a command then waits microseconds, not up to a second. It also sets
-    :attr:`nudged`, for the turns of a worker whose SIP socket was not found
-    (:func:`sip_socket`).
+    between turns): a command then waits microseconds, not up to a second.
     """
 
     def __init__(self) -> None:
         self._sock: socket.socket | None = None
         self._target: tuple[str, int] | None = None
-        self.nudged = threading.Event()
 
     def aim(self, host: str, port: int) -> None:
         host = "127.0.0.1" if host in ("", "0.0.0.0") else ("::1" if host == "::" else host)
@@ -125,7 +123,6 @@ class Waker:
         self._target = (host, port)
 
     def __call__(self) -> None:
-        self.nudged.set()
         if self._sock is not None and self._target is not None:
             try:
                 self._sock.sendto(b"\r\n\r\n", self._target)
@@ -190,19 +187,15 @@ def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | 
     turn = 0.0  # when the loop's own work is next due
     busy = True
     handle_events = events_handler(ep)
-    nudged = waker.nudged
-    sip = sip_socket(sip_port)
-    if sip is None:
-        log.warning("SIP socket on port %d not found: SIP waits for the 20 ms turns", sip_port)
+    sip = None if always_busy else sip_socket(sip_port)
+    if sip is None and not always_busy:
+        log.warning("SIP socket on port %d not found: the loop wakes for every RTP packet",
+                    sip_port)
     while not stop.is_set():
-        if busy and not always_busy:  # RTP read once a turn, SIP at once (see TURN_S)
+        if busy and sip is not None:  # RTP read once a turn, SIP at once (see TURN_S)
             wait = turn - time.monotonic()
             if wait > 0 and lines.empty():
-                if sip is not None:
-                    select.select((sip,), (), (), wait)
-                else:
-                    nudged.wait(wait)
-            nudged.clear()
+                select.select((sip,), (), (), wait)
             handle_events(0)
         else:
             handle_events(POLL_MS if busy else IDLE_POLL_MS)

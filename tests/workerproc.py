@@ -210,20 +210,28 @@ class Sipp:
             self._out.close()
 
 
-def cpu_ms(pid: int) -> float:
-    """CPU time of every thread of ``pid`` so far, from ``/proc/PID/task/*/schedstat`` (ns:
-    finer than ``/proc/PID/stat``'s 10 ms ticks); 0 for a process that is gone."""
-    total = 0
+def thread_cpu(pid: int) -> list[tuple[int, str, int]]:
+    """(thread id, name, CPU time in ns so far) of every thread of ``pid``, from
+    ``/proc/PID/task/*/schedstat`` (ns: finer than ``/proc/PID/stat``'s 10 ms ticks); none
+    for a process that is gone."""
     try:
         tasks = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
-        return 0.0
+        return []
+    out = []
     for task in tasks:
         try:
-            total += int((task / "schedstat").read_text().split()[0])
+            ns = int((task / "schedstat").read_text().split()[0])
+            name = (task / "comm").read_text().strip()
         except (OSError, ValueError, IndexError):
-            pass  # a thread that ended meanwhile
-    return total / 1e6
+            continue  # a thread that ended meanwhile
+        out.append((int(task.name), name, ns))
+    return out
+
+
+def cpu_ms(pid: int) -> float:
+    """CPU time of every thread of ``pid`` so far, in ms; 0 for a process that is gone."""
+    return sum(ns for _, _, ns in thread_cpu(pid)) / 1e6
 
 
 def make_tone(path: Path, seconds: float, freq: int = 440) -> Path:
