@@ -89,32 +89,20 @@ class _Module(ctypes.Structure):
                 ("on_tsx_state", ctypes.c_void_p)]
 
 
-MAX_BURST = 10
-"""New INVITEs the guard lets through at once, whatever the rate. pjsua opens two sockets
-for each and its I/O queue holds 64; a socket's place comes free 500 ms after the call
-(pjlib's safe unregistration). With a burst as large as the rate (25), a flood at 100 a
-second got 30 INVITEs through in half a second: 60 places, with the SIP socket and two
-calls in progress 65, and the worker aborted (pjlib's assertion on its free list). With 10
-at once and 25 a second, at most about 24 pass in those 0.55 s: 48 places, and 16 left for
-the SIP socket and 4 calls in progress."""
-
-
 class RateBucket:
-    """At most ``rate`` a second, and at most ``min(rate, MAX_BURST)`` at once (a token
-    bucket); 0: no limit."""
+    """At most ``rate`` a second, ``rate`` at once (a token bucket); 0: no limit."""
 
     def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
-        self.burst = min(rate, MAX_BURST)
         self.clock = clock
-        self.tokens = self.burst
+        self.tokens = rate
         self.at = clock()
 
     def take(self) -> bool:
         if self.rate <= 0:
             return True
         now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
         self.at = now
         if self.tokens >= 1:
             self.tokens -= 1
