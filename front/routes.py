@@ -288,6 +288,16 @@ def _flood_guard(setup: BalancerSetup, what: str) -> str:
 """
 
 
+_NO_WORKER_LEFT = """\
+	if (t_check_status("503|408")) {
+		# every worker shed it or was silent: our own 503 (tm turns a relayed 503 into 500,
+		# RFC 3261 16.7), and when to try again
+		append_to_reply("Retry-After: 1\\r\\n");
+		t_reply("503", "No worker available");
+	}
+"""
+
+
 def _failover(call_load: bool) -> str:
     release = "\n\t\tds_load_unset();   # call-load: the call never reached a worker" \
         if call_load else ""
@@ -313,7 +323,7 @@ failure_route[NEXT_WORKER] {{
 		route(RELAY);
 	}}
 	xlog("L_WARN", "call $ci: no worker left to try\\n");{release_final}
-}}
+{_NO_WORKER_LEFT}}}
 """
 
 
@@ -397,7 +407,7 @@ failure_route[NEXT_TEXT_WORKER] {{
 		route(RELAY);
 	}}
 	xlog("L_WARN", "text $ci: no worker left to try\\n");
-}}
+{_NO_WORKER_LEFT}}}
 """
 
 

@@ -85,10 +85,11 @@ class BalancerSetup:
     """Calls one worker carries (``maxload`` of call-load balancing)."""
     new_calls_per_worker_s: int = 25
     """New INVITEs and texts one worker is given a second (round-robin only). pjsua opens two
-    media sockets per INVITE and frees them 500 ms after the call, later when the
-    CPU is busy; at 30-60 INVITEs a second its 64-slot I/O queue runs out and the
-    worker aborts with its live calls. Past this rate the next worker takes the
-    call; when every worker is over it, the caller gets 503 with Retry-After."""
+    media sockets per INVITE and frees their places in its 64-place I/O queue 500 ms
+    after the call; the worker sheds with 503 what would find no place
+    (``softphone.places``), and this rate keeps such sheds rare. Past it the next worker
+    takes the call; when every worker is over it or sheds it, the caller gets 503 with
+    Retry-After."""
     fr_timer_ms: int = 2000
     """A worker that sends no reply at all to an INVITE in this time is taken as dead."""
     fr_inv_timer_ms: int = 120000

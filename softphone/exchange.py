@@ -40,6 +40,7 @@ from softphone.media import (
     SpeechPorts,
 )
 from softphone.outcome import Ending, ending_of
+from softphone.places import MediaPlaces
 from softphone.recordings import Recordings
 from softphone.sipmsg import SourcePolicy, caller_of, header, host_of, request_uri, user_part
 from softphone.speech import SpeechStart
@@ -64,9 +65,11 @@ class DigitNotice:
 class Exchange:
     def __init__(self, name: str, sources: SourcePolicy, emit: Callable[[p.Event], None],
                  clock: Callable[[], float] = time.monotonic, limits: CallLimits | None = None,
-                 front: str | None = None) -> None:
+                 front: str | None = None, places: MediaPlaces | None = None) -> None:
         self.name = name
         self.front = front
+        self.places = places or MediaPlaces()
+        """The I/O queue's places for media sockets (shared with the INVITE guard)."""
         self.limits = limits or CallLimits()
         self._next_media_check = 0.0
         self.sources = sources
@@ -114,6 +117,9 @@ class Exchange:
         if len(self.legs) >= MAX_CALLS:
             self._dial_failed(cmd.call, 503, "worker full")
             return
+        if not self.places.take(cmd.call, self.clock()):
+            self._dial_failed(cmd.call, 503, "no free media socket place (calls just ended)")
+            return
         account = self.trunk or self.local
         assert account is not None
         leg = CallLeg(cmd.call, "out", PhoneCall(account, self, cmd.call), self.clock())
@@ -132,6 +138,7 @@ class Exchange:
         except pj.Error as exc:
             if not leg.ended:
                 del self.legs[cmd.call]
+                self.places.closed(cmd.call, self.clock())
                 self._dial_failed(cmd.call, 400, f"{exc.reason or exc.title}")
 
     def _dial_failed(self, call: str, status: int, reason: str) -> None:
@@ -355,11 +362,13 @@ class Exchange:
         source = prm.rdata.srcAddress
         message = prm.rdata.wholeMsg
         caller, display = caller_of(message)
+        sip_call_id = header(message, "Call-ID") or ""
         if not self.sources.allows(source):
             leg_id = f"{self.name}-refused-{next(self._refused)}"
             leg = CallLeg(leg_id, "in", PhoneCall(account, self, leg_id, prm.callId),
                           self.clock(), silent=True)
             self.legs[leg_id] = leg
+            self.places.opened(leg_id, sip_call_id)
             self.emit(p.Refused(source, caller))
             leg.respond(403)
             return
@@ -367,11 +376,11 @@ class Exchange:
         self.legs[leg_id] = CallLeg(
             leg_id, "in", PhoneCall(account, self, leg_id, prm.callId), self.clock()
         )
+        self.places.opened(leg_id, sip_call_id)
         callee = user_part(request_uri(message)) or user_part(header(message, "To") or "")
         if self.front is not None and host_of(source) == self.front:
             source = header(message, "X-Source-Address") or source  # the caller, not the front
-        self.emit(p.Incoming(leg_id, caller, callee, source,
-                             header(message, "Call-ID") or "", display))
+        self.emit(p.Incoming(leg_id, caller, callee, source, sip_call_id, display))
 
     def registration(self, status: int, reason: str, expires: int) -> None:
         self.emit(p.Registration(status, reason, expires))
@@ -485,6 +494,7 @@ class Exchange:
         leg = self.legs.pop(call, None)
         if leg is None:
             return
+        self.places.closed(call, self.clock())
         leg.collector = None
         self.retired.keep(leg.prompt, leg.recorder)
         if leg.speech is not None:

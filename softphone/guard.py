@@ -10,9 +10,11 @@ and the user-agent layer (32) sees each request that no transaction has
 claimed, before pjsua does. :class:`InviteGuard` is such a module, through
 ``ctypes`` (the wheel exports ``pjsip_endpt_register_module`` and
 ``pjsip_endpt_respond_stateless``): a new INVITE (no To tag) from a source
-outside ``--allow`` gets 403, and one over ``--invite-rate`` new INVITEs a
-second gets 503, both statelessly and without a socket opened; everything
-else goes on to pjsua untouched.
+outside ``--allow`` gets 403, one over ``--invite-rate`` new INVITEs a
+second gets 503, and so does one whose media would find no place in pjsua's
+I/O queue (:class:`~softphone.places.MediaPlaces`: the rate cannot see that a
+burst within half a second fills it), all statelessly and without a socket
+opened; everything else goes on to pjsua untouched.
 
 It reads the request from ``pjsip_rx_data`` (the source in ``pkt_info``, the
 message where ``msg_info.msg_buf`` points: pjsip has skipped any CR/LF
@@ -31,6 +33,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from softphone.places import MediaPlaces
 from softphone.sipmsg import SourcePolicy, caller_of, header
 
 __all__ = ["InviteGuard", "RateBucket"]
@@ -117,11 +120,13 @@ def _library() -> ctypes.CDLL:
 class InviteGuard:
     """Registered once per worker; ``refused(source, caller, status)`` hears each refusal."""
 
-    def __init__(self, sources: SourcePolicy, rate: float,
+    def __init__(self, sources: SourcePolicy, rate: float, places: MediaPlaces,
                  refused: Callable[[str, str, int], None],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.sources = sources
         self.bucket = RateBucket(rate, clock)
+        self.places = places
+        self.clock = clock
         self.refused = refused
         self.enabled = True
         self.counts = {"403": 0, "503": 0}
@@ -181,6 +186,8 @@ class InviteGuard:
         if not self.sources.allows(source):
             return self._refuse(rdata, source, message, 403)
         if not self.bucket.take():
+            return self._refuse(rdata, source, message, 503)
+        if not self.places.admit(header(message, "Call-ID") or "", self.clock()):
             return self._refuse(rdata, source, message, 503)
         return 0
 

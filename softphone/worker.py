@@ -53,6 +53,7 @@ from softphone.endpoint import (
 from softphone.exchange import Exchange
 from softphone.guard import InviteGuard
 from softphone.limits import CallLimits
+from softphone.places import MediaPlaces
 
 log = logging.getLogger("softphone.worker")
 
@@ -165,8 +166,10 @@ def run(config: WorkerConfig, emit: EventWriter, lines: queue.SimpleQueue[str | 
         emit(p.Error(f"cannot start SIP endpoint: {exc.reason or exc.title}"))
         return 2
     limits = CallLimits(config.media_timeout_s, config.max_call_s)
-    exchange = Exchange(config.name, config.sources, emit, limits=limits, front=config.front)
-    guard = InviteGuard(config.sources, config.invite_rate,
+    places = MediaPlaces(max_calls=MAX_CALLS)
+    exchange = Exchange(config.name, config.sources, emit, limits=limits, front=config.front,
+                        places=places)
+    guard = InviteGuard(config.sources, config.invite_rate, places,
                         lambda source, caller, status: emit(p.Refused(source, caller, status)))
     guard.register()
     exchange.local, exchange.trunk = create_accounts(config, sip_port, exchange)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from kamailioctl import KAMAILIO, Kamailio, options_status
-from workerproc import Sipp, WorkerProcess, free_port_run
+from workerproc import Sipp, WorkerProcess, free_port_run, invite
 
 from commands.main import main
 from front import (
@@ -472,7 +472,8 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster(tmp_path: Path, algorithm: str) -> Iterator[Cluster]:
+def cluster(tmp_path: Path, algorithm: str,
+            worker_args: Sequence[str] = ()) -> Iterator[Cluster]:
     first = free_port_run(4)  # the balancer, then three workers
     # 127.0.0.1 plays the carrier here (every SIPp caller): never banned for its rate
     config = config_of(workers=3, algorithm=algorithm, port=first, flood_exempt=["127.0.0.1/32"])
@@ -481,7 +482,7 @@ def cluster(tmp_path: Path, algorithm: str) -> Iterator[Cluster]:
     balancer: Kamailio | None = None
     try:
         for address in setup.workers:
-            workers.append(start_worker(address.name, address.port, tmp_path))
+            workers.append(start_worker(address.name, address.port, tmp_path, worker_args))
         balancer = Kamailio(write_files(setup), setup.port, setup.control_socket)
         yield Cluster(workers, balancer, setup.port, tmp_path)
     finally:
@@ -491,8 +492,10 @@ def cluster(tmp_path: Path, algorithm: str) -> Iterator[Cluster]:
             balancer.stop()
 
 
-def start_worker(name: str, port: int, log_dir: Path) -> WorkerProcess:
-    worker = WorkerProcess(name, log_dir, ["--sip-port", str(port), "--allow", "127.0.0.0/8"])
+def start_worker(name: str, port: int, log_dir: Path,
+                 extra: Sequence[str] = ()) -> WorkerProcess:
+    worker = WorkerProcess(name, log_dir,
+                           ["--sip-port", str(port), "--allow", "127.0.0.0/8", *extra])
     assert worker.sip_port == port
     return worker
 
@@ -550,6 +553,27 @@ def test_call_to_a_full_worker_fails_over(algorithm: str, tmp_path: Path) -> Non
         log = c.balancer.log()
         assert f"worker sip:127.0.0.1:{full.sip_port} answered 486" in log, report(c)
         assert "fails over to sip:127.0.0.1:" in log
+
+
+@pytest.mark.parametrize("algorithm", ["round-robin", "call-load"])
+def test_when_every_worker_sheds_a_call_the_caller_gets_503_and_when_to_retry(
+        algorithm: str, tmp_path: Path) -> None:
+    """A worker's guard answers 503 to an INVITE it has no room for; the front tries the
+    others, and when all of them shed it the caller gets the front's own 503 with
+    Retry-After (Kamailio turns a relayed 503 into 500, which a carrier takes as a fault)."""
+    # a new call a thousand seconds: every worker sheds every INVITE
+    with cluster(tmp_path, algorithm, ["--invite-rate", "0.001"]) as c:
+        sock, _ = invite(c.port, "13700000001")
+        sock.settimeout(5)
+        final = b""
+        while not final:
+            data = sock.recv(65535)
+            if int(data.split()[1]) >= 200:
+                final = data
+        assert final.startswith(b"SIP/2.0 503 "), final
+        assert b"\r\nRetry-After: 1\r\n" in final, final
+        refused = [e for w in c.workers for e in w.settle(0.3) if e.TYPE == "refused"]
+        assert sorted(e.status for e in refused) == [503] * 3, refused  # each worker tried
 
 
 def test_dead_worker_is_skipped_and_comes_back(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kamailioctl import Kamailio, banned
+from kamailioctl import Kamailio, banned, options_status
 from workerproc import Sipp, free_port_run
 
 from front import BalancerSetup, render_cfg, render_dispatcher_list, setup_from_config
@@ -152,6 +152,10 @@ class TextFront:
                 scenario.write_text(WORKER_UAS.replace("STATUS", answer), encoding="ascii")
                 self.workers.append(Sipp(str(scenario), work_dir, "-trace_msg",
                                          calls=1_000_000, timeout_s=300, port=worker.port))
+            for worker in self.setup.workers:  # each answers before the front sends it texts
+                deadline = time.monotonic() + 10
+                while options_status(worker.port, timeout=0.2) != 200:
+                    assert time.monotonic() < deadline, f"SIPp worker {worker.name} never answered"
             self.front = Kamailio(self.write_files(), self.port, self.setup.control_socket)
         except BaseException:
             self.stop()

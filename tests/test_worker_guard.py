@@ -2,48 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import time
-import uuid
 from pathlib import Path
 
-from workerproc import WorkerProcess
+from workerproc import WorkerProcess, invite, statuses
 
 from softphone import protocol as p
 from softphone.guard import RateBucket
-
-
-def invite(port: int, caller: str = "13800138000",
-           prefix: bytes = b"") -> tuple[socket.socket, bytes]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(2)
-    local = sock.getsockname()[1]
-    call_id = uuid.uuid4().hex
-    sdp = (f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-           f"m=audio {local + 1} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
-    uri = f"sip:961108@127.0.0.1:{port}"
-    message = "\r\n".join([
-        f"INVITE {uri} SIP/2.0", f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{call_id[:12]}",
-        f"From: <sip:{caller}@127.0.0.1:{local}>;tag={call_id[:8]}", f"To: <{uri}>",
-        f"Call-ID: {call_id}", "CSeq: 1 INVITE", f"Contact: <sip:{caller}@127.0.0.1:{local}>",
-        "Max-Forwards: 70", "Content-Type: application/sdp", f"Content-Length: {len(sdp)}", "",
-        sdp])
-    sock.sendto(prefix + message.encode(), ("127.0.0.1", port))
-    return sock, call_id.encode()
-
-
-def statuses(sock: socket.socket, until_final: bool = True) -> list[int]:
-    got = []
-    while True:
-        try:
-            data = sock.recv(65535)
-        except TimeoutError:
-            return got
-        if data.startswith(b"SIP/2.0 "):
-            got.append(int(data.split()[1]))
-            if until_final and got[-1] >= 200:
-                return got
 
 
 def test_a_source_outside_the_allow_list_is_refused_before_pjsua_sees_it(tmp_path: Path) -> None:
@@ -101,5 +66,41 @@ def test_a_request_line_after_blank_lines_does_not_turn_the_guard_off(tmp_path: 
         again, _ = invite(worker.sip_port)
         assert statuses(again) == [403]  # still on
         assert "INVITE guard cannot read" not in worker.log_path.read_text()
+    finally:
+        worker.kill()
+
+
+def test_a_burst_of_calls_ended_at_once_never_takes_the_last_place_of_pjsuas_io_queue(
+        tmp_path: Path) -> None:
+    """A call's two media sockets keep their places in pjsua's I/O queue (64) for 500 ms
+    after it ends, and pjlib aborts the process when a socket finds none. INVITEs as fast
+    as they come (no rate limit), each rejected at once as the engine rejects a blocked
+    number: the worker gives 503 to the INVITEs that would find no place, lives, keeps its
+    call in progress, and takes calls again once the places are back."""
+    worker = WorkerProcess("w1", tmp_path, ["--allow", "127.0.0.0/8"])  # no --invite-rate
+    try:
+        caller, _ = invite(worker.sip_port)
+        live = worker.wait_for("incoming")
+        worker.send(p.Answer(live.call))
+        socks, seen, rejected = [], len(worker.events), 0
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and worker.proc.poll() is None:
+            socks.append(invite(worker.sip_port, f"1390000{len(socks):04d}")[0])
+            events = worker.settle(0.003)
+            for event in events[seen:]:
+                if event.TYPE == "incoming":
+                    worker.send(p.Reject(event.call, 603))
+                    rejected += 1
+            seen = len(events)
+        assert worker.proc.poll() is None, worker.log_text()[-2000:]
+        shed = [e for e in worker.settle(0.3) if e.TYPE == "refused" and e.status == 503]
+        assert rejected >= 30 and shed, (rejected, len(shed), len(socks))
+        assert not [e for e in worker.events if e.TYPE == "hung_up" and e.call == live.call]
+        time.sleep(0.8)  # every place is back
+        again, _ = invite(worker.sip_port, "13700000001")
+        worker.send(p.Reject(worker.wait_for("incoming", timeout=3,
+                                             where=lambda e: e.caller == "13700000001").call, 603))
+        assert statuses(again)[-1] == 603
+        assert 200 in statuses(caller, until_final=False)
     finally:
         worker.kill()

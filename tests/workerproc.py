@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -287,3 +288,38 @@ def make_speech(path: Path, text: str, voice: str = "en") -> Path:
     subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", str(path)],
                    check=True, timeout=30)
     return path
+
+
+def invite(port: int, caller: str = "13800138000",
+           prefix: bytes = b"") -> tuple[socket.socket, bytes]:
+    """A new INVITE from a socket of its own (its replies come back there)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(2)
+    local = sock.getsockname()[1]
+    call_id = uuid.uuid4().hex
+    sdp = (f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           f"m=audio {local + 1} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    uri = f"sip:961108@127.0.0.1:{port}"
+    message = "\r\n".join([
+        f"INVITE {uri} SIP/2.0", f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{call_id[:12]}",
+        f"From: <sip:{caller}@127.0.0.1:{local}>;tag={call_id[:8]}", f"To: <{uri}>",
+        f"Call-ID: {call_id}", "CSeq: 1 INVITE", f"Contact: <sip:{caller}@127.0.0.1:{local}>",
+        "Max-Forwards: 70", "Content-Type: application/sdp", f"Content-Length: {len(sdp)}", "",
+        sdp])
+    sock.sendto(prefix + message.encode(), ("127.0.0.1", port))
+    return sock, call_id.encode()
+
+
+def statuses(sock: socket.socket, until_final: bool = True) -> list[int]:
+    """Status codes received on ``sock`` up to the final one (or 2 s of silence)."""
+    got = []
+    while True:
+        try:
+            data = sock.recv(65535)
+        except TimeoutError:
+            return got
+        if data.startswith(b"SIP/2.0 "):
+            got.append(int(data.split()[1]))
+            if until_final and got[-1] >= 200:
+                return got
