@@ -152,7 +152,7 @@ class Dialing:
         self.pacer = Pacer(config.sip.trunk.max_channels, config.sip.trunk.max_cps)
         self.live: dict[str, _Live] = {}  # task id → its call in flight
         self._wake = asyncio.Event()
-        self._last_seq = max((e.seq for e in store.events()), default=0)
+        self._last_seq = store.last_event_seq()
         self._scripts: dict[str, WarningScript] = {}
         self._pruned_at = -PRUNE_EVERY_S
         self._tasks: list[asyncio.Task[None]] = []

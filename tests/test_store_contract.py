@@ -258,6 +258,10 @@ def test_own_commits_are_heard_at_once(tasks: TaskStore) -> None:
     assert len(woken) == 1
 
 
+def test_the_last_event_seq_of_an_empty_store_is_0(tasks: TaskStore) -> None:
+    assert tasks.last_event_seq() == 0
+
+
 def test_the_events_of_a_task_come_in_order(tasks: TaskStore) -> None:
     task = tasks.submit(request(case_id="FZ-1"), T0, T0).task
     tasks.claim(T0 + 1, "n", "w1")
@@ -274,6 +278,7 @@ def test_the_events_of_a_task_come_in_order(tasks: TaskStore) -> None:
         ("queued", 0), ("attempt", 1), ("attempt_ended", 1), ("escalated", 1), ("attempt", 2),
         ("answered", 2), ("acknowledged", 2), ("attempt_ended", 2), ("completed", 2)]
     assert [e.seq for e in events] == sorted(e.seq for e in events)
+    assert tasks.last_event_seq() == max(e.seq for e in tasks.events())
     assert events[2].detail["how"] == {"by": "status", "status": 486}
     assert events[3].detail["case_ids"] == ["FZ-1"]
     assert tasks.attempts(task.id)[0].how == {"by": "status", "status": 486}

@@ -412,6 +412,9 @@ class PgTaskStore:
         return [TaskEvent(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
                 for r in self._rows(statement + " ORDER BY seq", args)]
 
+    def last_event_seq(self) -> int:
+        return int(self._rows("SELECT coalesce(max(seq), 0) FROM events", ())[0][0])
+
     # ------------------------------------------------------------ dialing
 
     def claim(self, now: float, node: str, worker: str, limit: int = 1,

@@ -360,6 +360,9 @@ class SqliteTaskStore:
         return [TaskEvent(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]))
                 for r in self.db.execute(query + " ORDER BY seq", args)]
 
+    def last_event_seq(self) -> int:
+        return int(self.db.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
+
     # ------------------------------------------------------------ dialing
 
     def claim(self, now: float, node: str, worker: str, limit: int = 1,
