@@ -43,11 +43,20 @@ log = logging.getLogger("center")
 
 class Invalid(ValueError):
     """What was asked cannot be accepted as written; ``str()`` is one sentence, ``field`` the
-    part of the request it is about ("" when it is the whole)."""
+    part of the request it is about ("" when it is the whole).
 
-    def __init__(self, message: str, field: str = "") -> None:
-        super().__init__(message)
+    The sentence is ``template`` (an English ``str.format`` pattern, and the message the
+    console's catalog translates) filled with ``values``."""
+
+    def __init__(self, template: str, field: str = "", **values: object) -> None:
+        super().__init__(template.format(**values) if values else template)
         self.field = field
+        self.template = template
+        self.values = values
+
+    @classmethod
+    def of(cls, error: RequestError) -> Invalid:
+        return cls(error.template, error.field, **error.values)
 
 
 @dataclass(frozen=True)
@@ -99,7 +108,7 @@ class Center:
                             known_types=self.catalog.known(), source=source,
                             country=self.config.screening.country)
         except RequestError as exc:
-            raise Invalid(str(exc), exc.field) from None
+            raise Invalid.of(exc) from None
 
     def warn(self, request: WarningRequest, actor: Actor) -> Submitted:
         """Accept a request: a new task, or merged into the number's open one; on disk when
@@ -139,7 +148,8 @@ class Center:
         """Stop a task (the person was reached another way). ``seen``: the state the asker
         saw; if the task has moved since, nothing changes (:class:`Invalid`)."""
         if len(reason) > 500:
-            raise Invalid(f"the reason has {len(reason)} characters; at most 500")
+            raise Invalid("the reason has {count} characters; at most {most}", "reason",
+                          count=len(reason), most=500)
         self._unchanged(task_id, seen)
         task = self.stores.tasks.cancel(task_id, self.clock(), reason, by=str(actor))
         log.info("task %s (%s) cancelled by %s%s", task.id, task.masked, actor,
@@ -167,9 +177,11 @@ class Center:
         """Who takes an escalated task over (a station, an officer), with a note."""
         assignee, note = assignee.strip(), note.strip()
         if len(assignee) > 100:
-            raise Invalid(f"'assigned to' has {len(assignee)} characters; at most 100")
+            raise Invalid("'assigned to' has {count} characters; at most {most}", "assignee",
+                          count=len(assignee), most=100)
         if len(note) > 500:
-            raise Invalid(f"the note has {len(note)} characters; at most 500")
+            raise Invalid("the note has {count} characters; at most {most}", "note",
+                          count=len(note), most=500)
         self._unchanged(task_id, seen)
         task = self.stores.tasks.assign(task_id, self.clock(), assignee, note, by=str(actor))
         log.info("task %s (%s) assigned to %r by %s", task.id, task.masked, assignee, actor)
@@ -192,24 +204,27 @@ class Center:
         try:
             was_open = TaskState(seen).open
         except ValueError:
-            raise Invalid(f"{seen!r} is not a task state") from None
+            raise Invalid("{seen!r} is not a task state", seen=seen) from None
         if was_open != task.state.open or (not was_open and task.state.value != seen):
-            raise Invalid(f"task {task_id} is {task.state.value} now, not {seen} as when this "
-                          "page was loaded; nothing was changed: look again")
+            raise Invalid("task {task} is {state} now, not {seen} as when this page was "
+                          "loaded; nothing was changed: look again", task=task_id,
+                          state=task.state.value, seen=seen)
 
     # ------------------------------------------------------------ texts and callbacks
 
     def reply(self, thread_id: str, text: str, actor: Actor,
               request_id: str | None = None) -> Message:
         """An operator's answer to a thread of texts; the engine sends it."""
+        if not text.strip():
+            raise Invalid("the reply is empty", "text")
         try:
             body = clean_reply(text)
         except ValueError as exc:
             raise Invalid(str(exc), "text") from None
         limit = self.config.sms.max_chars if self.config.sms else len(body)
         if len(body) > limit:
-            raise Invalid(f"the reply has {len(body)} characters; at most {limit} "
-                          "(sms.max_chars)", "text")
+            raise Invalid("the reply has {count} characters; at most {most} (sms.max_chars)",
+                          "text", count=len(body), most=limit)
         message = self.stores.texts.reply(thread_id, body, self.clock(), request_id, by=str(actor))
         log.info("reply %d to thread %s queued by %s", message.id, thread_id, actor)
         self._audit(actor, "reply", thread_id, number=message.masked, text=body)
@@ -217,7 +232,8 @@ class Center:
 
     def callback_done(self, callback_id: str, actor: Actor, note: str = "") -> Callback:
         if len(note) > 500:
-            raise Invalid(f"the note has {len(note)} characters; at most 500")
+            raise Invalid("the note has {count} characters; at most {most}", "note",
+                          count=len(note), most=500)
         callback = self.stores.callbacks.done(callback_id, self.clock(), note, by=str(actor))
         log.info("message %s (%s) marked answered by %s", callback.id, callback.masked, actor)
         self._audit(actor, "callback_done", callback.id, number=callback.masked, note=note)
@@ -243,9 +259,10 @@ class Center:
                        actor: Actor, reason: str = "") -> ListEdit:
         """The same with numbers already normalised to their keys."""
         if op not in ("add", "remove"):
-            raise Invalid(f"{op!r} is neither add nor remove")
+            raise Invalid("{op!r} is neither add nor remove", op=op)
         if len(reason) > 500:
-            raise Invalid(f"the reason has {len(reason)} characters; at most 500", "reason")
+            raise Invalid("the reason has {count} characters; at most {most}", "reason",
+                          count=len(reason), most=500)
         name = self._list_name(list_name)
         store = self.lists.stores[name]
         sync = self.list_sync
@@ -267,7 +284,7 @@ class Center:
                     replace: bool = False, reason: str = "",
                     progress: Callable[[int, int], None] | None = None) -> ImportReport:
         if not path.is_file():
-            raise Invalid(f"there is no file {path} to import")
+            raise Invalid("there is no file {path} to import", path=str(path))
         name = self._list_name(list_name)
         sync = self.list_sync
         if sync is None:
@@ -293,12 +310,13 @@ class Center:
     def add_user(self, name: str, role: str, password: str, actor: Actor) -> User:
         name = name.strip()
         if not _USER_NAME.fullmatch(name):
-            raise Invalid(f"{name!r} cannot be a user name: 1 to 32 letters, digits, '.', '_' "
-                          "or '-'")
+            raise Invalid("{name!r} cannot be a user name: 1 to 32 letters, digits, '.', '_' "
+                          "or '-'", "name", name=name)
         try:
             chosen = Role(role)
         except ValueError:
-            raise Invalid(f"{role!r} is not a role: officer or supervisor") from None
+            raise Invalid("{role!r} is not a role: officer or supervisor", "role",
+                          role=role) from None
         _check_password(password)
         user = self.stores.users.add(name, chosen, hash_password(password), self.clock())
         log.info("console user %s (%s) added by %s", name, chosen.value, actor)

@@ -58,7 +58,7 @@ def _parse_cursor(cursor: str | None) -> tuple[float, str] | None:
     try:
         return float(at), key
     except ValueError:
-        raise Invalid(f"{cursor!r} is not a page cursor") from None
+        raise Invalid("{cursor!r} is not a page cursor", cursor=cursor) from None
 
 
 # ------------------------------------------------------------------ tasks

@@ -3,8 +3,9 @@ from ``locale/zh/LC_MESSAGES/console.po``.
 
 The catalog is the standard ``.po`` file a translator edits; it is compiled in memory when
 the console starts (Babel), so no build step stands between an edit and the pages.
-``tests/test_console_i18n.py`` checks that every message the templates and the code use has
-its Chinese.
+``tools/catalog.py --check`` (run by ``tests/test_console_http.py``) checks that every message
+the templates and the code use, and every refusal pattern of ``center`` and the warning
+requests, has its Chinese with the same placeholders.
 """
 
 from __future__ import annotations

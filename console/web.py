@@ -27,7 +27,7 @@ from .i18n import LANGUAGES, translations
 from .state import Console
 
 __all__ = ["LANG_COOKIE", "Ctx", "SecurityHeaders", "gettext_of", "language_of", "page",
-           "render_template"]
+           "render_template", "said_of"]
 
 LANG_COOKIE = "afc_lang"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -45,6 +45,20 @@ def gettext_of(language: str) -> Callable[..., str]:
     return _
 
 
+def said_of(_: Callable[..., str]) -> Callable[[object], str]:
+    """A refusal in the page's language: its English pattern (``template``, as
+    :class:`center.Invalid` and the request errors carry it) through the catalog and
+    filled with its ``values``; a refusal without one (a store's) as it is."""
+
+    def said(refusal: object) -> str:
+        template = getattr(refusal, "template", "")
+        if not template:
+            return str(getattr(refusal, "message", refusal))
+        return _(template, **getattr(refusal, "values", {}))
+
+    return said
+
+
 @dataclass
 class Ctx:
     """One request of a signed-in user."""
@@ -57,6 +71,9 @@ class Ctx:
     @property
     def _(self) -> Callable[..., str]:
         return gettext_of(self.language)
+
+    def said(self, refusal: object) -> str:
+        return said_of(self._)(refusal)
 
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         return render_template(self.console, self.request, template, self.language, status,
@@ -74,7 +91,7 @@ def render_template(console: Console, request: Request, template: str, language:
     tz = console.tz
     _ = gettext_of(language)
     context: dict[str, Any] = {
-        "_": _, "lang": language, "tz": tz, "now": time.time(), "when": lambda at: _when(at, tz),
+        "_": _, "said": said_of(_), "lang": language, "tz": tz, "now": time.time(), "when": lambda at: _when(at, tz),
         "day": lambda at: _day(at, tz), "path": request.url.path, "request": request,
         "signed": None, "csrf": ""}
     context.update(values)

@@ -12,7 +12,7 @@ import enum
 import io
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import phonenumbers
 
@@ -29,11 +29,16 @@ MAX_NOTE = 500
 
 class RequestError(ValueError):
     """A request that cannot be accepted; ``str()`` is one sentence, ``field`` what it is
-    about (number, fraud_type, risk, case_id, request_id, note)."""
+    about (number, fraud_type, risk, case_id, request_id, note).
 
-    def __init__(self, message: str, field: str = "number") -> None:
-        super().__init__(message)
+    The sentence is ``template`` (an English ``str.format`` pattern, and the message the
+    console's catalog translates) filled with ``values``."""
+
+    def __init__(self, template: str, field: str = "number", **values: object) -> None:
+        super().__init__(template.format(**values) if values else template)
         self.field = field
+        self.template = template
+        self.values = values
 
 
 class Risk(enum.Enum):
@@ -72,23 +77,24 @@ def validate(number: object, fraud_type: object = None, risk: object = None, cas
     known = sorted(known_types)
     kind = "general" if fraud_type in (None, "") else fraud_type
     if not isinstance(kind, str) or kind not in known:
-        raise RequestError(f"{kind!r} is not a fraud type of the catalog; known types: "
-                           f"{', '.join(known)}", "fraud_type")
+        raise RequestError("{kind!r} is not a fraud type of the catalog; known types: {known}",
+                           "fraud_type", kind=kind, known=", ".join(known))
     level = "high" if risk in (None, "") else risk
     if level not in ("high", "normal"):
-        raise RequestError(f"risk must be high or normal, not {level!r}", "risk")
+        raise RequestError("risk must be high or normal, not {level!r}", "risk", level=level)
     cases: tuple[str, ...] = ()
     if case_id not in (None, ""):
         if not isinstance(case_id, str) or not _ID.match(case_id):
-            raise RequestError(f"case id {case_id!r} must be 1-64 letters, digits or . _ : -",
-                               "case_id")
+            raise RequestError("case id {case_id!r} must be 1-64 letters, digits or . _ : -",
+                               "case_id", case_id=case_id)
         cases = (case_id,)
     if request_id not in (None, "") and (not isinstance(request_id, str) or not _ID.match(request_id)):
-        raise RequestError(f"request id {request_id!r} must be 1-64 letters, digits or . _ : -",
-                           "request_id")
+        raise RequestError("request id {request_id!r} must be 1-64 letters, digits or . _ : -",
+                           "request_id", request_id=request_id)
     text = "" if note is None else note
     if not isinstance(text, str) or len(text) > MAX_NOTE:
-        raise RequestError(f"a note must be text of at most {MAX_NOTE} characters", "note")
+        raise RequestError("a note must be text of at most {max} characters", "note",
+                           max=MAX_NOTE)
     return WarningRequest(e164, dial, kind, Risk(level), cases, text.strip(),
                           request_id or None, source)  # type: ignore[arg-type]
 
@@ -98,18 +104,20 @@ def callable_number(raw: str, country: str = "CN") -> tuple[str, str]:
     number = normalize(raw, country)
     shown = number.masked if number.kind is NumberKind.E164 else raw.strip()[:20]
     if number.kind is NumberKind.SHORT:
-        raise RequestError(f"{shown} is a short service number, not a person's phone")
+        raise RequestError("{number} is a short service number, not a person's phone",
+                           number=shown)
     if number.kind is NumberKind.LOCAL:
-        raise RequestError(f"{shown} has no area code; write it with one (e.g. 0591…)")
+        raise RequestError("{number} has no area code; write it with one (e.g. 0591…)",
+                           number=shown)
     if number.kind is not NumberKind.E164:
-        raise RequestError(f"{raw.strip()[:20]!r} is not a phone number")
+        raise RequestError("{number!r} is not a phone number", number=raw.strip()[:20])
     home = phonenumbers.country_code_for_region(country)
     if number.country_code != home:
-        raise RequestError(f"{shown} is a foreign number (+{number.country_code}); warning calls "
-                           f"go to numbers of +{home} only")
+        raise RequestError("{number} is a foreign number (+{code}); warning calls go to numbers "
+                           "of +{home} only", number=shown, code=number.country_code, home=home)
     parsed = phonenumbers.parse("+" + number.digits)
     if not phonenumbers.is_valid_number(parsed) or phonenumbers.number_type(parsed) not in _CALLABLE:
-        raise RequestError(f"{shown} is not a mobile or landline number in use")
+        raise RequestError("{number} is not a mobile or landline number in use", number=shown)
     return national_digits(parsed), number.digits
 
 
@@ -124,6 +132,9 @@ def national_digits(parsed: phonenumbers.PhoneNumber) -> str:
 class RowError:
     line: int
     message: str
+    template: str = ""
+    """The message's pattern and values, for a translation (see :class:`RequestError`)."""
+    values: dict[str, object] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
@@ -149,14 +160,16 @@ def parse_csv(text: str, *, known_types: Iterable[str], country: str = "CN",
             if cells[0].lower() == "number":
                 unknown = [c for c in cells if c.lower() not in CSV_COLUMNS]
                 if unknown:
-                    bad.append(RowError(line, f"unknown column(s) {', '.join(unknown)}; the columns "
-                                              f"are {', '.join(CSV_COLUMNS)}"))
+                    bad.append(_row_error(line, "unknown column(s) {unknown}; the columns are "
+                                          "{columns}", unknown=", ".join(unknown),
+                                          columns=", ".join(CSV_COLUMNS)))
                     return good, bad
                 columns = tuple(c.lower() for c in cells)
                 continue
         if len(cells) > len(columns):
-            bad.append(RowError(line, f"{len(cells)} fields, at most {len(columns)} expected "
-                                      f"({', '.join(columns)})"))
+            bad.append(_row_error(line, "{fields} fields, at most {most} expected ({columns})",
+                                  fields=len(cells), most=len(columns),
+                                  columns=", ".join(columns)))
             continue
         fields_: Mapping[str, str] = dict(zip(columns, cells, strict=False))
         try:
@@ -165,5 +178,9 @@ def parse_csv(text: str, *, known_types: Iterable[str], country: str = "CN",
                 fields_.get("case_id"), fields_.get("note"), fields_.get("request_id"),
                 known_types=known, source=source, country=country)))
         except RequestError as exc:
-            bad.append(RowError(line, str(exc)))
+            bad.append(RowError(line, str(exc), exc.template, exc.values))
     return good, bad
+
+
+def _row_error(line: int, template: str, **values: object) -> RowError:
+    return RowError(line, template.format(**values), template, values)

@@ -338,6 +338,30 @@ def test_the_pages_in_chinese_and_in_english(desk: Desk) -> None:
     assert "Board" in english and "Open warnings" in english and "值班看板" not in english
 
 
+def test_refusals_are_said_in_chinese_on_chinese_pages(desk: Desk) -> None:
+    """The sentences of the layers under the console (a request's, a stale form's, a bad CSV
+    row's, a reply's) come through its catalog, their values filled in."""
+    task_id = desk.task()
+    client = desk.signed_in(language="zh")
+    csrf = csrf_of(client.get("/warn").text)
+    page = client.post("/warn", data={"number": "12345", "csrf": csrf})
+    assert re.findall(r'id="error-number">([^<]+)<', page.text) == ["12345 是短号服务号码，不是个人电话"]
+    page = client.post("/warn", data={"number": NUMBER, "fraud_type": "lottery", "csrf": csrf})
+    [said] = re.findall(r'id="error-fraud_type">([^<]+)<', page.text)
+    assert said.replace("&#39;", "'").startswith("'lottery' 不是预警目录中的诈骗类型；已有类型：")
+    rows = client.post("/warn/csv", data={"csrf": csrf}, files={"file": (
+        "r.csv", b"number,fraud_type\nabc,investment\n")})
+    assert "<td>2</td><td>&#39;abc&#39; 不是电话号码</td>" in rows.text
+    desk.center.cancel(task_id, Actor.cli(), "reached at home")
+    stale = client.post(f"/tasks/{task_id}/again", data={"seen": "queued", "csrf": csrf})
+    assert field_errors(stale.text) == [
+        f"任务 {task_id} 现在是 cancelled，不是载入本页时的 queued；未作任何更改，请重新查看"]
+    thread = desk.center.stores.texts.receive("13800137490", "有人让我转账", 1.0,
+                                             thread_s=600)[0].thread_id
+    empty = client.post(f"/threads/{thread}/reply", data={"text": "  ", "csrf": csrf})
+    assert "回复为空" in field_errors(empty.text)
+
+
 def test_every_message_has_its_chinese() -> None:
     checked = subprocess.run([sys.executable, str(ROOT / "tools" / "catalog.py"), "--check"],
                              capture_output=True, text=True, check=False)

@@ -4,12 +4,16 @@
     python tools/catalog.py --update   # add new messages (empty) to the .po, drop unused ones
 
 Messages are found as Babel finds them: ``_("…")`` and ``N_("…")`` calls in the console's
-Python modules and templates (``jinja2.ext.babel_extract``).
+Python modules and templates (``jinja2.ext.babel_extract``), and the refusals the console
+shows from the layers under it: the patterns of ``Invalid(…)`` in ``center/`` and of
+``RequestError(…)`` in ``dialer/requests.py``. A translation must use the same
+placeholders as its message.
 """
 
 from __future__ import annotations
 
 import argparse
+import string
 import sys
 from pathlib import Path
 
@@ -23,6 +27,10 @@ PO = CONSOLE / "locale" / "zh" / "LC_MESSAGES" / "console.po"
 METHODS = [("**.py", "python"), ("templates/**.html", "jinja2")]
 OPTIONS = {"templates/**.html": {"extensions": "", "trimmed": "false"}}
 KEYWORDS = {"_": None, "N_": None}
+REFUSALS = [  # (folder, files, the calls whose first argument is a message)
+    (ROOT / "center", [("**.py", "python")], {"Invalid": None}),
+    (ROOT / "dialer", [("requests.py", "python")], {"RequestError": None, "_row_error": (2,)}),
+]
 HEADER = ("# The duty officers' console in Simplified Chinese.\n"
           "# Kept by tools/catalog.py: --update adds new messages, --check finds gaps.")
 
@@ -30,11 +38,16 @@ HEADER = ("# The duty officers' console in Simplified Chinese.\n"
 def extract() -> dict[str, list[str]]:
     """Every message → where it is used."""
     found: dict[str, list[str]] = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(
-            CONSOLE, METHODS, OPTIONS, KEYWORDS):
-        if isinstance(message, str) and message:
-            found.setdefault(message, []).append(f"console/{filename}:{lineno}")
+    for folder, methods, keywords in [(CONSOLE, METHODS, KEYWORDS), *REFUSALS]:
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+                folder, methods, OPTIONS, keywords):
+            if isinstance(message, str) and message:
+                found.setdefault(message, []).append(f"{folder.name}/{filename}:{lineno}")
     return found
+
+
+def placeholders(text: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
 
 
 def read() -> Catalog:
@@ -42,10 +55,19 @@ def read() -> Catalog:
         return read_po(f, locale="zh_Hans_CN")
 
 
-def missing() -> list[tuple[str, list[str]]]:
+def missing() -> list[tuple[str, list[str], str]]:
+    """Messages without Chinese, or whose Chinese has other placeholders: (message, where
+    it is used, what is wrong)."""
     catalog = read()
-    return [(m, where) for m, where in sorted(extract().items())
-            if not (catalog.get(m) and catalog.get(m).string)]
+    gaps = []
+    for message, where in sorted(extract().items()):
+        kept = catalog.get(message)
+        if not (kept and kept.string):
+            gaps.append((message, where, "no Chinese"))
+        elif placeholders(kept.string) != placeholders(message):
+            found = sorted(placeholders(kept.string))
+            gaps.append((message, where, f"the Chinese has placeholders {found}"))
+    return gaps
 
 
 def update() -> int:
@@ -84,8 +106,8 @@ def main() -> int:
         print(f"{PO.relative_to(ROOT)}: {left} messages without Chinese")
         return 0
     gaps = missing()
-    for message, where in gaps:
-        print(f"{where[0]}: no Chinese for {message!r}")
+    for message, where, problem in gaps:
+        print(f"{where[0]}: {problem} for {message!r}")
     return 1 if gaps else 0
 
 

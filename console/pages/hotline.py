@@ -77,7 +77,7 @@ async def callback_done(ctx: Ctx) -> Response:
     except NotFound:
         return ctx.refuse(ctx._("There is no message {id}.", id=callback_id), status=404)
     except (Invalid, StoreError) as exc:
-        return _page(ctx, errors={f"callback-{callback_id}": str(exc)}, status=409)
+        return _page(ctx, errors={f"callback-{callback_id}": ctx.said(exc)}, status=409)
     return RedirectResponse("/hotline", status_code=303)
 
 
@@ -91,6 +91,6 @@ async def reply(ctx: Ctx) -> Response:
     except NotFound:
         return ctx.refuse(ctx._("There is no thread {id}.", id=thread_id), status=404)
     except (Invalid, StoreError) as exc:
-        return _page(ctx, errors={f"thread-{thread_id}": str(exc)},
+        return _page(ctx, errors={f"thread-{thread_id}": ctx.said(exc)},
                      values={f"thread-{thread_id}": text}, status=422)
     return RedirectResponse("/hotline", status_code=303)

@@ -106,7 +106,7 @@ async def edit(ctx: Ctx) -> Response:
         result = ctx.console.center.edit_list(values["op"], entries, values["list"] or None,
                                               ctx.signed.actor(), values["reason"].strip())
     except (Invalid, StoreError) as exc:
-        return _render(ctx, 422, errors={"numbers": str(exc)}, values=values)
+        return _render(ctx, 422, errors={"numbers": ctx.said(exc)}, values=values)
     return _render(ctx, edit=result)
 
 
@@ -125,7 +125,7 @@ async def start_import(ctx: Ctx) -> Response:
     try:
         name = ctx.console.center.list_name(list_name)
     except Invalid as exc:
-        return _render(ctx, 422, errors={"file": str(exc)})
+        return _render(ctx, 422, errors={"file": ctx.said(exc)})
     job = ImportJob(secrets.token_hex(6), name, Path(upload.filename).name[:100],
                     ctx.signed.user.name)
     folder = ctx.console.data_dir / "imports"

@@ -94,7 +94,7 @@ async def task_list(ctx: Ctx) -> Response:
         try:
             found = ctx.console.views.tasks(**args, after=after, limit=PAGE)
         except Invalid as exc:
-            error = str(exc)
+            error = ctx.said(exc)
     return ctx.render("tasks.html", chosen=chosen, page=found, error=error,
                       fraud_types=sorted(ctx.console.settings.catalog.known()),
                       states=[s.value for s in TaskState], after=after)
@@ -190,7 +190,7 @@ async def task_action(ctx: Ctx) -> Response:
     except NotFound:
         return ctx.refuse(ctx._("There is no task {id}.", id=task_id), status=404)
     except (Invalid, StoreError) as exc:
-        return _task_view(ctx, task_id, errors={action: str(exc)}, status=409)
+        return _task_view(ctx, task_id, errors={action: ctx.said(exc)}, status=409)
     back = str(form.get("back", ""))
     target = back if back == "/" else f"/tasks/{task_id}"
     return RedirectResponse(target, status_code=303)

@@ -51,9 +51,9 @@ async def warn(ctx: Ctx) -> Response:
         field = exc.field or "number"
         if field != "number":  # a number that is fine is not shown again (it is personal)
             values["number"] = ""
-            return _form(ctx, 422, values, {field: str(exc), "number": ctx._(
+            return _form(ctx, 422, values, {field: ctx.said(exc), "number": ctx._(
                 "Write the number again.")})
-        return _form(ctx, 422, values, {field: str(exc)})
+        return _form(ctx, 422, values, {field: ctx.said(exc)})
     except StoreError as exc:
         return _form(ctx, 503, values, {"": str(exc)})
     return RedirectResponse(f"/tasks/{submitted.task.id}", status_code=303)
@@ -79,7 +79,7 @@ async def warn_csv(ctx: Ctx) -> Response:
     try:
         accepted, bad = ctx.console.center.warn_csv(text, ctx.signed.actor())
     except Invalid as exc:
-        return _form(ctx, 422, errors={"file": str(exc)})
+        return _form(ctx, 422, errors={"file": ctx.said(exc)})
     except StoreError as exc:
         return _form(ctx, 503, errors={"file": str(exc)})
     done = _("{n} requests accepted, {b} rows refused.", n=len(accepted), b=len(bad))
