@@ -136,6 +136,7 @@ class InviteGuard:
         self._lib.pjsip_endpt_respond_stateless.argtypes = [
             ctypes.c_void_p, ctypes.POINTER(_RxData), ctypes.c_int, ctypes.c_void_p,
             ctypes.c_void_p, ctypes.c_void_p]
+        self._lib.pjsua_call_get_count.restype = ctypes.c_uint
         self._lib.pjsip_rx_data_get_info.restype = ctypes.c_char_p
         self._lib.pjsip_rx_data_get_info.argtypes = [ctypes.POINTER(_RxData)]
         self._name = b"mod-antifraud-guard"
@@ -187,7 +188,8 @@ class InviteGuard:
             return self._refuse(rdata, source, message, 403)
         if not self.bucket.take():
             return self._refuse(rdata, source, message, 503)
-        if not self.places.admit(header(message, "Call-ID") or "", self.clock()):
+        if not self.places.admit(header(message, "Call-ID") or "", self.clock(),
+                                 self._lib.pjsua_call_get_count()):
             return self._refuse(rdata, source, message, 503)
         return 0
 

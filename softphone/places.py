@@ -58,12 +58,13 @@ class MediaPlaces:
         self._expire(now)
         return len(self.live) + len(self.admitted) + len(self.ending)
 
-    def admit(self, sip_call_id: str, now: float) -> bool:
+    def admit(self, sip_call_id: str, now: float, calls_up: int | None = None) -> bool:
         """A new INVITE may go on to pjsua: False when its media could find no place.
 
-        With ``max_calls`` calls up pjsua answers 486 before it opens anything: such an
-        INVITE takes no place."""
-        if len(self.live) >= self.max_calls:
+        ``calls_up``: pjsua's own count of its calls (this count's when not given). With
+        ``max_calls`` calls up pjsua answers 486 before it opens anything: such an INVITE
+        takes no place."""
+        if (len(self.live) if calls_up is None else calls_up) >= self.max_calls:
             return True
         if self.held(now) >= self.calls_max:
             return False

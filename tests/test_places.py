@@ -58,3 +58,13 @@ def test_with_every_call_up_an_invite_takes_no_place() -> None:
         assert places.take(f"o{n}", now=0.0)
     assert all(places.admit(f"sip-{n}", now=0.1) for n in range(100))
     assert places.held(0.1) == 4
+
+
+def test_pjsuas_own_count_of_its_calls_decides_whether_an_invite_takes_a_place() -> None:
+    places = fresh()
+    for n in range(4):
+        assert places.take(f"o{n}", now=0.0)
+    assert places.admit("sip-a", now=0.1, calls_up=3)  # a call pjsua freed: media will open
+    assert places.held(0.1) == 5
+    assert places.admit("sip-b", now=0.1, calls_up=4)  # pjsua will answer 486
+    assert places.held(0.1) == 5
