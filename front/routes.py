@@ -289,9 +289,9 @@ def _flood_guard(setup: BalancerSetup, what: str) -> str:
 
 
 _NO_WORKER_LEFT = """\
-	if (t_check_status("503|408")) {
+	if (t_check_status("503") || (t_branch_timeout() && !t_branch_replied())) {
 		# every worker shed it or was silent: our own 503 (tm turns a relayed 503 into 500,
-		# RFC 3261 16.7), and when to try again
+		# RFC 3261 16.7), and when to try again; a call that rang out keeps its 408
 		append_to_reply("Retry-After: 1\\r\\n");
 		t_reply("503", "No worker available");
 	}

@@ -117,9 +117,6 @@ class Exchange:
         if len(self.legs) >= MAX_CALLS:
             self._dial_failed(cmd.call, 503, "worker full")
             return
-        if not self.places.take(cmd.call, self.clock()):
-            self._dial_failed(cmd.call, 503, "no free media socket place (calls just ended)")
-            return
         account = self.trunk or self.local
         assert account is not None
         leg = CallLeg(cmd.call, "out", PhoneCall(account, self, cmd.call), self.clock())
@@ -132,6 +129,9 @@ class Exchange:
             prm.txOption.localUri = from_uri
         for name, value in cmd.headers.items():
             prm.txOption.headers.append(sip_header(name, value))
+        if not self.places.take(cmd.call, self.clock()):  # just before: nothing raises between
+            self._dial_failed(cmd.call, 503, "no free media socket place (calls just ended)")
+            return
         self.legs[cmd.call] = leg
         try:
             leg.phone.makeCall(cmd.uri, prm)

@@ -10,11 +10,14 @@ and the user-agent layer (32) sees each request that no transaction has
 claimed, before pjsua does. :class:`InviteGuard` is such a module, through
 ``ctypes`` (the wheel exports ``pjsip_endpt_register_module`` and
 ``pjsip_endpt_respond_stateless``): a new INVITE (no To tag) from a source
-outside ``--allow`` gets 403, one over ``--invite-rate`` new INVITEs a
-second gets 503, and so does one whose media would find no place in pjsua's
-I/O queue (:class:`~softphone.places.MediaPlaces`: the rate cannot see that a
-burst within half a second fills it), all statelessly and without a socket
-opened; everything else goes on to pjsua untouched.
+outside ``--allow`` gets 403, one that would replace a dialog (``Replaces``:
+pjsua answers it on its own, a call the worker would never hear of) 420, one
+over ``--invite-rate`` new INVITEs a second 503, and so does one whose media
+would find no place in pjsua's I/O queue (:class:`~softphone.places.MediaPlaces`:
+the rate cannot see that a burst within half a second fills it, nor that one
+INVITE may offer sixteen audio lines); a re-offer in a call's dialog (INVITE,
+UPDATE) with more audio lines than the call holds gets 488. All statelessly and
+without a socket opened; everything else goes on to pjsua untouched.
 
 It reads the request from ``pjsip_rx_data`` (the source in ``pkt_info``, the
 message where ``msg_info.msg_buf`` points: pjsip has skipped any CR/LF
@@ -34,7 +37,7 @@ import time
 from collections.abc import Callable
 
 from softphone.places import MediaPlaces
-from softphone.sipmsg import SourcePolicy, caller_of, header
+from softphone.sipmsg import SourcePolicy, audio_lines, caller_of, header
 
 __all__ = ["InviteGuard", "RateBucket"]
 
@@ -177,26 +180,35 @@ class InviteGuard:
         method = packet.split(b" ", 1)[0]
         if not info.startswith(b"Request msg " + method + b"/"):
             return self._layout_changed(f"{info[:40]!r} against {packet[:16]!r}")
-        if method != b"INVITE":
+        if method not in (b"INVITE", b"UPDATE"):
             return 0
         message = packet.decode("utf-8", "replace")
-        to = header(message, "To") or ""
-        if ";tag=" in to.replace(" ", "").lower():
-            return 0  # a re-INVITE of a call this worker has
         source = f"{pkt.src_name.decode()}:{pkt.src_port}"
+        call_id = header(message, "Call-ID") or ""
+        lines = audio_lines(message)
+        to = header(message, "To") or ""
+        if method == b"UPDATE" or ";tag=" in to.replace(" ", "").lower():
+            # in a call's dialog: a re-offer with more audio lines than the call holds would
+            # open more sockets than were counted for it
+            if not self.places.reoffer_fits(call_id, lines):
+                return self._refuse(rdata, source, message, 488)
+            return 0
         if not self.sources.allows(source):
             return self._refuse(rdata, source, message, 403)
+        if header(message, "Replaces") is not None:
+            # pjsua would answer it itself, a call the worker never hears of (RFC 3891)
+            return self._refuse(rdata, source, message, 420)
         if not self.bucket.take():
             return self._refuse(rdata, source, message, 503)
-        if not self.places.admit(header(message, "Call-ID") or "", self.clock(),
-                                 self._lib.pjsua_call_get_count()):
+        if not self.places.admit(call_id, self.clock(), self._lib.pjsua_call_get_count(),
+                                 max(1, lines)):
             return self._refuse(rdata, source, message, 503)
         return 0
 
     def _refuse(self, rdata: ctypes._Pointer[_RxData], source: str, message: str,
                 status: int) -> int:
         self._lib.pjsip_endpt_respond_stateless(self._endpt, rdata, status, None, None, None)
-        self.counts[str(status)] += 1
+        self.counts[str(status)] = self.counts.get(str(status), 0) + 1
         try:
             self.refused(source, caller_of(message)[0], status)
         except Exception:

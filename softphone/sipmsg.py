@@ -40,6 +40,18 @@ def headers(message: str, name: str) -> list[str]:
     return found
 
 
+def audio_lines(message: str) -> int:
+    """Audio lines of the message's SDP offer that pjsua would open a transport for (an
+    ``m=audio`` line whose port is not 0); 0 without SDP."""
+    body = message.replace("\r\n", "\n").partition("\n\n")[2]
+    count = 0
+    for line in body.split("\n"):
+        if line.startswith("m=audio "):
+            port = line.split(" ", 2)[1].split("/", 1)[0]
+            count += port != "0"
+    return count
+
+
 def request_uri(message: str) -> str:
     first = message.lstrip().split("\n", 1)[0].split()
     return first[1] if len(first) >= 2 else ""

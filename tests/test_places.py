@@ -15,7 +15,7 @@ def fresh() -> MediaPlaces:
 
 
 def test_thirty_calls_fit_and_the_next_waits_for_a_place() -> None:
-    assert PLACES.calls_max == 30
+    assert PLACES.units_max == 30
     places = fresh()
     for n in range(30):  # each INVITE becomes a call and is rejected at once
         assert places.admit(f"sip-{n}", now=n * 0.01)
@@ -68,3 +68,35 @@ def test_pjsuas_own_count_of_its_calls_decides_whether_an_invite_takes_a_place()
     assert places.held(0.1) == 5
     assert places.admit("sip-b", now=0.1, calls_up=4)  # pjsua will answer 486
     assert places.held(0.1) == 5
+
+
+def test_an_offer_of_many_audio_lines_holds_a_unit_for_each() -> None:
+    """pjsua opens RTP and RTCP for every usable audio line of an offer (up to 16)."""
+    places = fresh()
+    assert places.admit("sip-a", now=0.0, units=16)
+    places.opened("a", "sip-a")
+    assert places.held(0.0) == 16
+    assert not places.admit("sip-b", now=0.1, units=16)  # 32 units: over 30
+    assert places.admit("sip-c", now=0.1, units=14)
+    assert not places.admit("sip-d", now=0.1)
+    # a re-offer in the call's dialog opens nothing more with as many lines, more would
+    assert places.reoffer_fits("sip-a", 16) and not places.reoffer_fits("sip-a", 17)
+    assert places.reoffer_fits("sip-unknown", 16)  # not ours: pjsua answers 481
+    places.closed("a", now=1.0)
+    assert places.reoffer_fits("sip-a", 17)  # the dialog went with the call: pjsua says 481
+    assert places.held(1.0) == 16 and places.held(1.75) == 0
+
+
+def test_invites_sharing_a_call_id_are_each_counted() -> None:
+    places = fresh()
+    assert places.admit("same", now=0.0) and places.admit("same", now=0.0)
+    places.opened("a", "same")  # one became a call, the other was refused by pjsua
+    assert places.held(0.1) == 2 and places.held(0.75) == 1
+
+
+def test_a_call_pjsua_has_and_this_count_missed_still_holds_places() -> None:
+    places = fresh()
+    assert places.held(0.0, calls_up=2) == 2
+    for n in range(28):
+        assert places.admit(f"sip-{n}", now=0.0, calls_up=2)
+    assert not places.admit("sip-x", now=0.0, calls_up=2)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
-from workerproc import WorkerProcess, invite, statuses
+from workerproc import WorkerProcess, invite, sip_request, statuses
 
 from softphone import protocol as p
 from softphone.guard import RateBucket
@@ -102,5 +103,58 @@ def test_a_burst_of_calls_ended_at_once_never_takes_the_last_place_of_pjsuas_io_
                                              where=lambda e: e.caller == "13700000001").call, 603))
         assert statuses(again)[-1] == 603
         assert 200 in statuses(caller, until_final=False)
+    finally:
+        worker.kill()
+
+
+def test_an_invite_offering_many_audio_lines_holds_a_place_for_each(tmp_path: Path) -> None:
+    """pjsua opens RTP and RTCP for every audio line of an offer, up to 16: two such INVITEs
+    within half a second would take 64 sockets and abort the worker. The second gets 503,
+    and the first call, answered, lives on."""
+    worker = WorkerProcess("w1", tmp_path, ["--allow", "127.0.0.0/8"])
+    try:
+        first, _ = invite(worker.sip_port, "13700000001", lines=16)
+        call = worker.wait_for("incoming").call
+        worker.send(p.Answer(call))
+        assert 200 in statuses(first, until_final=False)
+        second, _ = invite(worker.sip_port, "13700000002", lines=16)
+        assert statuses(second) == [503]
+        refused = worker.wait_for("refused")
+        assert (refused.caller, refused.status) == ("13700000002", 503)
+        third, _ = invite(worker.sip_port, "13700000003", lines=14)  # 30 units in all: fits
+        worker.send(p.Reject(worker.wait_for("incoming").call, 603))
+        assert statuses(third)[-1] == 603
+        assert worker.proc.poll() is None
+        assert not [e for e in worker.settle(0.3) if e.TYPE == "hung_up" and e.call == call]
+    finally:
+        worker.kill()
+
+
+def test_a_reoffer_with_more_audio_lines_and_an_invite_with_replaces_are_refused(
+        tmp_path: Path) -> None:
+    worker = WorkerProcess("w1", tmp_path, ["--allow", "127.0.0.0/8"])
+    try:
+        sock, raw_call_id = invite(worker.sip_port)
+        call_id = raw_call_id.decode()
+        call = worker.wait_for("incoming").call
+        worker.send(p.Answer(call))
+        ok = b""
+        while b" 200 " not in ok.split(b"\r\n", 1)[0]:
+            ok = sock.recv(65535)
+        to_tag = re.search(rb"\r\nTo:[^\r]*;tag=([^;\r]+)", ok).group(1).decode()  # type: ignore[union-attr]
+        port = worker.sip_port
+        sock.sendto(sip_request(sock, port, "ACK", call_id, to_tag=to_tag, lines=0),
+                    ("127.0.0.1", port))
+        sock.sendto(sip_request(sock, port, "INVITE", call_id, cseq=2, to_tag=to_tag, lines=3),
+                    ("127.0.0.1", port))
+        assert statuses(sock) == [488]  # more lines than the call holds: no new sockets
+        sock.sendto(sip_request(sock, port, "INVITE", call_id, cseq=3, to_tag=to_tag),
+                    ("127.0.0.1", port))
+        assert statuses(sock)[-1] == 200  # a re-offer of its one line goes on to pjsua
+        replacing, _ = invite(port, "13700000004", headers=[
+            f"Replaces: {call_id};to-tag={to_tag};from-tag={call_id[:8]}"])
+        assert statuses(replacing) == [420]
+        assert [e.status for e in worker.settle(0.3) if e.TYPE == "refused"] == [488, 420]
+        assert not [e for e in worker.events if e.TYPE == "hung_up"]  # the call is up still
     finally:
         worker.kill()

@@ -290,25 +290,40 @@ def make_speech(path: Path, text: str, voice: str = "en") -> Path:
     return path
 
 
-def invite(port: int, caller: str = "13800138000",
-           prefix: bytes = b"") -> tuple[socket.socket, bytes]:
-    """A new INVITE from a socket of its own (its replies come back there)."""
+def invite(port: int, caller: str = "13800138000", prefix: bytes = b"", *,
+           lines: int = 1, headers: Sequence[str] = ()) -> tuple[socket.socket, bytes]:
+    """A new INVITE from a socket of its own (its replies come back there), offering
+    ``lines`` audio lines."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     sock.settimeout(2)
-    local = sock.getsockname()[1]
     call_id = uuid.uuid4().hex
-    sdp = (f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-           f"m=audio {local + 1} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    sock.sendto(prefix + sip_request(sock, port, "INVITE", call_id, caller, lines=lines,
+                                     headers=headers), ("127.0.0.1", port))
+    return sock, call_id.encode()
+
+
+def sip_request(sock: socket.socket, port: int, method: str, call_id: str,
+                caller: str = "13800138000", *, cseq: int = 1, to_tag: str = "",
+                lines: int = 1, headers: Sequence[str] = ()) -> bytes:
+    """``method`` from ``sock`` to the worker on ``port`` (its From tag: the Call-ID's
+    first 8 characters); an SDP offer of ``lines`` audio lines when ``lines``."""
+    local = sock.getsockname()[1]
+    sdp = (f"v=0\r\no=- 1 {cseq} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           + "".join(f"m=audio {local + 1 + 2 * n} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+                     for n in range(lines)))
+    body = sdp if lines else ""
     uri = f"sip:961108@127.0.0.1:{port}"
     message = "\r\n".join([
-        f"INVITE {uri} SIP/2.0", f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{call_id[:12]}",
-        f"From: <sip:{caller}@127.0.0.1:{local}>;tag={call_id[:8]}", f"To: <{uri}>",
-        f"Call-ID: {call_id}", "CSeq: 1 INVITE", f"Contact: <sip:{caller}@127.0.0.1:{local}>",
-        "Max-Forwards: 70", "Content-Type: application/sdp", f"Content-Length: {len(sdp)}", "",
-        sdp])
-    sock.sendto(prefix + message.encode(), ("127.0.0.1", port))
-    return sock, call_id.encode()
+        f"{method} {uri} SIP/2.0",
+        f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{uuid.uuid4().hex[:12]}",
+        f"From: <sip:{caller}@127.0.0.1:{local}>;tag={call_id[:8]}",
+        f"To: <{uri}>" + (f";tag={to_tag}" if to_tag else ""),
+        f"Call-ID: {call_id}", f"CSeq: {cseq} {method}",
+        f"Contact: <sip:{caller}@127.0.0.1:{local}>", "Max-Forwards: 70", *headers,
+        *(["Content-Type: application/sdp"] if body else []),
+        f"Content-Length: {len(body)}", "", body])
+    return message.encode()
 
 
 def statuses(sock: socket.socket, until_final: bool = True) -> list[int]:

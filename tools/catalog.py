@@ -46,8 +46,12 @@ def extract() -> dict[str, list[str]]:
     return found
 
 
-def placeholders(text: str) -> set[str]:
-    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+def placeholders(text: str) -> set[str] | str:
+    """The names a ``str.format`` pattern fills, or why it is not one."""
+    try:
+        return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+    except ValueError as exc:
+        return f"not a format pattern ({exc})"
 
 
 def read() -> Catalog:
@@ -64,9 +68,9 @@ def missing() -> list[tuple[str, list[str], str]]:
         kept = catalog.get(message)
         if not (kept and kept.string):
             gaps.append((message, where, "no Chinese"))
-        elif placeholders(kept.string) != placeholders(message):
-            found = sorted(placeholders(kept.string))
-            gaps.append((message, where, f"the Chinese has placeholders {found}"))
+        elif (found := placeholders(kept.string)) != placeholders(message):
+            shown = sorted(found) if isinstance(found, set) else found
+            gaps.append((message, where, f"the Chinese has placeholders {shown}"))
     return gaps
 
 

@@ -55,7 +55,8 @@ class ImportJob:
     total: int = 0
     finished: bool = False
     result: dict[str, object] = field(default_factory=dict)
-    error: str = ""
+    error: object = None
+    """What failed (a refusal, said in the asker's language when shown), or None."""
 
 
 JOBS: dict[str, ImportJob] = {}
@@ -165,7 +166,7 @@ def _run_import(console: Console, job: ImportJob, path: Path, actor: Actor, repl
                       "first_malformed": report.parsed.malformed[:5],
                       "seconds": round(report.seconds, 1)}
     except (Invalid, StoreError, OSError, ValueError) as exc:
-        job.error = str(exc)
+        job.error = exc
     finally:
         stores.close()
         path.unlink(missing_ok=True)
@@ -183,8 +184,8 @@ async def import_progress(ctx: Ctx) -> Response:
     async def events() -> AsyncIterator[str]:
         while True:
             if job.finished:
-                if job.error:
-                    text = _("The import failed: {why}", why=job.error)
+                if job.error is not None:
+                    text = _("The import failed: {why}", why=ctx.said(job.error))
                 else:
                     text = _("{numbers} numbers read, {added} new, {malformed} lines that are "
                              "no number.", **job.result)

@@ -251,7 +251,9 @@ class HungUp:
 @dataclass(frozen=True)
 class Refused:
     """An INVITE refused before it became a call (no call id exists): 403 for a source
-    outside ``--allow``, 503 over ``--invite-rate``."""
+    outside ``--allow``, 420 for one that would replace a dialog, 503 over ``--invite-rate``
+    or with no place for its media; 488 for a re-offer with more audio lines than its
+    call holds."""
 
     TYPE: ClassVar[str] = "refused"
     source: str
