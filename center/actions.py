@@ -46,17 +46,22 @@ class Invalid(ValueError):
     part of the request it is about ("" when it is the whole).
 
     The sentence is ``template`` (an English ``str.format`` pattern, and the message the
-    console's catalog translates) filled with ``values``."""
+    console's catalog translates) filled with ``values``; ``words`` names the values that
+    are words of the catalog themselves (a task's state), translated with it."""
 
-    def __init__(self, template: str, field: str = "", **values: object) -> None:
+    def __init__(self, template: str, field: str = "", *, words: tuple[str, ...] = (),
+                 **values: object) -> None:
         super().__init__(template.format(**values) if values else template)
         self.field = field
         self.template = template
         self.values = values
+        self.words = words
 
     @classmethod
     def of(cls, error: RequestError) -> Invalid:
-        return cls(error.template, error.field, **error.values)
+        invalid = cls(str(error), error.field)
+        invalid.template, invalid.values = error.template, error.values
+        return invalid
 
 
 @dataclass(frozen=True)
@@ -208,7 +213,7 @@ class Center:
         if was_open != task.state.open or (not was_open and task.state.value != seen):
             raise Invalid("task {task} is {state} now, not {seen} as when this page was "
                           "loaded; nothing was changed: look again", task=task_id,
-                          state=task.state.value, seen=seen)
+                          state=task.state.value, seen=seen, words=("state", "seen"))
 
     # ------------------------------------------------------------ texts and callbacks
 

@@ -48,13 +48,17 @@ def gettext_of(language: str) -> Callable[..., str]:
 def said_of(_: Callable[..., str]) -> Callable[[object], str]:
     """A refusal in the page's language: its English pattern (``template``, as
     :class:`center.Invalid` and the request errors carry it) through the catalog and
-    filled with its ``values``; a refusal without one (a store's) as it is."""
+    filled with its ``values`` (those it names as ``words`` translated too); a refusal
+    without one (a store's) as it is."""
 
     def said(refusal: object) -> str:
         template = getattr(refusal, "template", "")
         if not template:
             return str(getattr(refusal, "message", refusal))
-        return _(template, **getattr(refusal, "values", {}))
+        words = getattr(refusal, "words", ())
+        values = {key: _(str(value)) if key in words else value
+                  for key, value in getattr(refusal, "values", {}).items()}
+        return _(template, **values)
 
     return said
 

@@ -355,7 +355,7 @@ def test_refusals_are_said_in_chinese_on_chinese_pages(desk: Desk) -> None:
     desk.center.cancel(task_id, Actor.cli(), "reached at home")
     stale = client.post(f"/tasks/{task_id}/again", data={"seen": "queued", "csrf": csrf})
     assert field_errors(stale.text) == [
-        f"任务 {task_id} 现在是 cancelled，不是载入本页时的 queued；未作任何更改，请重新查看"]
+        f"任务 {task_id} 现在的状态是“已撤销”，不是载入本页时的“排队中”；未作任何更改，请重新查看"]
     thread = desk.center.stores.texts.receive("13800137490", "有人让我转账", 1.0,
                                              thread_s=600)[0].thread_id
     empty = client.post(f"/threads/{thread}/reply", data={"text": "  ", "csrf": csrf})
