@@ -116,12 +116,24 @@ def thread_ns(pid: int) -> dict[str, int]:
 
 
 def sample_cpu(pids: list[int], seconds: float) -> dict[int, float]:
-    """% of one core of each pid over ``seconds``."""
-    before = {pid: cpu_ms(pid) for pid in pids}
+    """% of one core of each pid over ``seconds``; a process that was not there at the start
+    or the end (a database's passing helper) is left out."""
+    before = _cpu_of(pids)
     started = time.monotonic()
     time.sleep(seconds)
     took = time.monotonic() - started
-    return {pid: (cpu_ms(pid) - before[pid]) / 1e3 / took * 100 for pid in pids}
+    after = _cpu_of(list(before))
+    return {pid: (after[pid] - before[pid]) / 1e3 / took * 100 for pid in after}
+
+
+def _cpu_of(pids: list[int]) -> dict[int, float]:
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = cpu_ms(pid)
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
 
 
 # ---------------------------------------------------------------- the phones' RTP

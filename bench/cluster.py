@@ -1,6 +1,7 @@
 """Cluster benchmark: several engine nodes on one PostgreSQL (Debian's, started here).
 
-    python bench/cluster.py [--tasks 3000] [--requests 40] [--kills 10] [--keep DIR]
+    python bench/cluster.py [--tasks 3000] [--requests 40] [--kills 10] [--idle-s 20]
+                            [--steps claims,latency,takeover,idle] [--keep DIR]
 
 1. **Claims per second** across 1, 2 and 3 nodes: ``--tasks`` due tasks in the shared store;
    each node is a process of its own with its own connection, taking one task at a time
@@ -16,6 +17,10 @@
 3. **Request → INVITE** with the engine as ``run`` on three nodes: ``warn`` on node 1 (its
    commit wakes every node by ``NOTIFY``), whichever node claims it; beside the same figure
    for one node on SQLite, same run. Target p99 < 100 ms.
+4. **Idle**: one node on PostgreSQL as ``run`` starts it (one worker), no task and no call,
+   then the same node on SQLite: CPU over ``--idle-s`` of the engine, its worker, and the
+   PostgreSQL server's processes (the postmaster and everything below it: the node's
+   connections' backends, the checkpointer, autovacuum). Target: the engine ≤ 1 % of a core.
 
 Every process started here is stopped in ``finally``.
 """
@@ -39,6 +44,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from capacity import sample_cpu, tree
 from dialerctl import cli, dialer_config
 from enginectl import EngineProcess
 from pgctl import PASSWORD, Postgres
@@ -51,6 +57,7 @@ from stores import Stores, open_stores
 console = Console(width=None if sys.stdout.isatty() else 150)
 ENV = "AFC_BENCH_DB_PASSWORD"
 NO_RETRY = "{busy_s: 3600, busy_growth: 1.0, busy_cap_s: 3600, jitter: 0}"
+STEPS = ("claims", "latency", "takeover", "idle")
 
 
 def shared(url: str, node: str = "bench") -> Stores:
@@ -194,45 +201,92 @@ def request_to_invite(work: Path, count: int, url: str | None) -> list[float]:
     return [arrived[n] - accepted[n] for n in ids if n in arrived]
 
 
+def idle(pg: Postgres, work: Path, url: str | None, seconds: float) -> dict[str, float]:
+    """% of one core of the engine, its worker(s) and the database server, standing still."""
+    config = (node_config(work / "pg", "n1", url, "127.0.0.1:9", NO_RETRY) if url
+              else dialer_config(work / "sqlite", "127.0.0.1:9", retries=NO_RETRY))
+    node = EngineProcess(config)
+    try:
+        time.sleep(5.0)  # the start is over: prompts built, workers ready, lists loaded
+        engine = node.proc.pid
+        ours = tree(engine)
+        postmaster = pg.postmaster_pid() if url else None
+        server = tree(postmaster) if postmaster is not None else []
+        cpu = sample_cpu(ours + server, seconds)
+    finally:
+        node.stop()
+    return {"engine": cpu.get(engine, 0.0),
+            "workers": sum(cpu.get(p, 0.0) for p in ours if p != engine),
+            "database": sum(cpu.get(p, 0.0) for p in server)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, default=3000)
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--idle-s", type=float, default=20.0)
+    parser.add_argument("--steps", default=",".join(STEPS),
+                        help=f"which steps, comma-separated: {', '.join(STEPS)}")
     parser.add_argument("--keep", type=Path, help="keep the work files here")
     args = parser.parse_args()
+    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown:
+        parser.error(f"unknown step {unknown[0]!r}; the steps are {', '.join(STEPS)}")
     os.environ[ENV] = PASSWORD
     work = Path(tempfile.mkdtemp(prefix="bench-cluster-", dir=args.keep))
     pg = Postgres()
     try:
-        rates = {n: claims_per_second(pg, args.tasks, n) for n in (1, 2, 3)}
-        table = Table(title=f"claims per second, {args.tasks} tasks (claim + end of attempt)")
-        for column in ("nodes", "tasks/s", "× one node"):
-            table.add_column(column)
-        for n, rate in rates.items():
-            table.add_row(str(n), f"{rate:,.0f}", f"×{rate / rates[1]:.2f}")
-        console.print(table)
+        if "claims" in steps:
+            rates = {n: claims_per_second(pg, args.tasks, n) for n in (1, 2, 3)}
+            table = Table(title=f"claims per second, {args.tasks} tasks (claim + end of attempt)")
+            for column in ("nodes", "tasks/s", "× one node"):
+                table.add_column(column)
+            for n, rate in rates.items():
+                table.add_row(str(n), f"{rate:,.0f}", f"×{rate / rates[1]:.2f}")
+            console.print(table)
 
-        single_dir, cluster_dir, takeover_dir = (work / d for d in ("single", "cluster",
-                                                                   "takeover"))
-        for d in (single_dir, cluster_dir, takeover_dir):
-            d.mkdir()
-        single = request_to_invite(single_dir, args.requests, None)
-        across = request_to_invite(cluster_dir, args.requests,
-                                   pg.fresh_database(f"latency_{os.getpid()}"))
-        table = Table(title="request (warn) → INVITE at the phone, ms")
-        for column in ("where", "n", "p50", "p99", "max"):
-            table.add_column(column)
-        for name, values in (("one node, SQLite", single), ("three nodes, PostgreSQL", across)):
-            ms = np.array(values) * 1000
-            table.add_row(name, str(len(values)), f"{np.percentile(ms, 50):.1f}",
-                          f"{np.percentile(ms, 99):.1f}", f"{ms.max():.1f}")
-        console.print(table)
+        if "latency" in steps:
+            single_dir, cluster_dir = work / "single", work / "cluster"
+            single_dir.mkdir()
+            cluster_dir.mkdir()
+            single = request_to_invite(single_dir, args.requests, None)
+            across = request_to_invite(cluster_dir, args.requests,
+                                       pg.fresh_database(f"latency_{os.getpid()}"))
+            table = Table(title="request (warn) → INVITE at the phone, ms")
+            for column in ("where", "n", "p50", "p99", "max"):
+                table.add_column(column)
+            for name, values in (("one node, SQLite", single),
+                                 ("three nodes, PostgreSQL", across)):
+                ms = np.array(values) * 1000
+                table.add_row(name, str(len(values)), f"{np.percentile(ms, 50):.1f}",
+                              f"{np.percentile(ms, 99):.1f}", f"{ms.max():.1f}")
+            console.print(table)
 
-        delays = takeover(pg, takeover_dir, args.kills)
-        console.print(f"takeover (lease 10 s), kill -9 → the next INVITE from another node, "
-                      f"{len(delays)} kills: p50 {np.percentile(delays, 50):.1f} s, "
-                      f"max {max(delays):.1f} s")
+        if "takeover" in steps:
+            takeover_dir = work / "takeover"
+            takeover_dir.mkdir()
+            delays = takeover(pg, takeover_dir, args.kills)
+            console.print(f"takeover (lease 10 s), kill -9 → the next INVITE from another "
+                          f"node, {len(delays)} kills: p50 {np.percentile(delays, 50):.1f} s, "
+                          f"max {max(delays):.1f} s")
+
+        if "idle" in steps:
+            idle_dir = work / "idle"
+            idle_dir.mkdir()
+            figures = {"one node on PostgreSQL": idle(pg, idle_dir, pg.fresh_database(
+                           f"idle_{os.getpid()}"), args.idle_s),
+                       "one node on SQLite (same run)": idle(pg, idle_dir, None, args.idle_s)}
+            table = Table(title=f"idle: no task, no call; % of one core over {args.idle_s:g} s")
+            for column in ("node", "engine", "its worker", "PostgreSQL server", "target"):
+                table.add_column(column)
+            for name, cpu in figures.items():
+                database = f"{cpu['database']:.3f} %" if "PostgreSQL" in name else "—"
+                table.add_row(name, f"{cpu['engine']:.3f} %", f"{cpu['workers']:.3f} %",
+                              database, "engine ≤ 1 %: " + ("met" if cpu["engine"] <= 1
+                                                           else "missed"))
+            console.print(table)
     finally:
         pg.close()
         if args.keep is None:

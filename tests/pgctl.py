@@ -137,13 +137,20 @@ class Postgres:
             return (self.root / "server.log").read_text(errors="replace")
         return ""
 
+    def postmaster_pid(self) -> int | None:
+        """The server's first process (every other is below it), or None when it is down."""
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            return None
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.stop("immediate")
-        pid_file = self.data / "postmaster.pid"
-        if pid_file.exists():  # pg_ctl could not stop it: the server is ours to end
+        pid = self.postmaster_pid()
+        if pid is not None:  # pg_ctl could not stop it: the server is ours to end
             with contextlib.suppress(Exception):
-                os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
                 time.sleep(0.2)
         shutil.rmtree(self.root, ignore_errors=True)
 
