@@ -134,6 +134,7 @@ modparam("rr", "append_fromtag", 0)
 
 # new calls and texts a second per worker: a pipe per worker, counted over 1 s windows
 modparam("pipelimit", "timer_interval", 1)
+modparam("pipelimit", "load_fetch", 0)   # TAILDROP counts only: no CPU or network load to read each second
 
 # floods: requests per source address (pike), and the sources banned for a while
 modparam("pike", "sampling_time_unit", {setup.flood_window_s})
