@@ -44,7 +44,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench"), str(ROOT / "tests")]
 from enginectl import EngineProcess, read_events
 from reload import shipped_config
 from sounds import speak, ulaw_encode
-from workerproc import Sipp, cpu_ms, thread_cpu
+from workerproc import Sipp, thread_cpu
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 FRAME = 160  # μ-law bytes in 20 ms
@@ -127,12 +127,13 @@ def sample_cpu(pids: list[int], seconds: float) -> dict[int, float]:
 
 
 def _cpu_of(pids: list[int]) -> dict[int, float]:
+    """ms of CPU so far of each of ``pids`` that is still there (``cpu_ms`` gives 0 for one
+    that is gone, which would read as a negative share)."""
     found = {}
     for pid in pids:
-        try:
-            found[pid] = cpu_ms(pid)
-        except (OSError, IndexError, ValueError):
-            continue
+        threads = thread_cpu(pid)
+        if threads:
+            found[pid] = sum(ns for _, _, ns in threads) / 1e6
     return found
 
 

@@ -184,13 +184,12 @@ class InviteGuard:
             return 0
         message = packet.decode("utf-8", "replace")
         source = f"{pkt.src_name.decode()}:{pkt.src_port}"
-        call_id = header(message, "Call-ID") or ""
-        lines = audio_lines(message)
         to = header(message, "To") or ""
         if method == b"UPDATE" or ";tag=" in to.replace(" ", "").lower():
             # in a call's dialog: a re-offer with more audio lines than the call holds would
             # open more sockets than were counted for it
-            if not self.places.reoffer_fits(call_id, lines):
+            if not self.places.reoffer_fits(header(message, "Call-ID") or "",
+                                            audio_lines(message)):
                 return self._refuse(rdata, source, message, 488)
             return 0
         if not self.sources.allows(source):
@@ -200,8 +199,10 @@ class InviteGuard:
             return self._refuse(rdata, source, message, 420)
         if not self.bucket.take():
             return self._refuse(rdata, source, message, 503)
-        if not self.places.admit(call_id, self.clock(), self._lib.pjsua_call_get_count(),
-                                 max(1, lines)):
+        # the offer is read only now: a flood refused above costs no parse of its body
+        if not self.places.admit(header(message, "Call-ID") or "", self.clock(),
+                                 self._lib.pjsua_call_get_count(),
+                                 max(1, audio_lines(message))):
             return self._refuse(rdata, source, message, 503)
         return 0
 
