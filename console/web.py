@@ -54,7 +54,7 @@ def said_of(_: Callable[..., str]) -> Callable[[object], str]:
     def said(refusal: object) -> str:
         template = getattr(refusal, "template", "")
         if not template:
-            return str(getattr(refusal, "message", refusal))
+            return str(refusal)
         words = getattr(refusal, "words", ())
         values = {key: _(str(value)) if key in words else value
                   for key, value in getattr(refusal, "values", {}).items()}
@@ -95,9 +95,9 @@ def render_template(console: Console, request: Request, template: str, language:
     tz = console.tz
     _ = gettext_of(language)
     context: dict[str, Any] = {
-        "_": _, "said": said_of(_), "lang": language, "tz": tz, "now": time.time(), "when": lambda at: _when(at, tz),
-        "day": lambda at: _day(at, tz), "path": request.url.path, "request": request,
-        "signed": None, "csrf": ""}
+        "_": _, "said": said_of(_), "lang": language, "tz": tz, "now": time.time(),
+        "when": lambda at: _when(at, tz), "day": lambda at: _day(at, tz),
+        "path": request.url.path, "request": request, "signed": None, "csrf": ""}
     context.update(values)
     html = console.env.get_template(template).render(context)
     return HTMLResponse(html, status_code=status)

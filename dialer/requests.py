@@ -12,7 +12,7 @@ import enum
 import io
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import phonenumbers
 
@@ -29,7 +29,7 @@ MAX_NOTE = 500
 
 class RequestError(ValueError):
     """A request that cannot be accepted; ``str()`` is one sentence, ``field`` what it is
-    about (number, fraud_type, risk, case_id, request_id, note).
+    about (number, fraud_type, risk, case_id, request_id, note; columns for a CSV's row).
 
     The sentence is ``template`` (an English ``str.format`` pattern, and the message the
     console's catalog translates) filled with ``values``."""
@@ -131,10 +131,12 @@ def national_digits(parsed: phonenumbers.PhoneNumber) -> str:
 @dataclass(frozen=True)
 class RowError:
     line: int
-    message: str
-    template: str = ""
-    """The message's pattern and values, for a translation (see :class:`RequestError`)."""
-    values: dict[str, object] = field(default_factory=dict)
+    error: RequestError
+    """What is wrong with the row (its sentence, and its pattern for a translation)."""
+
+    @property
+    def message(self) -> str:
+        return str(self.error)
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
@@ -160,16 +162,16 @@ def parse_csv(text: str, *, known_types: Iterable[str], country: str = "CN",
             if cells[0].lower() == "number":
                 unknown = [c for c in cells if c.lower() not in CSV_COLUMNS]
                 if unknown:
-                    bad.append(_row_error(line, "unknown column(s) {unknown}; the columns are "
-                                          "{columns}", unknown=", ".join(unknown),
-                                          columns=", ".join(CSV_COLUMNS)))
+                    bad.append(RowError(line, RequestError(
+                        "unknown column(s) {unknown}; the columns are {columns}", "columns",
+                        unknown=", ".join(unknown), columns=", ".join(CSV_COLUMNS))))
                     return good, bad
                 columns = tuple(c.lower() for c in cells)
                 continue
         if len(cells) > len(columns):
-            bad.append(_row_error(line, "{fields} fields, at most {most} expected ({columns})",
-                                  fields=len(cells), most=len(columns),
-                                  columns=", ".join(columns)))
+            bad.append(RowError(line, RequestError(
+                "{fields} fields, at most {most} expected ({columns})", "columns",
+                fields=len(cells), most=len(columns), columns=", ".join(columns))))
             continue
         fields_: Mapping[str, str] = dict(zip(columns, cells, strict=False))
         try:
@@ -178,9 +180,6 @@ def parse_csv(text: str, *, known_types: Iterable[str], country: str = "CN",
                 fields_.get("case_id"), fields_.get("note"), fields_.get("request_id"),
                 known_types=known, source=source, country=country)))
         except RequestError as exc:
-            bad.append(RowError(line, str(exc), exc.template, exc.values))
+            bad.append(RowError(line, exc))
     return good, bad
 
-
-def _row_error(line: int, template: str, **values: object) -> RowError:
-    return RowError(line, template.format(**values), template, values)
