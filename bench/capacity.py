@@ -13,8 +13,8 @@
    μ-law, 20 ms packets) to the engine and measures what comes back (the menu's prompts): the
    packets lost and the interarrival jitter (RFC 3550) over the sample. Once every call is up:
    CPU of the engine, its workers and Kamailio over ``--sample-s``; memory (RSS; PSS, which
-   counts shared pages once; and each worker's own pages, USS); every call set up and ended, and no worker restarted; the load
-   generator's own CPU (SIPp and the phones) beside it.
+   counts shared pages once; and each worker's own pages, USS); every call set up and ended,
+   and no worker restarted; the load generator's own CPU (SIPp and the phones) beside it.
 """
 
 from __future__ import annotations
